@@ -1,0 +1,94 @@
+"""Configuration read from the environment (prefix ``QUOTATREE_``).
+
+Every setting has a default that works on a laptop: no database URL means an
+embedded PostgreSQL in the data folder, no JWT key means a one-off secret made
+at start (its token is printed, as Jupyter does).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("quotatree", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """All knobs of the service. Names below are the variables without prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="QUOTATREE_", extra="ignore")
+
+    env: Environment = Field(
+        Environment.DEVELOPMENT,
+        description="development | test | production. Production turns off GraphiQL, "
+        "introspection and field suggestions.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="postgresql+asyncpg://user:pass@host:5432/db. Unset: embedded PostgreSQL "
+        "in DATA_DIR.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Folder of the embedded PostgreSQL (only used without DATABASE_URL).",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    # Authentication ------------------------------------------------------
+    jwt_secret: str | None = Field(None, description="HS256 shared secret.")
+    jwt_public_key: str | None = Field(None, description="RS256 public key (PEM).")
+    jwks_url: str | None = Field(None, description="JWKS URL of an identity provider (RS256).")
+    jwt_issuer: str | None = Field(None, description="Required `iss` claim, when set.")
+    jwt_audience: str | None = Field(None, description="Required `aud` claim, when set.")
+    jwt_roles_claim: str = Field("roles", description="Claim holding the roles (list or string).")
+    token_ttl_hours: float = Field(
+        24.0, gt=0, description="Lifetime of tokens made by `quotatree token` and at start."
+    )
+
+    # Limits ----------------------------------------------------------------
+    max_query_depth: int = Field(15, ge=1)
+    max_aliases: int = Field(50, ge=1)
+    max_tokens: int = Field(10_000, ge=100)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+    # Database pool -----------------------------------------------------------
+    pool_size: int = Field(10, ge=1)
+    max_overflow: int = Field(10, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def jwt_configured(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwks_url)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
