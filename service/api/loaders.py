@@ -1,0 +1,57 @@
+"""DataLoaders: one batched SQL statement per kind of object per tick.
+
+Named ``XByYLoader`` and returning results in key order. Each batch opens its
+own short session: resolvers run concurrently and a session is not shareable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from service.db import repositories as repo
+from service.db.engine import Database
+from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _loader(
+    db: Database, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[list[V]]]
+) -> DataLoader[K, V]:
+    async def load(keys: list[K]) -> list[V]:
+        async with db.session() as session:
+            return await fetch(session, keys)
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self.plan_by_id: DataLoader[int, Plan | None] = _loader(db, repo.plans_by_ids)
+        self.version_by_id: DataLoader[int, PlanVersion | None] = _loader(
+            db, repo.versions_by_ids
+        )
+        self.versions_by_plan_id: DataLoader[int, list[PlanVersion]] = _loader(
+            db, repo.versions_by_plan_ids
+        )
+        self.node_by_id: DataLoader[tuple[int, int], TargetNode | None] = _loader(
+            db, repo.nodes_by_ids
+        )
+        self.children_by_node_id: DataLoader[tuple[int, int], list[TargetNode]] = _loader(
+            db, repo.children_by_parent_ids
+        )
+        self.root_by_version_id: DataLoader[int, TargetNode | None] = _loader(
+            db, repo.roots_by_version_ids
+        )
+        self.dimension_by_id: DataLoader[int, Dimension | None] = _loader(
+            db, repo.dimensions_by_ids
+        )
+        self.member_by_id: DataLoader[int, Member | None] = _loader(db, repo.members_by_ids)
+        self.members_by_dimension_id: DataLoader[int, list[Member]] = _loader(
+            db, repo.members_by_dimension_ids
+        )

@@ -1,0 +1,408 @@
+"""The GraphQL schema: queries, mutations, limits and error handling."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry import relay
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, Info
+
+from service.api import ids
+from service.api.context import Context
+from service.api.errors import RequestIdMaskErrors, UserError, log_errors, user_error
+from service.api.types import (
+    Dimension,
+    DimensionKind,
+    Member,
+    SCALARS,
+    Plan,
+    PlanVersion,
+    TargetNode,
+)
+from service.db import repositories as repo
+from service.domain.errors import DomainError
+from service.plans import usecases
+from service.settings import Settings
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+
+NODE_TYPES: dict[str, type[relay.Node]] = {
+    "Plan": Plan,
+    "PlanVersion": PlanVersion,
+    "TargetNode": TargetNode,
+    "Dimension": Dimension,
+    "Member": Member,
+}
+
+
+# --- connections --------------------------------------------------------------------
+
+
+def _cursor(local_id: int) -> str:
+    return base64.b64encode(f"cursor:{local_id}".encode()).decode()
+
+
+def _after(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        prefix, _, raw = base64.b64decode(cursor, validate=True).decode().partition(":")
+        if prefix != "cursor" or not raw.isdigit():
+            raise ValueError(cursor)
+        return int(raw)
+    except ValueError:
+        from service.api.errors import PublicError
+
+        raise PublicError(f"`after` is not a cursor of this connection: {cursor!r}") from None
+
+
+def _page_size(first: int | None) -> int:
+    from service.api.errors import PublicError
+
+    if first is None:
+        return DEFAULT_PAGE
+    if not 1 <= first <= MAX_PAGE:
+        raise PublicError(f"`first` must be between 1 and {MAX_PAGE}, got {first}")
+    return first
+
+
+@strawberry.type(description="A page of plans, oldest first.")
+class PlanConnection(relay.Connection[Plan]):
+    total_count: int = strawberry.field(description="Number of plans in all.")
+
+
+@strawberry.type(description="A page of dimensions, oldest first.")
+class DimensionConnection(relay.Connection[Dimension]):
+    total_count: int | None = strawberry.field(
+        description="Not computed for dimensions yet.", default=None
+    )
+
+
+# --- queries --------------------------------------------------------------------------
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id; null when there is none.")
+    async def node(self, info: Info[Context, None], id: strawberry.ID) -> relay.Node | None:
+        from strawberry.relay import GlobalID, GlobalIDValueError
+
+        from service.api.errors import PublicError
+
+        try:
+            gid = GlobalID.from_id(id)
+        except (GlobalIDValueError, ValueError):
+            raise PublicError(f"{id!r} is not a valid id") from None
+        cls = NODE_TYPES.get(gid.type_name)
+        if cls is None:
+            return None
+        parts = gid.node_id.split(":")
+        if not all(p.isdigit() and len(p) <= 18 for p in parts):
+            return None
+        if cls is TargetNode and len(parts) != 2:
+            return None
+        if cls is not TargetNode and len(parts) != 1:
+            return None
+        (found,) = await cls.resolve_nodes(info=info, node_ids=[gid.node_id])
+        return found  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Plans, oldest first (Relay connection).")
+    async def plans(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> PlanConnection:
+        limit = _page_size(first)
+        after_id = _after(after)
+        async with info.context.db.session() as session:
+            rows = await repo.plans_page(session, after_id, limit + 1)
+            total = await repo.plans_count(session)
+        page = rows[:limit]
+        for row in page:
+            info.context.loaders.plan_by_id.prime(row.id, row)
+        edges = [relay.Edge(node=Plan(row=r), cursor=_cursor(r.id)) for r in page]
+        return PlanConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=len(rows) > limit,
+                has_previous_page=after_id is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=total,
+        )
+
+    @strawberry.field(description="One plan by id; null when unknown.")
+    async def plan(self, info: Info[Context, None], id: strawberry.ID) -> Plan | None:
+        local = _local_id(id, "Plan")
+        if local is None:
+            return None
+        row = await info.context.loaders.plan_by_id.load(local)
+        return Plan(row=row) if row else None
+
+    @strawberry.field(description="One plan version by id; null when unknown.")
+    async def plan_version(
+        self, info: Info[Context, None], id: strawberry.ID
+    ) -> PlanVersion | None:
+        local = _local_id(id, "PlanVersion")
+        if local is None:
+            return None
+        row = await info.context.loaders.version_by_id.load(local)
+        return PlanVersion(row=row) if row else None
+
+    @strawberry.field(description="Dimensions, oldest first (Relay connection).")
+    async def dimensions(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> DimensionConnection:
+        limit = _page_size(first)
+        after_id = _after(after)
+        async with info.context.db.session() as session:
+            rows = await repo.dimensions_page(session, after_id, limit + 1)
+        page = rows[:limit]
+        edges = [relay.Edge(node=Dimension(row=r), cursor=_cursor(r.id)) for r in page]
+        return DimensionConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=len(rows) > limit,
+                has_previous_page=after_id is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    @strawberry.field(description="One dimension by id; null when unknown.")
+    async def dimension(self, info: Info[Context, None], id: strawberry.ID) -> Dimension | None:
+        local = _local_id(id, "Dimension")
+        if local is None:
+            return None
+        row = await info.context.loaders.dimension_by_id.load(local)
+        return Dimension(row=row) if row else None
+
+
+def _local_id(value: str, type_name: str) -> int | None:
+    """The local id of a well-formed global id of ``type_name``; a public error otherwise."""
+    from service.api.errors import PublicError
+
+    try:
+        return ids.decode(value, type_name, "id")
+    except DomainError as exc:
+        raise PublicError(exc.message, code="INVALID_ID") from None
+
+
+# --- mutations ------------------------------------------------------------------------
+
+
+@strawberry.input(description="A new plan: its version 1 is a draft whose root holds `target`.")
+class PlanCreateInput:
+    name: str = strawberry.field(description="Display name, 1 to 200 characters.")
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR, JPY, KWD.")
+    fiscal_year: int = strawberry.field(description="The fiscal year, 1900 to 2999.")
+    target: str = strawberry.field(
+        description="The whole target as a decimal string in the currency, e.g. "
+        "\"120000000.00\"; at most the currency's decimals, zero or more."
+    )
+
+
+@strawberry.type(description="Result of planCreate.")
+class PlanCreatePayload:
+    plan: Plan | None = strawberry.field(description="The new plan.")
+    version: PlanVersion | None = strawberry.field(description="Its version 1, a draft.")
+    root: TargetNode | None = strawberry.field(description="The root node.")
+    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="A new dimension.")
+class DimensionCreateInput:
+    name: str = strawberry.field(description="Unique display name, 1 to 200 characters.")
+    kind: DimensionKind = strawberry.field(description="Which axis it is.")
+
+
+@strawberry.type(description="Result of dimensionCreate.")
+class DimensionCreatePayload:
+    dimension: Dimension | None = strawberry.field(description="The new dimension.")
+    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(description="A new member of a dimension.")
+class MemberCreateInput:
+    dimension_id: strawberry.ID = strawberry.field(description="The dimension.")
+    code: str = strawberry.field(description="Unique within the dimension, 1 to 100 characters.")
+    name: str = strawberry.field(description="Display name, 1 to 200 characters.")
+    parent_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Parent member of the same dimension; null at the top level."
+    )
+    sort_order: int = strawberry.field(default=0, description="Order among its siblings.")
+
+
+@strawberry.type(description="Result of memberCreate.")
+class MemberCreatePayload:
+    member: Member | None = strawberry.field(description="The new member.")
+    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.input(
+    description="Split a leaf of a draft along one dimension, one child per member. "
+    f"At most {usecases.tree.MAX_SPLIT_MEMBERS} members."
+)
+class NodeSplitInput:
+    node_id: strawberry.ID = strawberry.field(description="The node to split (a leaf).")
+    revision: int = strawberry.field(
+        description="The version's revision you last read; a stale one is a CONFLICT."
+    )
+    dimension_id: strawberry.ID = strawberry.field(description="The dimension to split along.")
+    member_ids: list[strawberry.ID] = strawberry.field(
+        description="The members, one child each. Top-level members the first time the "
+        "dimension is split on this path; children of the path's member after that."
+    )
+
+
+@strawberry.type(description="Result of nodeSplit.")
+class NodeSplitPayload:
+    node: TargetNode | None = strawberry.field(description="The split node.")
+    children: list[TargetNode] | None = strawberry.field(description="Its new children.")
+    version: PlanVersion | None = strawberry.field(description="The version, new revision.")
+    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a plan with its version 1 (draft) and root node.")
+    async def plan_create(
+        self, info: Info[Context, None], input: PlanCreateInput
+    ) -> PlanCreatePayload:
+        try:
+            created = await usecases.create_plan(
+                info.context.db,
+                info.context.caller,
+                name=input.name,
+                currency=input.currency,
+                fiscal_year=input.fiscal_year,
+                target=input.target,
+            )
+        except DomainError as exc:
+            return PlanCreatePayload(plan=None, version=None, root=None, user_errors=[user_error(exc)])
+        return PlanCreatePayload(
+            plan=Plan(row=created.plan),
+            version=PlanVersion(row=created.version),
+            root=TargetNode(row=created.root),
+            user_errors=[],
+        )
+
+    @strawberry.mutation(description="Create a dimension (an axis of decomposition).")
+    async def dimension_create(
+        self, info: Info[Context, None], input: DimensionCreateInput
+    ) -> DimensionCreatePayload:
+        try:
+            row = await usecases.create_dimension(
+                info.context.db, info.context.caller, name=input.name, kind=input.kind
+            )
+        except DomainError as exc:
+            return DimensionCreatePayload(dimension=None, user_errors=[user_error(exc)])
+        return DimensionCreatePayload(dimension=Dimension(row=row), user_errors=[])
+
+    @strawberry.mutation(description="Create a member of a dimension, under a parent or at the top.")
+    async def member_create(
+        self, info: Info[Context, None], input: MemberCreateInput
+    ) -> MemberCreatePayload:
+        try:
+            row = await usecases.create_member(
+                info.context.db,
+                info.context.caller,
+                dimension_id=ids.decode(input.dimension_id, "Dimension", "dimensionId"),
+                parent_id=(
+                    ids.decode(input.parent_id, "Member", "parentId")
+                    if input.parent_id is not None
+                    else None
+                ),
+                code=input.code,
+                name=input.name,
+                sort_order=input.sort_order,
+            )
+        except DomainError as exc:
+            return MemberCreatePayload(member=None, user_errors=[user_error(exc)])
+        return MemberCreatePayload(member=Member(row=row), user_errors=[])
+
+    @strawberry.mutation(
+        description="Split a leaf equally along a dimension; the children add up exactly."
+    )
+    async def node_split(
+        self, info: Info[Context, None], input: NodeSplitInput
+    ) -> NodeSplitPayload:
+        try:
+            version_id, key = ids.decode_node(input.node_id, "nodeId")
+            done = await usecases.split_node(
+                info.context.db,
+                info.context.caller,
+                version_id=version_id,
+                node_key=key,
+                dimension_id=ids.decode(input.dimension_id, "Dimension", "dimensionId"),
+                member_ids=[
+                    ids.decode(m, "Member", f"memberIds.{i}") for i, m in enumerate(input.member_ids)
+                ],
+                revision=input.revision,
+            )
+        except DomainError as exc:
+            return NodeSplitPayload(
+                node=None, children=None, version=None, user_errors=[user_error(exc)]
+            )
+        return NodeSplitPayload(
+            node=TargetNode(row=done.node),
+            children=[TargetNode(row=c) for c in done.children],
+            version=PlanVersion(row=done.version),
+            user_errors=[],
+        )
+
+
+# --- schema ---------------------------------------------------------------------------
+
+
+class QuotatreeSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors)
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema with every limit on.
+
+    The depth and alias rules are built once, here: the validation cache keys on
+    the rule classes, so a fresh class per request (what ``QueryDepthLimiter()``
+    does) would never hit it. With fixed classes the verdict for a document is
+    computed once and cached with the rest of its validation.
+    """
+    rules = [
+        depth_rule(settings.max_query_depth, None, None),
+        alias_rule(settings.max_aliases),
+    ]
+    extensions: list[Any] = [
+        lambda: AddValidationRules(rules),
+        lambda: MaxTokensLimiter(settings.max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        RequestIdMaskErrors,
+    ]
+    if settings.production:
+        from strawberry.extensions import DisableIntrospection
+
+        extensions.append(DisableIntrospection)
+    return QuotatreeSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        types=[Plan, PlanVersion, TargetNode, Dimension, Member],
+        config=StrawberryConfig(
+            disable_field_suggestions=settings.production, scalar_map=SCALARS
+        ),
+    )

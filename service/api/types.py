@@ -1,0 +1,339 @@
+"""GraphQL object types. Thin: data from rows, relationships through DataLoaders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, NewType, Self
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from service.api.context import Context
+from service.db import models
+from service.domain import tree
+from service.domain.money import format_amount
+
+Amount = NewType("Amount", str)
+BigIntID = NewType("BigIntID", str)
+
+SCALARS = {
+    Amount: strawberry.scalar(
+        name="Amount",
+        description="An exact decimal amount as a string, e.g. \"1250000.00\", in the plan's "
+        "currency (or unit of quantity). Never a float.",
+        serialize=str,
+        parse_value=str,
+    ),
+    BigIntID: strawberry.scalar(
+        name="BigIntID",
+        description="A 64-bit integer as a decimal string (beyond GraphQL Int's 32 bits).",
+        serialize=str,
+        parse_value=str,
+    ),
+}
+
+DimensionKind = strawberry.enum(tree.DimensionKind, description="Built-in axes, or CUSTOM.")
+VersionState = strawberry.enum(
+    tree.VersionState,
+    description="DRAFT → SUBMITTED → APPROVED → PUBLISHED → ARCHIVED; only drafts change.",
+)
+Measure = strawberry.enum(tree.Measure, description="What a plan counts: money or units.")
+
+
+def _with_plan(info: Info[Context, None], plan_id: int) -> Any:
+    return info.context.loaders.plan_by_id.load(plan_id)
+
+
+@strawberry.type(description="One target programme, e.g. \"FY2027 revenue\".")
+class Plan(relay.Node):
+    row: strawberry.Private[models.Plan]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        rows = await info.context.loaders.plan_by_id.load_many([int(i) for i in node_ids])
+        return [cls(row=r) if r else None for r in rows]
+
+    @strawberry.field(description="Display name.")
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="AMOUNT (in `currency`) or QUANTITY.")
+    def measure(self) -> Measure:
+        return tree.Measure(self.row.measure)
+
+    @strawberry.field(description="ISO 4217 code of the amounts, e.g. EUR; null for quantities.")
+    def currency(self) -> str | None:
+        return self.row.currency
+
+    @strawberry.field(description="Decimal digits of the amounts (2 for EUR, 0 for JPY).")
+    def minor_digits(self) -> int:
+        return self.row.minor_digits
+
+    @strawberry.field(description="The fiscal year the plan targets, e.g. 2027.")
+    def fiscal_year(self) -> int:
+        return self.row.fiscal_year
+
+    @strawberry.field(description="Token subject of the creator.")
+    def created_by(self) -> str:
+        return self.row.created_by
+
+    @strawberry.field(description="When the plan was created.")
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="All versions, oldest first.")
+    async def versions(self, info: Info[Context, None]) -> list[PlanVersion]:
+        rows = await info.context.loaders.versions_by_plan_id.load(self.row.id)
+        return [PlanVersion(row=r) for r in rows]
+
+
+@strawberry.type(description="A numbered version of a plan. Only drafts change.")
+class PlanVersion(relay.Node):
+    row: strawberry.Private[models.PlanVersion]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        rows = await info.context.loaders.version_by_id.load_many([int(i) for i in node_ids])
+        return [cls(row=r) if r else None for r in rows]
+
+    @strawberry.field(description="1, 2, 3 ... within the plan.")
+    def number(self) -> int:
+        return self.row.number
+
+    @strawberry.field(description="Display name.")
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="Lifecycle state.")
+    def state(self) -> VersionState:
+        return tree.VersionState(self.row.state)
+
+    @strawberry.field(
+        description="Changes with every edit of the version. Send it back with your next "
+        "edit: a stale revision is a CONFLICT, never a silent overwrite."
+    )
+    def revision(self) -> int:
+        return self.row.revision
+
+    @strawberry.field(description="Token subject of the creator.")
+    def created_by(self) -> str:
+        return self.row.created_by
+
+    @strawberry.field(description="When the version was created.")
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="The plan this version belongs to.")
+    async def plan(self, info: Info[Context, None]) -> Plan:
+        row = await info.context.loaders.plan_by_id.load(self.row.plan_id)
+        assert row is not None
+        return Plan(row=row)
+
+    @strawberry.field(description="The root node: the whole target of the version.")
+    async def root(self, info: Info[Context, None]) -> TargetNode | None:
+        row = await info.context.loaders.root_by_version_id.load(self.row.id)
+        return TargetNode(row=row) if row else None
+
+
+@strawberry.type(description="An axis of decomposition with a hierarchy of members.")
+class Dimension(relay.Node):
+    row: strawberry.Private[models.Dimension]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        rows = await info.context.loaders.dimension_by_id.load_many([int(i) for i in node_ids])
+        return [cls(row=r) if r else None for r in rows]
+
+    @strawberry.field(description="Unique display name, e.g. \"Sales regions\".")
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="TIME, REGION, CHANNEL, CUSTOMER, PRODUCT or CUSTOM.")
+    def kind(self) -> DimensionKind:
+        return tree.DimensionKind(self.row.kind)
+
+    @strawberry.field(description="Every member, parents before their children.")
+    async def members(self, info: Info[Context, None]) -> list[Member]:
+        rows = await info.context.loaders.members_by_dimension_id.load(self.row.id)
+        return [Member(row=r) for r in rows]
+
+
+@strawberry.type(description="A member of a dimension's hierarchy: East, East/Shanghai, Direct.")
+class Member(relay.Node):
+    row: strawberry.Private[models.Member]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        rows = await info.context.loaders.member_by_id.load_many([int(i) for i in node_ids])
+        return [cls(row=r) if r else None for r in rows]
+
+    @strawberry.field(description="Code, unique within the dimension, e.g. \"EAST\".")
+    def code(self) -> str:
+        return self.row.code
+
+    @strawberry.field(description="Display name.")
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="0 for a top-level member, 1 for its children, ...")
+    def depth(self) -> int:
+        return self.row.depth
+
+    @strawberry.field(description="Order among its siblings.")
+    def sort_order(self) -> int:
+        return self.row.sort_order
+
+    @strawberry.field(description="The dimension.")
+    async def dimension(self, info: Info[Context, None]) -> Dimension:
+        row = await info.context.loaders.dimension_by_id.load(self.row.dimension_id)
+        assert row is not None
+        return Dimension(row=row)
+
+    @strawberry.field(description="The parent member; null at the top level.")
+    async def parent(self, info: Info[Context, None]) -> Member | None:
+        if self.row.parent_id is None:
+            return None
+        row = await info.context.loaders.member_by_id.load(self.row.parent_id)
+        return Member(row=row) if row else None
+
+
+@strawberry.type(description="One coordinate of a node's slice: a dimension and its member.")
+class SliceCoordinate:
+    dimension_id: strawberry.Private[int]
+    member_id: strawberry.Private[int]
+
+    @strawberry.field(description="The dimension.")
+    async def dimension(self, info: Info[Context, None]) -> Dimension:
+        row = await info.context.loaders.dimension_by_id.load(self.dimension_id)
+        assert row is not None
+        return Dimension(row=row)
+
+    @strawberry.field(description="The member on that dimension.")
+    async def member(self, info: Info[Context, None]) -> Member:
+        row = await info.context.loaders.member_by_id.load(self.member_id)
+        assert row is not None
+        return Member(row=row)
+
+
+@strawberry.type(
+    description="One slice of a version's target. Its children add up exactly to its target."
+)
+class TargetNode(relay.Node):
+    row: strawberry.Private[models.TargetNode]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
+        return f"{root.row.version_id}:{root.row.key}"
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        keys: list[tuple[int, int]] = []
+        for raw in node_ids:
+            version, _, key = raw.partition(":")
+            keys.append((int(version), int(key)))
+        rows = await info.context.loaders.node_by_id.load_many(keys)
+        return [cls(row=r) if r else None for r in rows]
+
+    @strawberry.field(
+        description="Stable key: the same node keeps it in every version copied from this one."
+    )
+    def key(self) -> BigIntID:
+        return BigIntID(str(self.row.key))
+
+    @strawberry.field(description="0 at the root.")
+    def depth(self) -> int:
+        return self.row.depth
+
+    @strawberry.field(description="The target, exact, in the plan's currency or unit.")
+    async def target(self, info: Info[Context, None]) -> Amount:
+        plan = await _with_plan(info, self.row.plan_id)
+        return Amount(format_amount(self.row.target, plan.minor_digits))
+
+    @strawberry.field(description="Locked targets are kept when siblings are rebalanced.")
+    def locked(self) -> bool:
+        return self.row.locked
+
+    @strawberry.field(description="The version this node belongs to.")
+    async def version(self, info: Info[Context, None]) -> PlanVersion:
+        row = await info.context.loaders.version_by_id.load(self.row.version_id)
+        assert row is not None
+        return PlanVersion(row=row)
+
+    @strawberry.field(description="The parent node; null at the root.")
+    async def parent(self, info: Info[Context, None]) -> TargetNode | None:
+        if self.row.parent_key is None:
+            return None
+        row = await info.context.loaders.node_by_id.load(
+            (self.row.version_id, self.row.parent_key)
+        )
+        return TargetNode(row=row) if row else None
+
+    @strawberry.field(description="The children, in split order; empty on a leaf.")
+    async def children(self, info: Info[Context, None]) -> list[TargetNode]:
+        if self.row.split_dimension_id is None:
+            return []
+        rows = await info.context.loaders.children_by_node_id.load(
+            (self.row.version_id, self.row.key)
+        )
+        return [TargetNode(row=r) for r in rows]
+
+    @strawberry.field(
+        description="The slice, root to node: East › Shanghai › FY2027-Q1 › Direct. "
+        "A dimension appears more than once when it was split again further down."
+    )
+    def slice(self) -> list[SliceCoordinate]:
+        return [SliceCoordinate(dimension_id=d, member_id=m) for d, m in self.row.coordinates]
+
+    @strawberry.field(description="The coordinate this node adds to its parent's slice.")
+    def coordinate(self) -> SliceCoordinate | None:
+        if self.row.dimension_id is None or self.row.member_id is None:
+            return None
+        return SliceCoordinate(dimension_id=self.row.dimension_id, member_id=self.row.member_id)
+
+    @strawberry.field(description="The dimension the children split along; null on a leaf.")
+    async def split_dimension(self, info: Info[Context, None]) -> Dimension | None:
+        if self.row.split_dimension_id is None:
+            return None
+        row = await info.context.loaders.dimension_by_id.load(self.row.split_dimension_id)
+        return Dimension(row=row) if row else None
+
+    @strawberry.field(
+        description="How the split made this node's amount (method, inputs, share, "
+        "adjustments), as recorded by the allocation engine; null on the root."
+    )
+    def explanation(self) -> JSON | None:  # type: ignore[valid-type]
+        return self.row.explanation
+
+    @strawberry.field(description="The method and inputs of this node's split; null on a leaf.")
+    def split_spec(self) -> JSON | None:  # type: ignore[valid-type]
+        return self.row.split_spec
+

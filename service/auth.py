@@ -1,0 +1,150 @@
+"""Bearer JWT authentication: who calls, with which roles.
+
+Keys, in order of precedence: a JWKS URL (RS256, the identity provider's keys,
+fetched and cached by PyJWT's ``PyJWKClient``, so rotation needs no restart), an
+RS256 public key, an HS256 shared secret. With none configured the server makes
+a one-off secret at start and prints a token (see ``service.cli``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import jwt
+
+from service.settings import Settings
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    PLANNER = "planner"
+    ADMIN = "admin"
+
+
+# A role grants itself and every role below it.
+_RANK = {Role.VIEWER: 0, Role.PLANNER: 1, Role.ADMIN: 2}
+
+
+class AuthenticationError(Exception):
+    """The request carries no valid credentials (HTTP 401)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    roles: frozenset[Role]
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def has(self, role: Role) -> bool:
+        return any(_RANK[r] >= _RANK[role] for r in self.roles)
+
+    @property
+    def can_write(self) -> bool:
+        return self.has(Role.PLANNER)
+
+
+class Authenticator:
+    """Verifies bearer tokens against the configured key."""
+
+    def __init__(self, settings: Settings, generated_secret: str | None = None) -> None:
+        self.settings = settings
+        self._jwks: jwt.PyJWKClient | None = None
+        self._key: str | None = None
+        if settings.jwks_url:
+            self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300)
+            self.algorithms = ["RS256"]
+        elif settings.jwt_public_key:
+            self._key = settings.jwt_public_key
+            self.algorithms = ["RS256"]
+        else:
+            secret = settings.jwt_secret or generated_secret
+            if not secret:
+                raise ValueError("no JWT key configured and no generated secret given")
+            self._key = secret
+            self.algorithms = ["HS256"]
+
+    @property
+    def secret(self) -> str | None:
+        """The HS256 secret, when that is the scheme (used to mint tokens)."""
+        return self._key if self.algorithms == ["HS256"] else None
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise AuthenticationError("missing bearer token (header Authorization: Bearer <jwt>)")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("the Authorization header must be 'Bearer <jwt>'")
+        token = token.strip()
+        try:
+            key: Any = self._key
+            if self._jwks is not None:
+                key = self._jwks.get_signing_key_from_jwt(token).key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                options={
+                    "require": ["sub", "exp"],
+                    "verify_aud": self.settings.jwt_audience is not None,
+                },
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationError("the token has expired") from None
+        except jwt.PyJWKClientError as exc:
+            raise AuthenticationError(f"cannot verify the token's key: {exc}") from None
+        except jwt.InvalidTokenError as exc:
+            raise AuthenticationError(f"invalid token: {exc}") from None
+        return principal_from_claims(claims, self.settings.jwt_roles_claim)
+
+
+def principal_from_claims(claims: dict[str, Any], roles_claim: str = "roles") -> Principal:
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise AuthenticationError("the token has no subject (sub)")
+    raw = claims.get(roles_claim, [])
+    if isinstance(raw, str):
+        raw = raw.replace(",", " ").split()
+    if not isinstance(raw, list):
+        raise AuthenticationError(f"the token's {roles_claim!r} claim is not a list of roles")
+    roles = {Role(r) for r in raw if isinstance(r, str) and r in Role.__members__.values()}
+    if not roles:
+        raise AuthenticationError(
+            f"the token carries no known role in {roles_claim!r} "
+            f"(expected one of {', '.join(r.value for r in Role)})"
+        )
+    return Principal(subject=subject, roles=frozenset(roles), claims=claims)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def mint_token(
+    secret: str,
+    *,
+    subject: str,
+    role: Role,
+    ttl_hours: float,
+    issuer: str | None = None,
+    audience: str | None = None,
+    roles_claim: str = "roles",
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        roles_claim: [role.value],
+        "iat": now,
+        "exp": now + int(ttl_hours * 3600),
+    }
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    return jwt.encode(claims, secret, algorithm="HS256")

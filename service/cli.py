@@ -1,0 +1,378 @@
+"""The ``quotatree`` command: serve, migrate, export-schema, token, bench.
+
+Every failure the user can act on ends with one line on stderr and exit code 1;
+bad arguments exit 2 with argparse's usage line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+STARTED = time.perf_counter()
+
+
+class CommandError(Exception):
+    """Ends the command with its message as the single line of output."""
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"quotatree: error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    overrides = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "QUOTATREE_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise CommandError(f"bad configuration {name}: {first['msg']}") from None
+
+
+def _runtime_secret_file(data_dir: Path) -> Path:
+    return data_dir / "run" / "jwt-secret"
+
+
+# --- database --------------------------------------------------------------------------
+
+
+def _database_url(settings, *, start: bool = True):  # type: ignore[no-untyped-def]
+    """(url, embedded handle or None) for the configured or embedded database."""
+    if settings.database_url:
+        return settings.database_url, None
+    from service.db.embedded import EmbeddedDatabaseError, start_embedded
+
+    try:
+        embedded = start_embedded(settings.data_dir)
+    except EmbeddedDatabaseError as exc:
+        raise CommandError(str(exc)) from None
+    return embedded.url, embedded
+
+
+def _describe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return "the configured database"
+    where = parsed.query.get("host") or f"{parsed.host}:{parsed.port or 5432}"
+    return f"{where}/{parsed.database}"
+
+
+def _db_errors(url: str, action: Callable[[], object]) -> object:
+    """Run ``action``; turn connection failures into one clear line."""
+    import sqlalchemy.exc
+
+    try:
+        return action()
+    except (OSError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise CommandError(f"cannot reach the database at {_describe(url)}: {reason}") from None
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise CommandError(f"QUOTATREE_DATABASE_URL is not a database URL: {exc}") from None
+    except Exception as exc:
+        # asyncpg raises its own classes for refused logins, unknown databases ...
+        if exc.__class__.__module__.startswith("asyncpg"):
+            reason = str(exc).splitlines()[0]
+            raise CommandError(f"cannot use the database at {_describe(url)}: {reason}") from None
+        raise
+
+
+def _upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    from service.db.migrate import alembic_config
+
+    _db_errors(url, lambda: command.upgrade(alembic_config(url), revision))
+
+
+def _pending(url: str) -> str | None:
+    from service.db.engine import make_engine
+    from service.db.migrate import pending_migrations
+
+    async def check() -> str | None:
+        engine = make_engine(url, pool_size=1, max_overflow=0)
+        try:
+            return await pending_migrations(engine)
+        finally:
+            await engine.dispose()
+
+    return _db_errors(url, lambda: asyncio.run(check()))  # type: ignore[return-value]
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    if settings.production and not settings.database_url:
+        raise CommandError(
+            "QUOTATREE_ENV=production needs QUOTATREE_DATABASE_URL; the embedded database "
+            "is for development"
+        )
+    _check_port_free(host, port)
+
+    from service.observability import configure_logging
+
+    configure_logging(settings.log_level)
+    url, embedded = _database_url(settings)
+    secret_file: Path | None = None
+    try:
+        if embedded is not None:
+            _upgrade(url)
+        else:
+            problem = _pending(url)
+            if problem is not None:
+                raise CommandError(f"{problem} (then start the service again)")
+
+        generated = None
+        if not settings.jwt_configured:
+            from service.auth import new_secret
+
+            generated = new_secret()
+            secret_file = _runtime_secret_file(settings.data_dir)
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(generated)
+
+        import uvicorn
+
+        from service.app import create_app
+        from service.settings import Settings
+
+        runtime = Settings(**{**settings.model_dump(), "database_url": url})
+        app = create_app(runtime, generated_secret=generated)
+        _banner(settings, host, port, generated, embedded is not None)
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        return 0
+    finally:
+        if secret_file is not None:
+            secret_file.unlink(missing_ok=True)
+        if embedded is not None:
+            embedded.stop()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CommandError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; pick another with --port"
+            ) from None
+
+
+def _banner(settings, host: str, port: int, secret: str | None, embedded: bool) -> None:  # type: ignore[no-untyped-def]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}/graphql"
+    lines = [
+        "",
+        f"  quotatree is up in {time.perf_counter() - STARTED:.2f} s: {url}",
+        f"  database: {'embedded PostgreSQL in ' + str(settings.data_dir) if embedded else _describe(settings.database_url)}",
+    ]
+    if secret is not None:
+        from service.auth import Role, mint_token
+
+        token = mint_token(
+            secret,
+            subject="admin",
+            role=Role.ADMIN,
+            ttl_hours=settings.token_ttl_hours,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            roles_claim=settings.jwt_roles_claim,
+        )
+        lines += [
+            "  No JWT key is configured, so this run made a one-off secret. An admin token",
+            f"  valid {settings.token_ttl_hours:g} h (until the server stops):",
+            "",
+            f"      Bearer {token}",
+            "",
+            "  Try it:",
+            "",
+            f"      curl -s {url} -H 'Authorization: Bearer {token}' \\",
+            "           -H 'Content-Type: application/json' -d '{\"query\": \"{ plans { totalCount } }\"}'",
+            "",
+            "  More tokens: quotatree token --role viewer|planner|admin",
+        ]
+    if not settings.production:
+        lines.append(f"  GraphiQL: {url} (paste the token as an Authorization header)")
+    print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    url, embedded = _database_url(settings)
+    try:
+        if args.action == "upgrade":
+            _upgrade(url, args.revision or "head")
+            print(f"database at {_describe(url)} upgraded to {args.revision or 'head'}")
+        elif args.action == "downgrade":
+            if not args.revision:
+                raise CommandError(
+                    "downgrade needs a target revision, e.g. `quotatree migrate downgrade -1` "
+                    "or `... downgrade base`"
+                )
+            from alembic import command
+
+            from service.db.migrate import alembic_config
+
+            _db_errors(url, lambda: command.downgrade(alembic_config(url), args.revision))
+            print(f"database at {_describe(url)} downgraded to {args.revision}")
+        else:
+            problem = _pending(url)
+            from service.db.engine import make_engine
+            from service.db.migrate import current_revisions
+
+            async def current() -> set[str]:
+                engine = make_engine(url, pool_size=1, max_overflow=0)
+                try:
+                    async with engine.connect() as conn:
+                        return await current_revisions(conn)
+                finally:
+                    await engine.dispose()
+
+            revs = _db_errors(url, lambda: asyncio.run(current()))
+            shown = ", ".join(sorted(revs)) or "none"  # type: ignore[call-overload]
+            print(f"{shown} ({'at head' if problem is None else problem})")
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from service.api.schema import build_schema
+    from service.settings import Settings
+
+    sdl = build_schema(Settings(database_url=None)).as_str() + "\n"
+    if args.output:
+        Path(args.output).write_text(sdl)
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from service.auth import Role, mint_token
+
+    settings = _settings(args)
+    if settings.jwt_public_key or settings.jwks_url:
+        raise CommandError(
+            "tokens for RS256 keys come from your identity provider; this command signs "
+            "HS256 tokens with QUOTATREE_JWT_SECRET"
+        )
+    secret = settings.jwt_secret
+    if not secret:
+        file = _runtime_secret_file(settings.data_dir)
+        if not file.is_file():
+            raise CommandError(
+                "no key to sign with: set QUOTATREE_JWT_SECRET, or start `quotatree serve` "
+                f"first (it keeps its one-off secret in {file} while it runs)"
+            )
+        secret = file.read_text().strip()
+    ttl = args.ttl_hours if args.ttl_hours is not None else settings.token_ttl_hours
+    if ttl <= 0:
+        raise CommandError("--ttl-hours must be above zero")
+    print(
+        mint_token(
+            secret,
+            subject=args.subject,
+            role=Role(args.role),
+            ttl_hours=ttl,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            roles_claim=settings.jwt_roles_claim,
+        )
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "allocation":
+        from service.bench.allocation import main as bench_main
+
+        return bench_main(args.rest)
+    raise CommandError(f"unknown benchmark {args.suite!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="quotatree", description="Versioned sales target trees over GraphQL."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--data-dir",
+            help="folder of the embedded PostgreSQL (default: QUOTATREE_DATA_DIR or the "
+            "user data directory); ignored with QUOTATREE_DATABASE_URL",
+        )
+
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    data_dir(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply or inspect database migrations")
+    migrate.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    migrate.add_argument("revision", nargs="?", help="target revision (default: head)")
+    data_dir(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("--output", "-o", help="write to this file instead of stdout")
+    export.set_defaults(func=cmd_export_schema)
+
+    token = sub.add_parser("token", help="print a bearer token (HS256)")
+    token.add_argument("--role", required=True, choices=["viewer", "planner", "admin"])
+    token.add_argument("--subject", default="local-user", help="the token's sub claim")
+    token.add_argument("--ttl-hours", type=float, help="lifetime (default 24)")
+    data_dir(token)
+    token.set_defaults(func=cmd_token)
+
+    bench = sub.add_parser("bench", help="run a benchmark and print its figures")
+    bench.add_argument("suite", choices=["allocation"])
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CommandError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

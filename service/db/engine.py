@@ -1,0 +1,84 @@
+"""Engines and the session factory every use case opens its transaction from."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import orjson
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+def _json_dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        connect_args={"server_settings": {"application_name": "quotatree"}},
+    )
+
+
+class Database:
+    """Hands out sessions. A use case writes ``async with db.session() as s, s.begin():``.
+
+    Sessions never commit on their own: the caller's ``session.begin()`` block is
+    the one owner of the transaction.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._factory = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._factory()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class ConnectionBoundDatabase(Database):
+    """Every session joins one outer transaction on one connection (tests).
+
+    Each ``session.begin()`` becomes a SAVEPOINT, so a use case that fails rolls
+    back only its own work, and the test rolls everything back at the end. The
+    lock serialises sessions because one asyncpg connection runs one statement
+    at a time, whereas resolvers and DataLoaders run concurrently.
+    """
+
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:
+        self.engine = engine
+        self._connection = connection
+        self._lock = asyncio.Lock()
+        self._bound = async_sessionmaker(
+            bind=connection,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._locked_session()
+
+    @asynccontextmanager
+    async def _locked_session(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock, self._bound() as session:
+            yield session
+
+    async def dispose(self) -> None:  # the test fixture owns the engine
+        return None

@@ -1,0 +1,224 @@
+"""SQLAlchemy 2 models. Alembic in ``migrations/`` owns the schema; these mirror it.
+
+Rules of this module: no business rules, every relationship ``lazy="raise"``.
+
+Target nodes are keyed by ``(version_id, key)``: ``key`` comes from one global
+sequence and survives version copies, so a node can be followed and diffed
+across versions and copying a version is a single ``INSERT ... SELECT``.
+``path`` is the materialized path of keys (``"12.40.41."``), ``COLLATE "C"``
+with a btree index on ``(version_id, path)``: a subtree is one prefix range.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Sequence,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Version states, kept in sync with service.domain.versions.VersionState.
+VERSION_STATES = ("DRAFT", "SUBMITTED", "APPROVED", "PUBLISHED", "ARCHIVED")
+DIMENSION_KINDS = ("TIME", "REGION", "CHANNEL", "CUSTOMER", "PRODUCT", "CUSTOM")
+MEASURES = ("AMOUNT", "QUANTITY")
+
+node_key_seq = Sequence("target_node_key_seq", metadata=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _now() -> Any:
+    return func.now()
+
+
+class Dimension(Base):
+    """An axis of decomposition, owned by the organisation (not by one plan)."""
+
+    __tablename__ = "dimension"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+    __table_args__ = (
+        UniqueConstraint("name"),
+        CheckConstraint(f"kind IN {DIMENSION_KINDS!r}", name="kind"),
+    )
+
+
+class Member(Base):
+    """A member of a dimension's hierarchy (East, East/Shanghai, Direct, ...)."""
+
+    __tablename__ = "member"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    dimension_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("dimension.id", ondelete="RESTRICT"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("member.id", ondelete="RESTRICT")
+    )
+    code: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    # Materialized path of member ids, "3.17.", COLLATE "C" for prefix ranges.
+    path: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"))
+    depth: Mapped[int] = mapped_column(SmallInteger)
+    sort_order: Mapped[int] = mapped_column(Integer, server_default="0")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+    __table_args__ = (
+        UniqueConstraint("dimension_id", "code"),
+        Index("ix_member_dimension_id_path", "dimension_id", "path"),
+        Index("ix_member_parent_id", "parent_id"),
+        CheckConstraint("jsonb_typeof(attributes) = 'object'", name="attributes_object"),
+    )
+
+
+class Plan(Base):
+    """One target programme, e.g. "FY2027 revenue"."""
+
+    __tablename__ = "plan"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    measure: Mapped[str] = mapped_column(String(16), server_default="AMOUNT")
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # Decimal digits of the currency (2 for EUR, 0 for JPY), fixed at creation.
+    minor_digits: Mapped[int] = mapped_column(SmallInteger)
+    unit: Mapped[str | None] = mapped_column(String(50))
+    fiscal_year: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+    __table_args__ = (
+        CheckConstraint(f"measure IN {MEASURES!r}", name="measure"),
+        CheckConstraint("minor_digits BETWEEN 0 AND 4", name="minor_digits"),
+        CheckConstraint("fiscal_year BETWEEN 1900 AND 2999", name="fiscal_year"),
+        CheckConstraint(
+            "(measure = 'AMOUNT' AND currency IS NOT NULL) OR measure = 'QUANTITY'",
+            name="amount_has_currency",
+        ),
+    )
+
+
+class PlanVersion(Base):
+    """A numbered version of a plan; only drafts change.
+
+    ``revision`` is bumped by every change to the version or its nodes and is the
+    optimistic-concurrency token clients send back with their edits.
+    """
+
+    __tablename__ = "plan_version"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    plan_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("plan.id", ondelete="RESTRICT"))
+    number: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), server_default="DRAFT")
+    copied_from_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("plan_version.id", ondelete="RESTRICT")
+    )
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+    __mapper_args__ = {"version_id_col": revision}
+    __table_args__ = (
+        UniqueConstraint("plan_id", "number"),
+        CheckConstraint(f"state IN {VERSION_STATES!r}", name="state"),
+        CheckConstraint("number >= 1", name="number_positive"),
+    )
+
+
+class TargetNode(Base):
+    """One slice of a version's target tree."""
+
+    __tablename__ = "target_node"
+
+    version_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("plan_version.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("plan.id", ondelete="RESTRICT"))
+    parent_key: Mapped[int | None] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"))
+    depth: Mapped[int] = mapped_column(SmallInteger)
+    sort_order: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The coordinate this node adds to its parent's slice (NULL on the root).
+    dimension_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("dimension.id"))
+    member_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("member.id"))
+    # The whole slice in path order, [[dimension id, member id], ...]: breadcrumbs
+    # read it in order, lookups by coordinates use jsonb containment (@>) on a GIN index.
+    coordinates: Mapped[list[list[int]]] = mapped_column(JSONB, server_default="[]")
+    # Integer minor units (cents) or integer units of quantity.
+    target: Mapped[int] = mapped_column(BigInteger)
+    # How this node's children were made: dimension, method, inputs (NULL on a leaf).
+    split_dimension_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("dimension.id"))
+    split_spec: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Why this node has its amount: the allocation explanation of its parent's split.
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    locked: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    floor: Mapped[int | None] = mapped_column(BigInteger)
+    cap: Mapped[int | None] = mapped_column(BigInteger)
+    strategy: Mapped[str | None] = mapped_column(Text)
+    kpis: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["version_id", "parent_key"],
+            ["target_node.version_id", "target_node.key"],
+            ondelete="CASCADE",
+            name="fk_target_node_parent",
+        ),
+        Index("ix_target_node_version_id_path", "version_id", "path"),
+        Index("ix_target_node_version_id_parent_key", "version_id", "parent_key"),
+        Index(
+            "ix_target_node_coordinates",
+            "coordinates",
+            postgresql_using="gin",
+            postgresql_ops={"coordinates": "jsonb_path_ops"},
+        ),
+        CheckConstraint("(parent_key IS NULL) = (depth = 0)", name="root_depth"),
+        CheckConstraint(
+            "(dimension_id IS NULL) = (member_id IS NULL) "
+            "AND (dimension_id IS NULL) = (parent_key IS NULL)",
+            name="coordinate",
+        ),
+        CheckConstraint("target >= 0", name="target_non_negative"),
+        CheckConstraint("jsonb_typeof(coordinates) = 'array'", name="coordinates_array"),
+    )

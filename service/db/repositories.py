@@ -1,0 +1,214 @@
+"""All SQL of the service. Repositories flush; they never commit.
+
+Each function takes the session of the caller's transaction. Loaders for the
+API take a list of keys and return rows in key order (``None`` where missing).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
+
+def _pairs(ids: Sequence[tuple[int, int]]) -> Any:
+    """A (v, k) table from two bigint[] parameters: one statement for any number of keys."""
+    return select(
+        func.unnest(bindparam("vs", [v for v, _ in ids], type_=ARRAY(BigInteger))).label("v"),
+        func.unnest(bindparam("ks", [k for _, k in ids], type_=ARRAY(BigInteger))).label("k"),
+    ).subquery()
+
+
+# --- plans and versions ---------------------------------------------------------
+
+
+async def add(session: AsyncSession, obj: Any) -> Any:
+    session.add(obj)
+    await session.flush()
+    return obj
+
+
+async def plans_page(session: AsyncSession, after_id: int | None, limit: int) -> list[Plan]:
+    """Plans by id, keyset-paginated: ``limit`` rows after ``after_id``."""
+    stmt = select(Plan).order_by(Plan.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(Plan.id > after_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def plans_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Plan)) or 0)
+
+
+async def plans_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Plan | None]:
+    rows = {p.id: p for p in await session.scalars(select(Plan).where(Plan.id.in_(ids)))}
+    return [rows.get(i) for i in ids]
+
+
+async def versions_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[PlanVersion | None]:
+    stmt = select(PlanVersion).where(PlanVersion.id.in_(ids))
+    rows = {v.id: v for v in await session.scalars(stmt)}
+    return [rows.get(i) for i in ids]
+
+
+async def versions_by_plan_ids(
+    session: AsyncSession, plan_ids: Sequence[int]
+) -> list[list[PlanVersion]]:
+    stmt = (
+        select(PlanVersion)
+        .where(PlanVersion.plan_id.in_(plan_ids))
+        .order_by(PlanVersion.plan_id, PlanVersion.number)
+    )
+    grouped: dict[int, list[PlanVersion]] = defaultdict(list)
+    for version in await session.scalars(stmt):
+        grouped[version.plan_id].append(version)
+    return [grouped.get(i, []) for i in plan_ids]
+
+
+async def version_for_update(session: AsyncSession, version_id: int) -> PlanVersion | None:
+    """Lock the version row: every change to a version's tree is serialised on it."""
+    stmt = select(PlanVersion).where(PlanVersion.id == version_id).with_for_update()
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def bump_revision(session: AsyncSession, version: PlanVersion) -> None:
+    """Record a change to the version's tree: revision + 1 (checked against stale writers)."""
+    version.updated_at = func.now()
+    await session.flush()
+
+
+# --- target nodes ----------------------------------------------------------------
+
+
+async def new_node_keys(session: AsyncSession, count: int) -> list[int]:
+    rows = await session.execute(
+        text("SELECT nextval('target_node_key_seq') FROM generate_series(1, :n)"), {"n": count}
+    )
+    return [int(r[0]) for r in rows]
+
+
+async def node(session: AsyncSession, version_id: int, key: int) -> TargetNode | None:
+    return await session.get(TargetNode, (version_id, key))
+
+
+async def nodes_by_ids(
+    session: AsyncSession, ids: Sequence[tuple[int, int]]
+) -> list[TargetNode | None]:
+    if not ids:
+        return []
+    pairs = _pairs(ids)
+    stmt = select(TargetNode).join(
+        pairs, (TargetNode.version_id == pairs.c.v) & (TargetNode.key == pairs.c.k)
+    )
+    rows = {(n.version_id, n.key): n for n in await session.scalars(stmt)}
+    return [rows.get(i) for i in ids]
+
+
+async def children_by_parent_ids(
+    session: AsyncSession, ids: Sequence[tuple[int, int]]
+) -> list[list[TargetNode]]:
+    if not ids:
+        return []
+    pairs = _pairs(ids)
+    stmt = (
+        select(TargetNode)
+        .join(
+            pairs,
+            (TargetNode.version_id == pairs.c.v) & (TargetNode.parent_key == pairs.c.k),
+        )
+        .order_by(TargetNode.version_id, TargetNode.parent_key, TargetNode.sort_order)
+    )
+    grouped: dict[tuple[int, int], list[TargetNode]] = defaultdict(list)
+    for child in await session.scalars(stmt):
+        assert child.parent_key is not None
+        grouped[(child.version_id, child.parent_key)].append(child)
+    return [grouped.get(i, []) for i in ids]
+
+
+async def roots_by_version_ids(
+    session: AsyncSession, version_ids: Sequence[int]
+) -> list[TargetNode | None]:
+    stmt = select(TargetNode).where(
+        TargetNode.version_id.in_(version_ids), TargetNode.parent_key.is_(None)
+    )
+    rows = {n.version_id: n for n in await session.scalars(stmt)}
+    return [rows.get(i) for i in version_ids]
+
+
+async def add_nodes(session: AsyncSession, nodes: Sequence[TargetNode]) -> None:
+    session.add_all(nodes)
+    await session.flush()
+
+
+async def set_split(
+    session: AsyncSession,
+    node: TargetNode,
+    dimension_id: int,
+    spec: dict[str, Any],
+) -> None:
+    await session.execute(
+        update(TargetNode)
+        .where(TargetNode.version_id == node.version_id, TargetNode.key == node.key)
+        .values(split_dimension_id=dimension_id, split_spec=spec, updated_at=func.now())
+    )
+
+
+# --- dimensions and members -------------------------------------------------------
+
+
+async def dimension_by_name(session: AsyncSession, name: str) -> Dimension | None:
+    return (await session.scalars(select(Dimension).where(Dimension.name == name))).one_or_none()
+
+
+async def dimensions_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Dimension | None]:
+    rows = {d.id: d for d in await session.scalars(select(Dimension).where(Dimension.id.in_(ids)))}
+    return [rows.get(i) for i in ids]
+
+
+async def dimensions_page(
+    session: AsyncSession, after_id: int | None, limit: int
+) -> list[Dimension]:
+    stmt = select(Dimension).order_by(Dimension.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(Dimension.id > after_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def members_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Member | None]:
+    rows = {m.id: m for m in await session.scalars(select(Member).where(Member.id.in_(ids)))}
+    return [rows.get(i) for i in ids]
+
+
+async def member_by_code(session: AsyncSession, dimension_id: int, code: str) -> Member | None:
+    stmt = select(Member).where(Member.dimension_id == dimension_id, Member.code == code)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def members_by_dimension_ids(
+    session: AsyncSession, dimension_ids: Sequence[int]
+) -> list[list[Member]]:
+    stmt = (
+        select(Member)
+        .where(Member.dimension_id.in_(dimension_ids))
+        .order_by(Member.dimension_id, Member.path)
+    )
+    grouped: dict[int, list[Member]] = defaultdict(list)
+    for member in await session.scalars(stmt):
+        grouped[member.dimension_id].append(member)
+    return [grouped.get(i, []) for i in dimension_ids]
+
+
+async def add_member(session: AsyncSession, member: Member, parent: Member | None) -> Member:
+    """Insert a member and set its materialized path (parent's path + own id)."""
+    member.path = ""
+    member.depth = 0 if parent is None else parent.depth + 1
+    session.add(member)
+    await session.flush()
+    member.path = (parent.path if parent else "") + f"{member.id}."
+    await session.flush()
+    return member

@@ -1,0 +1,199 @@
+"""Rules of the target tree that do not need the allocation engine.
+
+Everything here is pure: callers load facts from the database, pass them in as
+small dataclasses and get either a value or a ``DomainError`` naming the field
+and the numbers involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from service.domain.errors import DomainError
+
+MAX_NAME_LENGTH = 200
+MAX_CODE_LENGTH = 100
+MAX_SPLIT_MEMBERS = 1000
+"""Most children one split may create (a documented limit of ``nodeSplit``)."""
+
+
+class VersionState(StrEnum):
+    DRAFT = "DRAFT"
+    SUBMITTED = "SUBMITTED"
+    APPROVED = "APPROVED"
+    PUBLISHED = "PUBLISHED"
+    ARCHIVED = "ARCHIVED"
+
+
+class DimensionKind(StrEnum):
+    TIME = "TIME"
+    REGION = "REGION"
+    CHANNEL = "CHANNEL"
+    CUSTOMER = "CUSTOMER"
+    PRODUCT = "PRODUCT"
+    CUSTOM = "CUSTOM"
+
+
+class Measure(StrEnum):
+    AMOUNT = "AMOUNT"
+    QUANTITY = "QUANTITY"
+
+
+class InvalidInputError(DomainError):
+    """Input that breaks a rule the user can fix; ``field`` names the input."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, **details: object):
+        super().__init__(code=code, message=message, details={"field": field, **details})
+        self.field = field
+
+
+def clean_name(value: str, field: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    """Strip a display name and check it is neither empty nor too long nor unprintable."""
+    name = value.strip()
+    if not name:
+        raise InvalidInputError("REQUIRED", f"{field} must not be empty", field)
+    if len(name) > max_length:
+        raise InvalidInputError(
+            "TOO_LONG",
+            f"{field} has {len(name)} characters; at most {max_length} are allowed",
+            field,
+            length=len(name),
+            max=max_length,
+        )
+    if any(not ch.isprintable() for ch in name):
+        raise InvalidInputError(
+            "INVALID_VALUE", f"{field} contains control characters", field
+        )
+    return name
+
+
+def clean_code(value: str, field: str) -> str:
+    """A member code: printable, stripped, at most 100 characters."""
+    return clean_name(value, field, MAX_CODE_LENGTH)
+
+
+def check_fiscal_year(year: int, field: str = "fiscalYear") -> int:
+    if not 1900 <= year <= 2999:
+        raise InvalidInputError(
+            "OUT_OF_RANGE", f"{field} {year} is outside 1900..2999", field, value=year
+        )
+    return year
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    id: int
+    dimension_id: int
+    code: str
+    parent_id: int | None
+    depth: int
+    retired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFacts:
+    key: int
+    target: int
+    split_dimension_id: int | None
+    coordinates: Mapping[int, int]
+    """The member the node's path holds per dimension (the deepest one when a
+    dimension was split more than once on the path)."""
+
+
+def check_draft(state: VersionState, version_label: str) -> None:
+    if state is not VersionState.DRAFT:
+        raise InvalidInputError(
+            "NOT_DRAFT",
+            f"{version_label} is {state.value}; only drafts change. "
+            "Copy it into a new draft with versionCreateDraft and edit that",
+            "id",
+            state=state.value,
+        )
+
+
+def check_split_members(
+    node: NodeFacts,
+    dimension_id: int,
+    dimension_name: str,
+    members: Sequence[MemberFacts],
+    requested: Sequence[int],
+) -> list[MemberFacts]:
+    """Check a split of ``node`` along a dimension over ``requested`` member ids.
+
+    ``members`` are the facts found for ``requested`` (missing ones are unknown).
+    Rules, each a user error naming the field:
+
+    - the node is not split already (unsplit it first);
+    - at least one member, at most ``MAX_SPLIT_MEMBERS``, no duplicates;
+    - every member exists, belongs to this dimension and is not retired;
+    - the level: the first time a dimension is split on a path its members are
+      top-level members of the dimension; further down they are children of the
+      member the path already holds for that dimension (East, then East's cities).
+
+    Returns the members in the requested order.
+    """
+    if node.split_dimension_id is not None:
+        raise InvalidInputError(
+            "ALREADY_SPLIT",
+            "the node is already split; unsplit it before splitting it again",
+            "nodeId",
+            node=node.key,
+        )
+    if not requested:
+        raise InvalidInputError("EMPTY_SET", "a split needs at least one member", "memberIds")
+    if len(requested) > MAX_SPLIT_MEMBERS:
+        raise InvalidInputError(
+            "TOO_MANY",
+            f"a split takes at most {MAX_SPLIT_MEMBERS} members, got {len(requested)}",
+            "memberIds",
+            count=len(requested),
+            max=MAX_SPLIT_MEMBERS,
+        )
+    seen: set[int] = set()
+    for index, member_id in enumerate(requested):
+        if member_id in seen:
+            raise InvalidInputError(
+                "DUPLICATE",
+                f"memberIds[{index}] repeats a member already in the list",
+                f"memberIds[{index}]",
+            )
+        seen.add(member_id)
+    by_id = {m.id: m for m in members}
+    parent_member = node.coordinates.get(dimension_id)
+    ordered: list[MemberFacts] = []
+    for index, member_id in enumerate(requested):
+        field = f"memberIds[{index}]"
+        member = by_id.get(member_id)
+        if member is None:
+            raise InvalidInputError("NOT_FOUND", f"{field} is not a known member", field)
+        if member.dimension_id != dimension_id:
+            raise InvalidInputError(
+                "WRONG_DIMENSION",
+                f"{field} ({member.code}) is a member of another dimension, not of "
+                f"{dimension_name}",
+                field,
+            )
+        if member.retired:
+            raise InvalidInputError(
+                "RETIRED",
+                f"{field} ({member.code}) is retired and cannot take new targets",
+                field,
+            )
+        if parent_member is None and member.parent_id is not None:
+            raise InvalidInputError(
+                "WRONG_LEVEL",
+                f"{field} ({member.code}) is not a top-level member of {dimension_name}; "
+                "the first split along a dimension uses its top-level members",
+                field,
+            )
+        if parent_member is not None and member.parent_id != parent_member:
+            raise InvalidInputError(
+                "WRONG_LEVEL",
+                f"{field} ({member.code}) is not a child of the {dimension_name} member "
+                "this node already belongs to",
+                field,
+            )
+        ordered.append(member)
+    return ordered

@@ -1,0 +1,210 @@
+"""Test harness: one real PostgreSQL database per run, one rolled-back transaction per test.
+
+Without ``QUOTATREE_DATABASE_URL`` an embedded PostgreSQL starts in a temporary
+folder; with it, a fresh database is created on that server for the run and
+dropped at the end. The schema comes from running the real Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from service.app import create_app
+from service.auth import Role, mint_token
+from service.db.engine import ConnectionBoundDatabase, make_engine
+from service.settings import Settings
+
+TEST_SECRET = "test-secret-" + "x" * 32
+
+
+@dataclass
+class ServerInfo:
+    admin_url: str
+    embedded: Any = None
+    created: list[str] = field(default_factory=list)
+
+    def url_for(self, database: str) -> str:
+        return make_url(self.admin_url).set(database=database).render_as_string(
+            hide_password=False
+        )
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    url = Settings().database_url
+    if url:
+        yield ServerInfo(admin_url=url)
+        return
+    from service.db.embedded import start_embedded
+
+    embedded = start_embedded(tmp_path_factory.mktemp("pg"), database="postgres")
+    try:
+        yield ServerInfo(admin_url=embedded.url, embedded=embedded)
+    finally:
+        embedded.stop()
+
+
+async def create_database(server: ServerInfo, prefix: str = "quotatree_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    return name
+
+
+async def drop_database(server: ServerInfo, name: str) -> None:
+    admin = create_async_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def migrate(engine: AsyncEngine, revision: str = "head", down: bool = False) -> None:
+    from alembic import command
+
+    from service.db.migrate import alembic_config
+
+    async with engine.connect() as conn:
+
+        def run(sync_conn: Any) -> None:
+            config = alembic_config(connection=sync_conn)
+            if down:
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
+
+        await conn.run_sync(run)
+        await conn.commit()
+
+
+@pytest.fixture(scope="session")
+async def engine(pg_server: ServerInfo) -> AsyncIterator[AsyncEngine]:
+    name = await create_database(pg_server)
+    url = pg_server.url_for(name)
+    eng = make_engine(url, pool_size=5, max_overflow=5)
+    try:
+        await migrate(eng)
+        yield eng
+    finally:
+        await eng.dispose()
+        await drop_database(pg_server, name)
+
+
+@dataclass
+class StatementCounter:
+    statements: list[str] = field(default_factory=list)
+    active: bool = False
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[ConnectionBoundDatabase]:
+    """A database whose every session joins one transaction, rolled back after the test."""
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        database = ConnectionBoundDatabase(engine, conn)
+        try:
+            yield database
+        finally:
+            await outer.rollback()
+
+
+@pytest.fixture
+def statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            counter.statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    try:
+        yield counter
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", before)
+
+
+def test_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "jwt_secret": TEST_SECRET,
+        "database_url": None,
+        "max_query_depth": 12,
+        "max_aliases": 20,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def token(role: Role = Role.ADMIN, subject: str = "tester") -> str:
+    return mint_token(TEST_SECRET, subject=subject, role=role, ttl_hours=1)
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        role: Role | None = Role.ADMIN,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        sent = dict(headers or {})
+        if role is not None:
+            sent.setdefault("Authorization", f"Bearer {token(role)}")
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=sent
+        )
+
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, *, role: Role = Role.ADMIN
+    ) -> dict[str, Any]:
+        """Execute and return ``data``; fails the test on top-level errors."""
+        response = await self.post(query, variables, role=role)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@pytest.fixture
+async def client(db: ConnectionBoundDatabase) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(test_settings(), database=db)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(client)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("QUOTATREE_MIGRATIONS_DIR", str(REPO_ROOT / "migrations"))
