@@ -137,7 +137,10 @@ def create_app(
         except Exception as exc:  # the reason goes to the prober, the trace to the log
             log.warning("readiness check failed: %s", exc)
             return JSONResponse(
-                {"status": "unavailable", "reason": f"database unreachable: {exc.__class__.__name__}"},
+                {
+                    "status": "unavailable",
+                    "reason": f"database unreachable: {exc.__class__.__name__}",
+                },
                 status_code=503,
             )
         if problem is not None:

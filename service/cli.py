@@ -14,7 +14,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from service.db.embedded import EmbeddedPostgres
+    from service.settings import Settings
 
 STARTED = time.perf_counter()
 
@@ -28,16 +32,16 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _settings(args: argparse.Namespace) -> Settings:
     from pydantic import ValidationError
 
     from service.settings import Settings
 
-    overrides = {}
+    overrides: dict[str, object] = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = Path(args.data_dir)
     try:
-        return Settings(**overrides)
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "QUOTATREE_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
@@ -51,7 +55,7 @@ def _runtime_secret_file(data_dir: Path) -> Path:
 # --- database --------------------------------------------------------------------------
 
 
-def _database_url(settings, *, start: bool = True):  # type: ignore[no-untyped-def]
+def _database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     """(url, embedded handle or None) for the configured or embedded database."""
     if settings.database_url:
         return settings.database_url, None
@@ -187,13 +191,18 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def _banner(settings, host: str, port: int, secret: str | None, embedded: bool) -> None:  # type: ignore[no-untyped-def]
+def _banner(settings: Settings, host: str, port: int, secret: str | None, embedded: bool) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/graphql"
     lines = [
         "",
         f"  quotatree is up in {time.perf_counter() - STARTED:.2f} s: {url}",
-        f"  database: {'embedded PostgreSQL in ' + str(settings.data_dir) if embedded else _describe(settings.database_url)}",
+        "  database: "
+        + (
+            f"embedded PostgreSQL in {settings.data_dir}"
+            if embedded
+            else _describe(settings.database_url or "")
+        ),
     ]
     if secret is not None:
         from service.auth import Role, mint_token
@@ -216,7 +225,8 @@ def _banner(settings, host: str, port: int, secret: str | None, embedded: bool) 
             "  Try it:",
             "",
             f"      curl -s {url} -H 'Authorization: Bearer {token}' \\",
-            "           -H 'Content-Type: application/json' -d '{\"query\": \"{ plans { totalCount } }\"}'",
+            "           -H 'Content-Type: application/json' "
+            '-d \'{"query": "{ plans { totalCount } }"}\'',
             "",
             "  More tokens: quotatree token --role viewer|planner|admin",
         ]

@@ -16,7 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
 REQUESTS = Counter(
-    "quotatree_http_requests_total", "HTTP requests by method, route and status.",
+    "quotatree_http_requests_total",
+    "HTTP requests by method, route and status.",
     ["method", "route", "status"],
 )
 LATENCY = Histogram(

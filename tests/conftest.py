@@ -35,9 +35,7 @@ class ServerInfo:
     created: list[str] = field(default_factory=list)
 
     def url_for(self, database: str) -> str:
-        return make_url(self.admin_url).set(database=database).render_as_string(
-            hide_password=False
-        )
+        return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

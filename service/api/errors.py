@@ -45,7 +45,7 @@ class UserErrorCode(Enum):
 class UserError:
     code: UserErrorCode = strawberry.field(description="Machine-readable reason.")
     field: list[str] | None = strawberry.field(
-        description="Path of the input field at fault, e.g. [\"input\", \"target\"]."
+        description='Path of the input field at fault, e.g. ["input", "target"].'
     )
     message: str = strawberry.field(description="What is wrong and how to fix it.")
 
@@ -70,9 +70,7 @@ class PublicError(Exception):
 def is_unexpected(error: GraphQLError) -> bool:
     """Validation and parse errors carry no original error; ours are PublicError."""
     original = error.original_error
-    if original is None or isinstance(original, PublicError | GraphQLError):
-        return False
-    return True
+    return not (original is None or isinstance(original, PublicError | GraphQLError))
 
 
 class RequestIdMaskErrors(MaskErrors):

@@ -33,9 +33,7 @@ def _loader(
 class Loaders:
     def __init__(self, db: Database) -> None:
         self.plan_by_id: DataLoader[int, Plan | None] = _loader(db, repo.plans_by_ids)
-        self.version_by_id: DataLoader[int, PlanVersion | None] = _loader(
-            db, repo.versions_by_ids
-        )
+        self.version_by_id: DataLoader[int, PlanVersion | None] = _loader(db, repo.versions_by_ids)
         self.versions_by_plan_id: DataLoader[int, list[PlanVersion]] = _loader(
             db, repo.versions_by_plan_ids
         )

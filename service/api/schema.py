@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
@@ -23,15 +24,16 @@ from service.api import ids
 from service.api.context import Context
 from service.api.errors import RequestIdMaskErrors, UserError, log_errors, user_error
 from service.api.types import (
+    SCALARS,
     Dimension,
     DimensionKind,
     Member,
-    SCALARS,
     Plan,
     PlanVersion,
     TargetNode,
 )
 from service.db import repositories as repo
+from service.domain import tree
 from service.domain.errors import DomainError
 from service.plans import usecases
 from service.settings import Settings
@@ -116,8 +118,12 @@ class Query:
             return None
         if cls is not TargetNode and len(parts) != 1:
             return None
-        (found,) = await cls.resolve_nodes(info=info, node_ids=[gid.node_id])
-        return found  # type: ignore[no-any-return]
+        resolved = cast(
+            "Awaitable[list[relay.Node | None]]",
+            cls.resolve_nodes(info=info, node_ids=[gid.node_id]),
+        )
+        (found,) = await resolved
+        return found
 
     @strawberry.field(description="Plans, oldest first (Relay connection).")
     async def plans(
@@ -210,7 +216,7 @@ class PlanCreateInput:
     fiscal_year: int = strawberry.field(description="The fiscal year, 1900 to 2999.")
     target: str = strawberry.field(
         description="The whole target as a decimal string in the currency, e.g. "
-        "\"120000000.00\"; at most the currency's decimals, zero or more."
+        '"120000000.00"; at most the currency\'s decimals, zero or more.'
     )
 
 
@@ -253,7 +259,7 @@ class MemberCreatePayload:
 
 @strawberry.input(
     description="Split a leaf of a draft along one dimension, one child per member. "
-    f"At most {usecases.tree.MAX_SPLIT_MEMBERS} members."
+    f"At most {tree.MAX_SPLIT_MEMBERS} members."
 )
 class NodeSplitInput:
     node_id: strawberry.ID = strawberry.field(description="The node to split (a leaf).")
@@ -291,7 +297,9 @@ class Mutation:
                 target=input.target,
             )
         except DomainError as exc:
-            return PlanCreatePayload(plan=None, version=None, root=None, user_errors=[user_error(exc)])
+            return PlanCreatePayload(
+                plan=None, version=None, root=None, user_errors=[user_error(exc)]
+            )
         return PlanCreatePayload(
             plan=Plan(row=created.plan),
             version=PlanVersion(row=created.version),
@@ -311,7 +319,9 @@ class Mutation:
             return DimensionCreatePayload(dimension=None, user_errors=[user_error(exc)])
         return DimensionCreatePayload(dimension=Dimension(row=row), user_errors=[])
 
-    @strawberry.mutation(description="Create a member of a dimension, under a parent or at the top.")
+    @strawberry.mutation(
+        description="Create a member of a dimension, under a parent or at the top."
+    )
     async def member_create(
         self, info: Info[Context, None], input: MemberCreateInput
     ) -> MemberCreatePayload:
@@ -348,7 +358,8 @@ class Mutation:
                 node_key=key,
                 dimension_id=ids.decode(input.dimension_id, "Dimension", "dimensionId"),
                 member_ids=[
-                    ids.decode(m, "Member", f"memberIds.{i}") for i, m in enumerate(input.member_ids)
+                    ids.decode(m, "Member", f"memberIds.{i}")
+                    for i, m in enumerate(input.member_ids)
                 ],
                 revision=input.revision,
             )
@@ -387,7 +398,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         alias_rule(settings.max_aliases),
     ]
     extensions: list[Any] = [
-        lambda: AddValidationRules(rules),
+        lambda: AddValidationRules(cast("list[type[ASTValidationRule]]", rules)),
         lambda: MaxTokensLimiter(settings.max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
@@ -402,7 +413,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         extensions=extensions,
         types=[Plan, PlanVersion, TargetNode, Dimension, Member],
-        config=StrawberryConfig(
-            disable_field_suggestions=settings.production, scalar_map=SCALARS
-        ),
+        config=StrawberryConfig(disable_field_suggestions=settings.production, scalar_map=SCALARS),
     )

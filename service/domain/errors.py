@@ -10,7 +10,9 @@ class DomainError(Exception):
 
     ``code`` is machine-readable (it becomes a GraphQL ``UserErrorCode``),
     ``message`` says what is wrong and how to fix it, ``details`` carries the
-    names and numbers involved (and ``field``, the input at fault, when known).
+    names and numbers involved as JSON-ready data (and ``field``, the input at
+    fault, when known). The allocation errors (``service.domain.allocation``)
+    put the child keys under ``details["children"]`` and amounts as ``int``.
     """
 
     def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
@@ -21,3 +23,10 @@ class DomainError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``{"code": ..., "message": ..., "details": {...}}``."""
+        return {"code": self.code, "message": self.message, "details": dict(self.details)}

@@ -67,7 +67,9 @@ def parse_amount(text: str, digits: int, *, field: str = "amount", allow_zero: b
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidAmountError(
-            code="INVALID_AMOUNT", message="the amount is empty", details={"field": field, "value": text}
+            code="INVALID_AMOUNT",
+            message="the amount is empty",
+            details={"field": field, "value": text},
         )
     raw = text.strip()
     if len(raw) > MAX_INPUT_LENGTH:
@@ -123,7 +125,9 @@ def parse_amount(text: str, digits: int, *, field: str = "amount", allow_zero: b
         )
     if minor == 0 and not allow_zero:
         raise InvalidAmountError(
-            code="INVALID_AMOUNT", message="the amount must be above zero", details={"field": field, "value": raw}
+            code="INVALID_AMOUNT",
+            message="the amount must be above zero",
+            details={"field": field, "value": raw},
         )
     return minor
 

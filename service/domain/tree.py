@@ -63,9 +63,7 @@ def clean_name(value: str, field: str, max_length: int = MAX_NAME_LENGTH) -> str
             max=max_length,
         )
     if any(not ch.isprintable() for ch in name):
-        raise InvalidInputError(
-            "INVALID_VALUE", f"{field} contains control characters", field
-        )
+        raise InvalidInputError("INVALID_VALUE", f"{field} contains control characters", field)
     return name
 
 

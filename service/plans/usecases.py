@@ -109,7 +109,9 @@ async def create_member(
     async with db.session() as session, session.begin():
         (dimension,) = await repo.dimensions_by_ids(session, [dimension_id])
         if dimension is None:
-            raise InvalidInputError("NOT_FOUND", "dimensionId is not a known dimension", "dimensionId")
+            raise InvalidInputError(
+                "NOT_FOUND", "dimensionId is not a known dimension", "dimensionId"
+            )
         parent: Member | None = None
         if parent_id is not None:
             (parent,) = await repo.members_by_ids(session, [parent_id])

@@ -42,7 +42,9 @@ async def test_no_token_is_401(gql: GraphQLClient) -> None:
     ids=["garbage", "basic", "wrong-key", "expired", "unknown-role", "no-sub", "no-exp"],
 )
 async def test_bad_tokens_are_401(gql: GraphQLClient, header: str) -> None:
-    response = await gql.post("{ plans { totalCount } }", role=None, headers={"Authorization": header})
+    response = await gql.post(
+        "{ plans { totalCount } }", role=None, headers={"Authorization": header}
+    )
     assert response.status_code == 401, response.text
     assert response.json()["errors"][0]["message"]
 
@@ -67,7 +69,9 @@ async def test_query_past_depth_limit_is_refused(gql: GraphQLClient) -> None:
     inner = "id"
     for _ in range(14):
         inner = f"children {{ {inner} }}"
-    response = await gql.post(f"{{ plans {{ edges {{ node {{ versions {{ root {{ {inner} }} }} }} }} }} }}")
+    response = await gql.post(
+        f"{{ plans {{ edges {{ node {{ versions {{ root {{ {inner} }} }} }} }} }} }}"
+    )
     errors = response.json()["errors"]
     assert any("exceeds maximum operation depth" in e["message"] for e in errors)
 
@@ -121,9 +125,7 @@ async def test_unexpected_error_is_masked_and_logged_with_request_id(
 
     monkeypatch.setattr(repositories, "plans_page", broken)
     with caplog.at_level(logging.ERROR, logger="quotatree.graphql"):
-        response = await gql.post(
-            "{ plans { totalCount } }", headers={"X-Request-ID": "req-123"}
-        )
+        response = await gql.post("{ plans { totalCount } }", headers={"X-Request-ID": "req-123"})
     body = response.json()
     [error] = body["errors"]
     assert "secret" not in response.text

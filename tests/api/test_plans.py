@@ -118,13 +118,13 @@ async def test_plans_connection_pages_with_cursors(gql: GraphQLClient) -> None:
     assert first["totalCount"] == 3
     assert [e["node"]["name"] for e in first["edges"]] == ["FY2025", "FY2026"]
     assert first["pageInfo"]["hasNextPage"] is True
-    second = (await gql(query, {"after": first["pageInfo"]["endCursor"]}, role=Role.VIEWER))
+    second = await gql(query, {"after": first["pageInfo"]["endCursor"]}, role=Role.VIEWER)
     assert [e["node"]["name"] for e in second["plans"]["edges"]] == ["FY2027"]
     assert second["plans"]["pageInfo"]["hasNextPage"] is False
 
 
 async def test_bad_cursor_and_page_size_are_clear_errors(gql: GraphQLClient) -> None:
-    response = await gql.post("{ plans(after: \"nonsense\") { totalCount } }")
+    response = await gql.post('{ plans(after: "nonsense") { totalCount } }')
     assert "not a cursor" in response.json()["errors"][0]["message"]
     response = await gql.post("{ plans(first: 100000) { totalCount } }")
     assert "between 1 and 500" in response.json()["errors"][0]["message"]

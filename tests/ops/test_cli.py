@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import pytest
 
 from tests.conftest import ServerInfo, create_database, drop_database
 
 QUOTATREE = [sys.executable, "-m", "service.cli"]
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTATREE_")}
     full_env.update(env or {})
     return subprocess.run(
@@ -47,7 +48,9 @@ def free_port() -> int:
 
 
 def test_token_with_configured_secret() -> None:
-    result = run("token", "--role", "planner", "--subject", "alice", env={"QUOTATREE_JWT_SECRET": "s" * 40})
+    result = run(
+        "token", "--role", "planner", "--subject", "alice", env={"QUOTATREE_JWT_SECRET": "s" * 40}
+    )
     assert result.returncode == 0, result.stderr
     claims = jwt.decode(result.stdout.strip(), "s" * 40, algorithms=["HS256"])
     assert claims["sub"] == "alice" and claims["roles"] == ["planner"]
@@ -69,7 +72,10 @@ def test_bad_arguments_exit_2_with_usage() -> None:
 
 
 def test_bad_configuration_is_one_line() -> None:
-    result = run("serve", env={"QUOTATREE_PORT": "99999", "QUOTATREE_DATABASE_URL": "postgresql://x@127.0.0.1:1/x"})
+    result = run(
+        "serve",
+        env={"QUOTATREE_PORT": "99999", "QUOTATREE_DATABASE_URL": "postgresql://x@127.0.0.1:1/x"},
+    )
     assert_one_line_error(result, "QUOTATREE_PORT")
 
 
@@ -98,10 +104,15 @@ async def test_serve_refuses_pending_migrations_on_external_database(pg_server: 
     name = await create_database(pg_server, "quotatree_pending")
     try:
         result = run(
-            "serve", "--port", str(free_port()), env={"QUOTATREE_DATABASE_URL": pg_server.url_for(name)}
+            "serve",
+            "--port",
+            str(free_port()),
+            env={"QUOTATREE_DATABASE_URL": pg_server.url_for(name)},
         )
         assert_one_line_error(result, "quotatree migrate upgrade")
-        upgraded = run("migrate", "upgrade", env={"QUOTATREE_DATABASE_URL": pg_server.url_for(name)})
+        upgraded = run(
+            "migrate", "upgrade", env={"QUOTATREE_DATABASE_URL": pg_server.url_for(name)}
+        )
         assert upgraded.returncode == 0, upgraded.stderr
         current = run("migrate", "current", env={"QUOTATREE_DATABASE_URL": pg_server.url_for(name)})
         assert "at head" in current.stdout

@@ -58,11 +58,11 @@ async def test_upgrade_downgrade_upgrade(pg_server: ServerInfo) -> None:
     engine = make_engine(url, pool_size=1, max_overflow=0)
     try:
         await migrate(engine)
-        assert TABLES <= await _tables(url)
+        assert await _tables(url) >= TABLES
         await migrate(engine, "base", down=True)
         assert (await _tables(url)) & TABLES == set()
         await migrate(engine)
-        assert TABLES <= await _tables(url)
+        assert await _tables(url) >= TABLES
         async with engine.connect() as conn:
             seq = await conn.scalar(text("SELECT to_regclass('target_node_key_seq')"))
             assert seq is not None
