@@ -154,15 +154,15 @@ def check_split_members(
         if member_id in seen:
             raise InvalidInputError(
                 "DUPLICATE",
-                f"memberIds[{index}] repeats a member already in the list",
-                f"memberIds[{index}]",
+                f"memberIds.{index} repeats a member already in the list",
+                f"memberIds.{index}",
             )
         seen.add(member_id)
     by_id = {m.id: m for m in members}
     parent_member = node.coordinates.get(dimension_id)
     ordered: list[MemberFacts] = []
     for index, member_id in enumerate(requested):
-        field = f"memberIds[{index}]"
+        field = f"memberIds.{index}"
         member = by_id.get(member_id)
         if member is None:
             raise InvalidInputError("NOT_FOUND", f"{field} is not a known member", field)

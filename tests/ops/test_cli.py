@@ -207,6 +207,10 @@ def test_serve_on_embedded_database_end_to_end(tmp_path: Path) -> None:
         minted = run("token", "--role", "viewer", "--data-dir", str(data_dir))
         assert minted.returncode == 0, minted.stderr
         assert _graphql(port, minted.stdout.strip(), "{ plans { totalCount } }")["data"]
+        # A second process on the same folder shares the server and leaves it running.
+        current = run("migrate", "current", "--data-dir", str(data_dir))
+        assert current.returncode == 0 and "at head" in current.stdout, current.stderr
+        assert _graphql(port, token2, "{ plans { totalCount } }")["data"]["plans"]["totalCount"] == 1
     finally:
         _stop(proc)
     print(f"serve start-up: empty data folder {first_start:.2f} s, existing {second_start:.2f} s")

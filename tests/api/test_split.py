@@ -1,0 +1,224 @@
+"""nodeSplit end to end: exact cents, slices, levels, revisions, bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from service.auth import Role
+from tests.api.helpers import SPLIT, create_dimension, create_member, create_plan, split
+from tests.conftest import GraphQLClient, StatementCounter
+
+
+@pytest.fixture
+async def world(gql: GraphQLClient) -> dict[str, Any]:
+    plan = await create_plan(gql, target="100.00")
+    regions = await create_dimension(gql, "Regions")
+    channels = await create_dimension(gql, "Channels", "CHANNEL")
+    east = await create_member(gql, regions, "EAST")
+    west = await create_member(gql, regions, "WEST")
+    north = await create_member(gql, regions, "NORTH")
+    shanghai = await create_member(gql, regions, "SHANGHAI", parent_id=east)
+    nanjing = await create_member(gql, regions, "NANJING", parent_id=east)
+    direct = await create_member(gql, channels, "DIRECT")
+    online = await create_member(gql, channels, "ONLINE")
+    return {
+        "root": plan["root"]["id"],
+        "version": plan["version"]["id"],
+        "revision": plan["version"]["revision"],
+        "regions": regions,
+        "channels": channels,
+        "east": east,
+        "west": west,
+        "north": north,
+        "shanghai": shanghai,
+        "nanjing": nanjing,
+        "direct": direct,
+        "online": online,
+    }
+
+
+async def test_equal_split_is_exact_to_the_cent(gql: GraphQLClient, world: dict[str, Any]) -> None:
+    result = await split(
+        gql,
+        world["root"],
+        world["revision"],
+        world["regions"],
+        [world["east"], world["west"], world["north"]],
+    )
+    assert result["userErrors"] == []
+    targets = [c["target"] for c in result["children"]]
+    # 100.00 / 3: 33.34 + 33.33 + 33.33, exactly 100.00
+    assert sorted(targets, reverse=True) == ["33.34", "33.33", "33.33"]
+    assert sum(int(t.replace(".", "")) for t in targets) == 10000
+    assert result["version"]["revision"] == world["revision"] + 1
+    assert result["node"]["splitDimension"]["name"] == "Regions"
+    assert [c["slice"] for c in result["children"]][0] == [
+        {"dimension": {"name": "Regions"}, "member": {"code": "EAST"}}
+    ]
+    assert result["children"][0]["explanation"]
+
+
+async def test_split_deeper_along_another_and_the_same_dimension(
+    gql: GraphQLClient, world: dict[str, Any]
+) -> None:
+    first = await split(gql, world["root"], 1, world["regions"], [world["east"], world["west"]])
+    east_node = first["children"][0]["id"]
+    second = await split(gql, east_node, 2, world["channels"], [world["direct"], world["online"]])
+    assert second["userErrors"] == []
+    east_direct = second["children"][0]
+    assert [(s["dimension"]["name"], s["member"]["code"]) for s in east_direct["slice"]] == [
+        ("Regions", "EAST"),
+        ("Channels", "DIRECT"),
+    ]
+    # Region again, one level deeper: only East's children are allowed.
+    wrong = await split(gql, east_direct["id"], 3, world["regions"], [world["west"]])
+    assert wrong["userErrors"][0]["code"] == "WRONG_LEVEL"
+    third = await split(
+        gql, east_direct["id"], 3, world["regions"], [world["shanghai"], world["nanjing"]]
+    )
+    assert third["userErrors"] == []
+    crumbs = [s["member"]["code"] for s in third["children"][0]["slice"]]
+    assert crumbs == ["EAST", "DIRECT", "SHANGHAI"]
+
+
+async def test_children_add_up_in_sql(gql: GraphQLClient, world: dict[str, Any], db: Any) -> None:
+    plan = await create_plan(gql, target="92233720368547758.07")
+    root = plan["root"]["id"]
+    done = await split(
+        gql, root, 1, world["regions"], [world["east"], world["west"], world["north"]]
+    )
+    assert done["userErrors"] == []
+    async with db.session() as session:
+        bad = await session.scalar(
+            text(
+                """SELECT count(*) FROM target_node p
+                   JOIN LATERAL (SELECT sum(c.target) AS s, count(*) AS n FROM target_node c
+                                 WHERE c.version_id = p.version_id AND c.parent_key = p.key) k ON true
+                   WHERE k.n > 0 AND k.s <> p.target"""
+            )
+        )
+    assert bad == 0
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "field"),
+    [
+        ("no members", "EMPTY_SET", ["input", "memberIds"]),
+        ("other dimension", "WRONG_DIMENSION", ["input", "memberIds", "0"]),
+        ("child level first", "WRONG_LEVEL", ["input", "memberIds", "0"]),
+        ("duplicate", "DUPLICATE", ["input", "memberIds", "1"]),
+        ("unknown member", "NOT_FOUND", ["input", "memberIds", "0"]),
+        ("malformed member", "INVALID_ID", ["input", "memberIds", "0"]),
+        ("malformed node", "INVALID_ID", ["input", "nodeId"]),
+        ("unknown node", "NOT_FOUND", ["input", "nodeId"]),
+        ("plan id as node", "INVALID_ID", ["input", "nodeId"]),
+        ("unknown dimension", "NOT_FOUND", ["input", "dimensionId"]),
+        ("stale revision", "CONFLICT", ["input", "revision"]),
+    ],
+)
+async def test_bad_split_input(
+    gql: GraphQLClient, world: dict[str, Any], db: Any, case: str, code: str, field: list[str]
+) -> None:
+    node, revision, dim = world["root"], world["revision"], world["regions"]
+    members = [world["east"], world["west"]]
+    match case:
+        case "no members":
+            members = []
+        case "other dimension":
+            members = [world["direct"]]
+        case "child level first":
+            members = [world["shanghai"]]
+        case "duplicate":
+            members = [world["east"], world["east"]]
+        case "unknown member":
+            members = ["TWVtYmVyOjk5OTk5OTk="]
+        case "malformed member":
+            members = ["%%%"]
+        case "malformed node":
+            node = "bm9wZQ"
+        case "unknown node":
+            node = "VGFyZ2V0Tm9kZTo5OTk5OTo5OTk5OQ=="  # TargetNode:99999:99999
+        case "plan id as node":
+            node = "UGxhbjox"
+        case "unknown dimension":
+            dim = "RGltZW5zaW9uOjk5OTk5OQ=="
+        case "stale revision":
+            revision = 99
+    result = await split(gql, node, revision, dim, members)
+    assert result["children"] is None
+    [error] = result["userErrors"]
+    assert (error["code"], error["field"]) == (code, field), error
+    assert error["message"]
+    async with db.session() as session:
+        assert await session.scalar(text("SELECT count(*) FROM target_node")) == 1
+        assert await session.scalar(text("SELECT revision FROM plan_version")) == 1
+
+
+async def test_splitting_twice_is_refused(gql: GraphQLClient, world: dict[str, Any]) -> None:
+    await split(gql, world["root"], 1, world["regions"], [world["east"]])
+    again = await split(gql, world["root"], 2, world["channels"], [world["direct"]])
+    assert again["userErrors"][0]["code"] == "ALREADY_SPLIT"
+
+
+async def test_viewer_cannot_split(gql: GraphQLClient, world: dict[str, Any]) -> None:
+    data = await gql(
+        SPLIT,
+        {
+            "input": {
+                "nodeId": world["root"],
+                "revision": 1,
+                "dimensionId": world["regions"],
+                "memberIds": [world["east"]],
+            }
+        },
+        role=Role.VIEWER,
+    )
+    assert data["nodeSplit"]["userErrors"][0]["code"] == "FORBIDDEN"
+
+
+async def test_non_draft_versions_refuse_in_the_domain_and_in_the_database(
+    gql: GraphQLClient, world: dict[str, Any], db: Any
+) -> None:
+    async with db.session() as session, session.begin():
+        await session.execute(text("UPDATE plan_version SET state = 'PUBLISHED'"))
+    result = await split(gql, world["root"], world["revision"], world["regions"], [world["east"]])
+    assert result["userErrors"][0]["code"] == "NOT_DRAFT"
+    # Second line of defence: the trigger refuses a write that bypasses the domain.
+    with pytest.raises(Exception, match="not a draft"):
+        async with db.session() as session, session.begin():
+            await session.execute(text("UPDATE target_node SET target = target + 1"))
+
+
+TREE = """query($id: ID!) { node(id: $id) { ... on TargetNode {
+  target slice { dimension { name } member { code } }
+  children { target explanation parent { key } splitDimension { name }
+    slice { dimension { name } member { code name } }
+    children { target slice { member { code } } children { target } } } } } }"""
+
+
+async def test_reading_a_tree_takes_a_fixed_number_of_statements(
+    gql: GraphQLClient, world: dict[str, Any], statements: StatementCounter
+) -> None:
+    """No N+1: the same query over a wider tree issues the same number of statements."""
+    counts = []
+    for width in (2, 12):
+        regions = await create_dimension(gql, f"R{width}")
+        channels = await create_dimension(gql, f"C{width}", "CHANNEL")
+        region_ids = [await create_member(gql, regions, f"R{i}") for i in range(width)]
+        channel_ids = [await create_member(gql, channels, f"C{i}") for i in range(width)]
+        plan = await create_plan(gql, target="1000000.00")
+        top = await split(gql, plan["root"]["id"], 1, regions, region_ids)
+        revision = top["version"]["revision"]
+        for child in top["children"]:
+            done = await split(gql, child["id"], revision, channels, channel_ids)
+            revision = done["version"]["revision"]
+        statements.reset()
+        data = await gql(TREE, {"id": plan["root"]["id"]}, role=Role.VIEWER)
+        counts.append(statements.count)
+        assert len(data["node"]["children"]) == width
+        assert all(len(c["children"]) == width for c in data["node"]["children"])
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= 10, counts
