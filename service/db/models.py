@@ -11,13 +11,14 @@ with a btree index on ``(version_id, path)``: a subtree is one prefix range.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -68,11 +70,25 @@ class Dimension(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
+    # Set on a plan's own calendar (kind TIME); NULL for the organisation's dimensions.
+    plan_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("plan.id", ondelete="RESTRICT", use_alter=True)
+    )
+    # Per-dimension settings, e.g. {"tiers": ["A", "B", "C"]} for customers.
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
     __table_args__ = (
-        UniqueConstraint("name"),
+        Index("uq_dimension_name", "name", unique=True, postgresql_where=text("plan_id IS NULL")),
+        Index(
+            "uq_dimension_plan_id_name",
+            "plan_id",
+            "name",
+            unique=True,
+            postgresql_where=text("plan_id IS NOT NULL"),
+        ),
         CheckConstraint(f"kind IN {DIMENSION_KINDS!r}", name="kind"),
+        CheckConstraint("plan_id IS NULL OR kind = 'TIME'", name="time_owned_by_plan"),
     )
 
 
@@ -95,6 +111,9 @@ class Member(Base):
     depth: Mapped[int] = mapped_column(SmallInteger)
     sort_order: Mapped[int] = mapped_column(Integer, server_default="0")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    # Time members: the half-open [starts_on, ends_on) range.
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
@@ -103,6 +122,11 @@ class Member(Base):
         Index("ix_member_dimension_id_path", "dimension_id", "path"),
         Index("ix_member_parent_id", "parent_id"),
         CheckConstraint("jsonb_typeof(attributes) = 'object'", name="attributes_object"),
+        CheckConstraint(
+            "(starts_on IS NULL) = (ends_on IS NULL) "
+            "AND (starts_on IS NULL OR starts_on < ends_on)",
+            name="date_range",
+        ),
     )
 
 
@@ -119,6 +143,11 @@ class Plan(Base):
     minor_digits: Mapped[int] = mapped_column(SmallInteger)
     unit: Mapped[str | None] = mapped_column(String(50))
     fiscal_year: Mapped[int] = mapped_column(Integer)
+    # The generated calendar: its spec and the dimension holding its members.
+    calendar: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    time_dimension_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("dimension.id", ondelete="RESTRICT", use_alter=True)
+    )
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 

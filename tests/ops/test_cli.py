@@ -210,7 +210,9 @@ def test_serve_on_embedded_database_end_to_end(tmp_path: Path) -> None:
         # A second process on the same folder shares the server and leaves it running.
         current = run("migrate", "current", "--data-dir", str(data_dir))
         assert current.returncode == 0 and "at head" in current.stdout, current.stderr
-        assert _graphql(port, token2, "{ plans { totalCount } }")["data"]["plans"]["totalCount"] == 1
+        assert (
+            _graphql(port, token2, "{ plans { totalCount } }")["data"]["plans"]["totalCount"] == 1
+        )
     finally:
         _stop(proc)
     print(f"serve start-up: empty data folder {first_start:.2f} s, existing {second_start:.2f} s")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api.schema import build_schema
 from service.db.engine import make_engine
@@ -50,6 +52,22 @@ async def _tables(url: str) -> set[str]:
             return {r[0] for r in rows}
     finally:
         await engine.dispose()
+
+
+async def test_models_match_the_migrated_schema(engine: AsyncEngine) -> None:
+    """The SQLAlchemy models and the Alembic migrations describe the same schema."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from service.db.models import Base
+
+    def diff(sync_conn: Any) -> list[Any]:
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == []
 
 
 async def test_upgrade_downgrade_upgrade(pg_server: ServerInfo) -> None:
