@@ -39,6 +39,8 @@ class UserErrorCode(Enum):
     NOT_DRAFT = "NOT_DRAFT"
     CONFLICT = "CONFLICT"
     FORBIDDEN = "FORBIDDEN"
+    CYCLE = "CYCLE"
+    TOO_DEEP = "TOO_DEEP"
 
 
 @strawberry.type(description="Something the caller can fix. Nothing was written.")
@@ -57,6 +59,15 @@ def user_error(exc: DomainError) -> UserError:
     path = ["input", *str(field).split(".")] if field else None
     GRAPHQL_ERRORS.labels(kind="user").inc()
     return UserError(code=code, field=path, message=exc.message)
+
+
+def user_errors(items: list[tuple[str, str, str]]) -> list[UserError]:
+    """Several user errors at once: (code, dotted field, message) each."""
+    GRAPHQL_ERRORS.labels(kind="user").inc(len(items))
+    return [
+        UserError(code=UserErrorCode[code], field=["input", *field.split(".")], message=message)
+        for code, field, message in items
+    ]
 
 
 class PublicError(Exception):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Awaitable
 from typing import Any, cast
 
@@ -22,11 +21,12 @@ from strawberry.types import ExecutionContext, Info
 
 from service.api import ids
 from service.api.context import Context
+from service.api.dimensions import DimensionMutations
 from service.api.errors import RequestIdMaskErrors, UserError, log_errors, user_error
+from service.api.pagination import decode_int_cursor, encode_cursor, page_size
 from service.api.types import (
     SCALARS,
     Dimension,
-    DimensionKind,
     Member,
     Plan,
     PlanVersion,
@@ -38,9 +38,6 @@ from service.domain.errors import DomainError
 from service.plans import usecases
 from service.settings import Settings
 
-MAX_PAGE = 500
-DEFAULT_PAGE = 50
-
 NODE_TYPES: dict[str, type[relay.Node]] = {
     "Plan": Plan,
     "PlanVersion": PlanVersion,
@@ -51,34 +48,6 @@ NODE_TYPES: dict[str, type[relay.Node]] = {
 
 
 # --- connections --------------------------------------------------------------------
-
-
-def _cursor(local_id: int) -> str:
-    return base64.b64encode(f"cursor:{local_id}".encode()).decode()
-
-
-def _after(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        prefix, _, raw = base64.b64decode(cursor, validate=True).decode().partition(":")
-        if prefix != "cursor" or not raw.isdigit():
-            raise ValueError(cursor)
-        return int(raw)
-    except ValueError:
-        from service.api.errors import PublicError
-
-        raise PublicError(f"`after` is not a cursor of this connection: {cursor!r}") from None
-
-
-def _page_size(first: int | None) -> int:
-    from service.api.errors import PublicError
-
-    if first is None:
-        return DEFAULT_PAGE
-    if not 1 <= first <= MAX_PAGE:
-        raise PublicError(f"`first` must be between 1 and {MAX_PAGE}, got {first}")
-    return first
 
 
 @strawberry.type(description="A page of plans, oldest first.")
@@ -129,15 +98,15 @@ class Query:
     async def plans(
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> PlanConnection:
-        limit = _page_size(first)
-        after_id = _after(after)
+        limit = page_size(first)
+        after_id = decode_int_cursor(after, "plan")
         async with info.context.db.session() as session:
             rows = await repo.plans_page(session, after_id, limit + 1)
             total = await repo.plans_count(session)
         page = rows[:limit]
         for row in page:
             info.context.loaders.plan_by_id.prime(row.id, row)
-        edges = [relay.Edge(node=Plan(row=r), cursor=_cursor(r.id)) for r in page]
+        edges = [relay.Edge(node=Plan(row=r), cursor=encode_cursor("plan", r.id)) for r in page]
         return PlanConnection(
             edges=edges,
             page_info=relay.PageInfo(
@@ -171,12 +140,14 @@ class Query:
     async def dimensions(
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> DimensionConnection:
-        limit = _page_size(first)
-        after_id = _after(after)
+        limit = page_size(first)
+        after_id = decode_int_cursor(after, "dimension")
         async with info.context.db.session() as session:
             rows = await repo.dimensions_page(session, after_id, limit + 1)
         page = rows[:limit]
-        edges = [relay.Edge(node=Dimension(row=r), cursor=_cursor(r.id)) for r in page]
+        edges = [
+            relay.Edge(node=Dimension(row=r), cursor=encode_cursor("dimension", r.id)) for r in page
+        ]
         return DimensionConnection(
             edges=edges,
             page_info=relay.PageInfo(
@@ -228,35 +199,6 @@ class PlanCreatePayload:
     user_errors: list[UserError] = strawberry.field(description="Empty on success.")
 
 
-@strawberry.input(description="A new dimension.")
-class DimensionCreateInput:
-    name: str = strawberry.field(description="Unique display name, 1 to 200 characters.")
-    kind: DimensionKind = strawberry.field(description="Which axis it is.")
-
-
-@strawberry.type(description="Result of dimensionCreate.")
-class DimensionCreatePayload:
-    dimension: Dimension | None = strawberry.field(description="The new dimension.")
-    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
-
-
-@strawberry.input(description="A new member of a dimension.")
-class MemberCreateInput:
-    dimension_id: strawberry.ID = strawberry.field(description="The dimension.")
-    code: str = strawberry.field(description="Unique within the dimension, 1 to 100 characters.")
-    name: str = strawberry.field(description="Display name, 1 to 200 characters.")
-    parent_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Parent member of the same dimension; null at the top level."
-    )
-    sort_order: int = strawberry.field(default=0, description="Order among its siblings.")
-
-
-@strawberry.type(description="Result of memberCreate.")
-class MemberCreatePayload:
-    member: Member | None = strawberry.field(description="The new member.")
-    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
-
-
 @strawberry.input(
     description="Split a leaf of a draft along one dimension, one child per member. "
     f"At most {tree.MAX_SPLIT_MEMBERS} members."
@@ -282,7 +224,7 @@ class NodeSplitPayload:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(DimensionMutations):
     @strawberry.mutation(description="Create a plan with its version 1 (draft) and root node.")
     async def plan_create(
         self, info: Info[Context, None], input: PlanCreateInput
@@ -306,42 +248,6 @@ class Mutation:
             root=TargetNode(row=created.root),
             user_errors=[],
         )
-
-    @strawberry.mutation(description="Create a dimension (an axis of decomposition).")
-    async def dimension_create(
-        self, info: Info[Context, None], input: DimensionCreateInput
-    ) -> DimensionCreatePayload:
-        try:
-            row = await usecases.create_dimension(
-                info.context.db, info.context.caller, name=input.name, kind=input.kind
-            )
-        except DomainError as exc:
-            return DimensionCreatePayload(dimension=None, user_errors=[user_error(exc)])
-        return DimensionCreatePayload(dimension=Dimension(row=row), user_errors=[])
-
-    @strawberry.mutation(
-        description="Create a member of a dimension, under a parent or at the top."
-    )
-    async def member_create(
-        self, info: Info[Context, None], input: MemberCreateInput
-    ) -> MemberCreatePayload:
-        try:
-            row = await usecases.create_member(
-                info.context.db,
-                info.context.caller,
-                dimension_id=ids.decode(input.dimension_id, "Dimension", "dimensionId"),
-                parent_id=(
-                    ids.decode(input.parent_id, "Member", "parentId")
-                    if input.parent_id is not None
-                    else None
-                ),
-                code=input.code,
-                name=input.name,
-                sort_order=input.sort_order,
-            )
-        except DomainError as exc:
-            return MemberCreatePayload(member=None, user_errors=[user_error(exc)])
-        return MemberCreatePayload(member=Member(row=row), user_errors=[])
 
     @strawberry.mutation(
         description="Split a leaf equally along a dimension; the children add up exactly."

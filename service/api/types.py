@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NewType, Self, cast
 
 import strawberry
@@ -13,8 +13,11 @@ from strawberry.types import Info
 from strawberry.types.scalar import ScalarDefinition
 
 from service.api.context import Context
+from service.api.errors import PublicError
+from service.api.pagination import MAX_PAGE, decode_cursor, encode_cursor, page_size
 from service.db import models
-from service.domain import tree
+from service.db import repositories as repo
+from service.domain import members, tree
 from service.domain.money import format_amount
 
 Amount = NewType("Amount", str)
@@ -155,6 +158,65 @@ class PlanVersion(relay.Node):
         return TargetNode(row=row) if row else None
 
 
+strawberry.enum(members.CompetitionLevel, description="Competition in a region's market.")
+strawberry.enum(members.CustomerSize, description="Size class of a customer.")
+strawberry.enum(members.CustomerLifecycle, description="NEW logos or EXISTING customers.")
+strawberry.enum(
+    members.ProductLifecycle, description="FLAGSHIP, ESTABLISHED, NEW product or a SERVICE."
+)
+strawberry.enum(members.ChannelType, description="DIRECT sales, PARTNER (agents), ONLINE.")
+
+
+@strawberry.type(
+    description="Attributes allocation and diagnostics read; each dimension kind has its own "
+    "(null where not set or not applicable)."
+)
+class MemberAttributes:
+    market_potential: str | None = strawberry.field(
+        description="REGION: market capacity as a decimal string, in the currency of the "
+        "plans that read it."
+    )
+    competition_level: members.CompetitionLevel | None = strawberry.field(
+        description="REGION: how contested the market is."
+    )
+    tier: str | None = strawberry.field(
+        description="CUSTOMER: value tier (A, B, C or the dimension's list)."
+    )
+    size: members.CustomerSize | None = strawberry.field(description="CUSTOMER: size class.")
+    industry: str | None = strawberry.field(description="CUSTOMER: industry.")
+    customer_lifecycle: members.CustomerLifecycle | None = strawberry.field(
+        description="CUSTOMER: new or existing."
+    )
+    category: str | None = strawberry.field(description="PRODUCT: category.")
+    product_lifecycle: members.ProductLifecycle | None = strawberry.field(
+        description="PRODUCT: flagship, established, new or service."
+    )
+    launch_date: date | None = strawberry.field(description="PRODUCT: launch date.")
+    sales_cycle_days: int | None = strawberry.field(
+        description="PRODUCT: typical days from first contact to signed order."
+    )
+    channel_type: members.ChannelType | None = strawberry.field(description="CHANNEL: its type.")
+    extra: JSON | None = strawberry.field(description="Free-form attributes: an object of scalars.")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MemberAttributes:
+        parsed = members.MemberAttributes.from_json(data)
+        return cls(
+            market_potential=data.get("marketPotential"),
+            competition_level=parsed.competition_level,
+            tier=parsed.tier,
+            size=parsed.size,
+            industry=parsed.industry,
+            customer_lifecycle=parsed.customer_lifecycle,
+            category=parsed.category,
+            product_lifecycle=parsed.product_lifecycle,
+            launch_date=parsed.launch_date,
+            sales_cycle_days=parsed.sales_cycle_days,
+            channel_type=parsed.channel_type,
+            extra=cast("JSON | None", data.get("extra")),
+        )
+
+
 @strawberry.type(description="An axis of decomposition with a hierarchy of members.")
 class Dimension(relay.Node):
     row: strawberry.Private[models.Dimension]
@@ -170,7 +232,7 @@ class Dimension(relay.Node):
         rows = await info.context.loaders.dimension_by_id.load_many([int(i) for i in node_ids])
         return [cls(row=r) if r else None for r in rows]
 
-    @strawberry.field(description='Unique display name, e.g. "Sales regions".')
+    @strawberry.field(description='Display name, e.g. "Sales regions".')
     def name(self) -> str:
         return self.row.name
 
@@ -178,10 +240,57 @@ class Dimension(relay.Node):
     def kind(self) -> DimensionKind:
         return tree.DimensionKind(self.row.kind)
 
-    @strawberry.field(description="Every member, parents before their children.")
-    async def members(self, info: Info[Context, None]) -> list[Member]:
-        rows = await info.context.loaders.members_by_dimension_id.load(self.row.id)
+    @strawberry.field(description="CUSTOMER dimensions: the value tiers, best first.")
+    def tiers(self) -> list[str] | None:
+        if self.row.kind != tree.DimensionKind.CUSTOMER.value:
+            return None
+        return list(self.row.config.get("tiers") or members.DEFAULT_TIERS)
+
+    @strawberry.field(
+        description="The plan whose generated calendar this is; null for the organisation's "
+        "shared dimensions."
+    )
+    async def plan(self, info: Info[Context, None]) -> Plan | None:
+        if self.row.plan_id is None:
+            return None
+        row = await info.context.loaders.plan_by_id.load(self.row.plan_id)
+        return Plan(row=row) if row else None
+
+    @strawberry.field(description="The top-level members, in sort order.")
+    async def roots(self, info: Info[Context, None]) -> list[Member]:
+        rows = await info.context.loaders.roots_by_dimension_id.load(self.row.id)
         return [Member(row=r) for r in rows]
+
+    @strawberry.field(
+        description=f"Every member in tree order, paginated (at most {MAX_PAGE} a page)."
+    )
+    async def members(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> MemberConnection:
+        limit = page_size(first)
+        after_path = decode_cursor(after, "member") if after else None
+        async with info.context.db.session() as session:
+            rows = await repo.members_page(session, self.row.id, after_path, limit + 1)
+        total = await info.context.loaders.member_count_by_dimension_id.load(self.row.id)
+        page = rows[:limit]
+        edges = [
+            relay.Edge(node=Member(row=r), cursor=encode_cursor("member", r.path)) for r in page
+        ]
+        return MemberConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=len(rows) > limit,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=total,
+        )
+
+    @strawberry.field(description="A member by its code; null when there is none.")
+    async def member(self, info: Info[Context, None], code: str) -> Member | None:
+        row = await info.context.loaders.member_by_code.load((self.row.id, code))
+        return Member(row=row) if row else None
 
 
 @strawberry.type(description="A member of a dimension's hierarchy: East, East/Shanghai, Direct.")
@@ -215,6 +324,26 @@ class Member(relay.Node):
     def sort_order(self) -> int:
         return self.row.sort_order
 
+    @strawberry.field(description="Typed attributes of the member's kind.")
+    def attributes(self) -> MemberAttributes:
+        return MemberAttributes.from_json(self.row.attributes)
+
+    @strawberry.field(description="Retired members stay for history but take no new splits.")
+    def retired(self) -> bool:
+        return self.row.retired_at is not None
+
+    @strawberry.field(description="When it was retired; null while active.")
+    def retired_at(self) -> datetime | None:
+        return self.row.retired_at
+
+    @strawberry.field(description="Time members: first day of the half-open range.")
+    def starts_on(self) -> date | None:
+        return self.row.starts_on
+
+    @strawberry.field(description="Time members: the day after the last day (exclusive end).")
+    def ends_on(self) -> date | None:
+        return self.row.ends_on
+
     @strawberry.field(description="The dimension.")
     async def dimension(self, info: Info[Context, None]) -> Dimension:
         row = await info.context.loaders.dimension_by_id.load(self.row.dimension_id)
@@ -227,6 +356,35 @@ class Member(relay.Node):
             return None
         row = await info.context.loaders.member_by_id.load(self.row.parent_id)
         return Member(row=row) if row else None
+
+    @strawberry.field(description="The direct children, in sort order.")
+    async def children(self, info: Info[Context, None]) -> list[Member]:
+        rows = await info.context.loaders.member_children_by_id.load(self.row.id)
+        return [Member(row=r) for r in rows]
+
+    @strawberry.field(description="The ancestors, top first (the path to this member).")
+    async def ancestors(self, info: Info[Context, None]) -> list[Member]:
+        ids = [int(p) for p in self.row.path.split(".") if p][:-1]
+        rows = await info.context.loaders.member_by_id.load_many(ids)
+        return [Member(row=r) for r in rows if r]
+
+    @strawberry.field(
+        description="The whole subtree below this member in tree order, in one statement; "
+        "`maxDepth` 1 gives the children, 2 adds grandchildren, null everything."
+    )
+    async def descendants(
+        self, info: Info[Context, None], max_depth: int | None = None
+    ) -> list[Member]:
+        if max_depth is not None and max_depth < 1:
+            raise PublicError("`maxDepth` must be 1 or more")
+        async with info.context.db.session() as session:
+            rows = await repo.member_descendants(session, self.row, max_depth)
+        return [Member(row=r) for r in rows]
+
+
+@strawberry.type(description="A page of members, in tree order (parents before children).")
+class MemberConnection(relay.Connection[Member]):
+    total_count: int = strawberry.field(description="Members of the dimension in all.")
 
 
 @strawberry.type(description="One coordinate of a node's slice: a dimension and its member.")

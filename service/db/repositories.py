@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, func, select, text, update
+from sqlalchemy import BigInteger, Text, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -190,20 +190,6 @@ async def member_by_code(session: AsyncSession, dimension_id: int, code: str) ->
     return (await session.scalars(stmt)).one_or_none()
 
 
-async def members_by_dimension_ids(
-    session: AsyncSession, dimension_ids: Sequence[int]
-) -> list[list[Member]]:
-    stmt = (
-        select(Member)
-        .where(Member.dimension_id.in_(dimension_ids))
-        .order_by(Member.dimension_id, Member.path)
-    )
-    grouped: dict[int, list[Member]] = defaultdict(list)
-    for member in await session.scalars(stmt):
-        grouped[member.dimension_id].append(member)
-    return [grouped.get(i, []) for i in dimension_ids]
-
-
 async def add_member(session: AsyncSession, member: Member, parent: Member | None) -> Member:
     """Insert a member and set its materialized path (parent's path + own id)."""
     member.path = ""
@@ -213,3 +199,151 @@ async def add_member(session: AsyncSession, member: Member, parent: Member | Non
     member.path = (parent.path if parent else "") + f"{member.id}."
     await session.flush()
     return member
+
+
+async def members_of_dimension(session: AsyncSession, dimension_id: int) -> list[Member]:
+    stmt = select(Member).where(Member.dimension_id == dimension_id).order_by(Member.path)
+    return list((await session.scalars(stmt)).all())
+
+
+async def insert_members(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert members (paths are set afterwards by ``recompute_member_paths``); code -> id."""
+    if not rows:
+        return {}
+    result = await session.execute(
+        insert(Member).returning(Member.id, Member.code),
+        [{"path": "", "depth": 0, **row} for row in rows],
+    )
+    return {code: member_id for member_id, code in result.all()}
+
+
+async def update_members(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk UPDATE by primary key (each dict carries ``id``)."""
+    if rows:
+        await session.execute(update(Member), list(rows))
+
+
+async def recompute_member_paths(session: AsyncSession, dimension_id: int) -> int:
+    """Rebuild ``path`` and ``depth`` of a dimension's members from ``parent_id``.
+
+    One recursive statement whatever the size; only rows whose path changed are
+    written. Returns the number of rows written.
+    """
+    result = await session.execute(
+        text(
+            """
+            WITH RECURSIVE tree(id, path, depth) AS (
+                SELECT id, (id::text || '.') COLLATE "C", 0
+                FROM member WHERE dimension_id = :d AND parent_id IS NULL
+              UNION ALL
+                SELECT m.id, (t.path || m.id::text || '.') COLLATE "C", t.depth + 1
+                FROM member m JOIN tree t ON m.parent_id = t.id
+                WHERE m.dimension_id = :d
+            )
+            UPDATE member SET path = tree.path, depth = tree.depth
+            FROM tree
+            WHERE member.id = tree.id AND (member.path <> tree.path OR member.depth <> tree.depth)
+            """
+        ),
+        {"d": dimension_id},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def member_ancestry(session: AsyncSession, member: Member) -> list[Member]:
+    """The member's ancestors and itself, top first (from its materialized path)."""
+    ids = [int(p) for p in member.path.split(".") if p]
+    rows = {m.id: m for m in await session.scalars(select(Member).where(Member.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
+
+
+async def members_by_codes(
+    session: AsyncSession, dimension_id: int, codes: Sequence[str]
+) -> list[Member | None]:
+    stmt = select(Member).where(Member.dimension_id == dimension_id, Member.code.in_(codes))
+    rows = {m.code: m for m in await session.scalars(stmt)}
+    return [rows.get(c) for c in codes]
+
+
+async def member_children(session: AsyncSession, parent_ids: Sequence[int]) -> list[list[Member]]:
+    stmt = (
+        select(Member)
+        .where(Member.parent_id.in_(parent_ids))
+        .order_by(Member.parent_id, Member.sort_order, Member.code)
+    )
+    grouped: dict[int, list[Member]] = defaultdict(list)
+    for member in await session.scalars(stmt):
+        assert member.parent_id is not None
+        grouped[member.parent_id].append(member)
+    return [grouped.get(i, []) for i in parent_ids]
+
+
+async def member_descendants(
+    session: AsyncSession, member: Member, max_depth: int | None
+) -> list[Member]:
+    """The subtree below ``member`` by path prefix (one index range), parents first."""
+    stmt = select(Member).where(
+        Member.dimension_id == member.dimension_id,
+        Member.path.startswith(member.path, autoescape=False),
+        Member.id != member.id,
+    )
+    if max_depth is not None:
+        stmt = stmt.where(Member.depth <= member.depth + max_depth)
+    return list((await session.scalars(stmt.order_by(Member.path))).all())
+
+
+async def dimension_roots(
+    session: AsyncSession, dimension_ids: Sequence[int]
+) -> list[list[Member]]:
+    stmt = (
+        select(Member)
+        .where(Member.dimension_id.in_(dimension_ids), Member.parent_id.is_(None))
+        .order_by(Member.dimension_id, Member.sort_order, Member.code)
+    )
+    grouped: dict[int, list[Member]] = defaultdict(list)
+    for member in await session.scalars(stmt):
+        grouped[member.dimension_id].append(member)
+    return [grouped.get(i, []) for i in dimension_ids]
+
+
+async def members_page(
+    session: AsyncSession, dimension_id: int, after_path: str | None, limit: int
+) -> list[Member]:
+    """Members in tree order (parents before children), keyset-paginated on path."""
+    stmt = select(Member).where(Member.dimension_id == dimension_id)
+    if after_path is not None:
+        stmt = stmt.where(Member.path > after_path)
+    return list((await session.scalars(stmt.order_by(Member.path).limit(limit))).all())
+
+
+async def members_count(session: AsyncSession, dimension_ids: Sequence[int]) -> list[int]:
+    stmt = (
+        select(Member.dimension_id, func.count())
+        .where(Member.dimension_id.in_(dimension_ids))
+        .group_by(Member.dimension_id)
+    )
+    counts = {d: int(n) for d, n in (await session.execute(stmt)).all()}
+    return [counts.get(i, 0) for i in dimension_ids]
+
+
+async def lock_dimension(session: AsyncSession, dimension_id: int) -> None:
+    """Serialise structural changes (loads, moves) of one dimension's hierarchy."""
+    await session.execute(
+        select(Dimension.id).where(Dimension.id == dimension_id).with_for_update()
+    )
+
+
+async def members_by_dimension_codes(
+    session: AsyncSession, keys: Sequence[tuple[int, str]]
+) -> list[Member | None]:
+    if not keys:
+        return []
+    pairs = select(
+        func.unnest(bindparam("ds", [d for d, _ in keys], type_=ARRAY(BigInteger))).label("d"),
+        func.unnest(bindparam("cs", [c for _, c in keys], type_=ARRAY(Text))).label("c"),
+    ).subquery()
+    stmt = select(Member).join(
+        pairs, (Member.dimension_id == pairs.c.d) & (Member.code == pairs.c.c)
+    )
+    rows = {(m.dimension_id, m.code): m for m in await session.scalars(stmt)}
+    return [rows.get(k) for k in keys]

@@ -330,7 +330,12 @@ def check_move(
             "parentId",
             path=[code for _, code in new_parent_path],
         )
-    if len(new_parent_path) >= MAX_DEPTH:
+    check_depth(len(new_parent_path))
+
+
+def check_depth(depth: int) -> None:
+    """A member at ``depth`` (0 = top level) is allowed up to ``MAX_DEPTH - 1``."""
+    if depth >= MAX_DEPTH:
         raise InvalidInputError(
             "TOO_DEEP", f"members nest at most {MAX_DEPTH} levels deep", "parentId"
         )
@@ -347,5 +352,6 @@ __all__ = [
     "MemberAttributes",
     "ProductLifecycle",
     "check_attributes",
+    "check_depth",
     "check_move",
 ]

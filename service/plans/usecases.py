@@ -1,16 +1,14 @@
-"""The first use cases: create a plan, a dimension, a member; split a node."""
+"""Plans and their target trees: create a plan, split a node."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-
 from service.auth import Principal
 from service.db import repositories as repo
 from service.db.engine import Database
-from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
+from service.db.models import Plan, PlanVersion, TargetNode
 from service.domain import tree
 from service.domain.money import currency_digits, parse_amount
 from service.domain.tree import InvalidInputError, MemberFacts, NodeFacts, VersionState
@@ -78,73 +76,6 @@ async def create_plan(
         await repo.add_nodes(session, [root])
         await session.refresh(version)
         return PlanCreated(plan=plan, version=version, root=root)
-
-
-async def create_dimension(
-    db: Database, principal: Principal, *, name: str, kind: tree.DimensionKind
-) -> Dimension:
-    require_planner(principal, "dimensionCreate")
-    clean = tree.clean_name(name, "name")
-    async with db.session() as session, session.begin():
-        if await repo.dimension_by_name(session, clean) is not None:
-            raise InvalidInputError(
-                "DUPLICATE", f"a dimension named {clean!r} already exists", "name"
-            )
-        return await repo.add(session, Dimension(name=clean, kind=kind.value))  # type: ignore[no-any-return]
-
-
-async def create_member(
-    db: Database,
-    principal: Principal,
-    *,
-    dimension_id: int,
-    code: str,
-    name: str,
-    parent_id: int | None,
-    sort_order: int = 0,
-) -> Member:
-    require_planner(principal, "memberCreate")
-    clean_code = tree.clean_code(code, "code")
-    clean_name = tree.clean_name(name, "name")
-    async with db.session() as session, session.begin():
-        (dimension,) = await repo.dimensions_by_ids(session, [dimension_id])
-        if dimension is None:
-            raise InvalidInputError(
-                "NOT_FOUND", "dimensionId is not a known dimension", "dimensionId"
-            )
-        parent: Member | None = None
-        if parent_id is not None:
-            (parent,) = await repo.members_by_ids(session, [parent_id])
-            if parent is None:
-                raise InvalidInputError("NOT_FOUND", "parentId is not a known member", "parentId")
-            if parent.dimension_id != dimension_id:
-                raise InvalidInputError(
-                    "WRONG_DIMENSION",
-                    f"parentId ({parent.code}) belongs to another dimension",
-                    "parentId",
-                )
-        if await repo.member_by_code(session, dimension_id, clean_code) is not None:
-            raise InvalidInputError(
-                "DUPLICATE",
-                f"{dimension.name} already has a member with code {clean_code!r}",
-                "code",
-            )
-        member = Member(
-            dimension_id=dimension_id,
-            parent_id=parent_id,
-            code=clean_code,
-            name=clean_name,
-            sort_order=sort_order,
-            attributes={},
-        )
-        try:
-            return await repo.add_member(session, member, parent)
-        except IntegrityError:  # a concurrent create of the same code won the race
-            raise InvalidInputError(
-                "DUPLICATE",
-                f"{dimension.name} already has a member with code {clean_code!r}",
-                "code",
-            ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,16 @@ async def test_dimension_with_a_hierarchy(gql: GraphQLClient) -> None:
     await create_member(gql, regions, "SHANGHAI", parent_id=east)
     await create_member(gql, regions, "WEST")
     data = await gql(
-        """query($id: ID!) { dimension(id: $id) { name kind members { code depth parent { code } } } }""",
+        """query($id: ID!) { dimension(id: $id) { name kind
+            members { totalCount edges { node { code depth parent { code } } } } } }""",
         {"id": regions},
         role=Role.VIEWER,
     )
     dim = data["dimension"]
     assert dim["name"] == "Regions" and dim["kind"] == "REGION"
-    assert {(m["code"], m["depth"], (m["parent"] or {}).get("code")) for m in dim["members"]} == {
+    assert dim["members"]["totalCount"] == 3
+    nodes = [e["node"] for e in dim["members"]["edges"]]
+    assert {(m["code"], m["depth"], (m["parent"] or {}).get("code")) for m in nodes} == {
         ("EAST", 0, None),
         ("SHANGHAI", 1, "EAST"),
         ("WEST", 0, None),
