@@ -55,7 +55,7 @@ async def test_equal_split_is_exact_to_the_cent(gql: GraphQLClient, world: dict[
     assert sum(int(t.replace(".", "")) for t in targets) == 10000
     assert result["version"]["revision"] == world["revision"] + 1
     assert result["node"]["splitDimension"]["name"] == "Regions"
-    assert [c["slice"] for c in result["children"]][0] == [
+    assert result["children"][0]["slice"] == [
         {"dimension": {"name": "Regions"}, "member": {"code": "EAST"}}
     ]
     assert result["children"][0]["explanation"]
