@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 if TYPE_CHECKING:
     from service.db.embedded import EmbeddedPostgres
@@ -323,6 +323,93 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_members(args: argparse.Namespace) -> int:
+    """Bulk-load members from CSV or XLSX, all or nothing, with a progress bar."""
+    import getpass
+
+    from tqdm import tqdm
+
+    from service.auth import Principal, Role
+    from service.domain.errors import DomainError
+    from service.domain.hierarchy import BulkLoadError
+    from service.files import MemberFileError, read_member_file
+    from service.plans.dimensions import LoadResult, load_members
+
+    started = time.perf_counter()
+    try:
+        rows = read_member_file(Path(args.file))
+    except MemberFileError as exc:
+        raise CommandError(str(exc)) from None
+    except BulkLoadError as exc:
+        _print_row_errors(args.file, exc)
+        return 1
+    print(f"read {len(rows)} rows from {args.file}", file=sys.stderr)
+
+    settings = _settings(args)
+    url, embedded = _database_url(settings)
+    try:
+        problem = _pending(url)
+        if problem is not None:
+            raise CommandError(problem)
+        principal = Principal(subject=f"cli:{getpass.getuser()}", roles=frozenset({Role.ADMIN}))
+
+        async def load() -> LoadResult:
+            from service.db import repositories as repo
+            from service.db.engine import Database, make_engine
+
+            db = Database(make_engine(url, pool_size=1, max_overflow=0))
+            bar = tqdm(total=len(rows), unit="row", file=sys.stderr, disable=None, leave=False)
+
+            def progress(phase: str, done: int, total: int) -> None:
+                bar.set_description(phase)
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            try:
+                async with db.session() as session:
+                    dimension = await repo.dimension_by_name(session, args.dimension)
+                if dimension is None:
+                    raise CommandError(
+                        f"no dimension named {args.dimension!r}; create it first "
+                        "(dimensionCreate) or check the spelling"
+                    )
+                return await load_members(
+                    db, principal, dimension_id=dimension.id, rows=rows, progress=progress
+                )
+            finally:
+                bar.close()
+                await db.dispose()
+
+        try:
+            result = cast(LoadResult, _db_errors(url, lambda: asyncio.run(load())))
+        except BulkLoadError as exc:
+            _print_row_errors(args.file, exc)
+            return 1
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        print(
+            f"{args.dimension}: {result.created} created, {result.updated} updated, "
+            f"{result.unchanged} unchanged in {time.perf_counter() - started:.2f} s"
+        )
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _print_row_errors(file: str, exc: Exception) -> None:
+    errors = getattr(exc, "errors", [])
+    for error in errors[:100]:
+        print(
+            f"{file}: row {error.row}, {error.column}: {error.message} [{error.code}]",
+            file=sys.stderr,
+        )
+    if len(errors) > 100:
+        print(f"{file}: ... and {len(errors) - 100} more bad rows", file=sys.stderr)
+    print(f"quotatree: error: {len(errors)} bad row(s); nothing was written", file=sys.stderr)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "allocation":
         from service.bench.allocation import main as bench_main
@@ -366,6 +453,17 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl-hours", type=float, help="lifetime (default 24)")
     data_dir(token)
     token.set_defaults(func=cmd_token)
+
+    importer = sub.add_parser("import", help="bulk-load data from files")
+    what = importer.add_subparsers(dest="what", required=True, metavar="WHAT")
+    members = what.add_parser(
+        "members",
+        help="members of a dimension from CSV or XLSX (code, name, parent code, attributes)",
+    )
+    members.add_argument("--dimension", required=True, help="the dimension's name")
+    members.add_argument("file", help="a .csv or .xlsx file with a header row")
+    data_dir(members)
+    members.set_defaults(func=cmd_import_members)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its figures")
     bench.add_argument("suite", choices=["allocation"])
