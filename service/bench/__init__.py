@@ -1,0 +1,1 @@
+"""On-demand benchmarks that print figures (never timed tests)."""
