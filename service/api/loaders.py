@@ -53,10 +53,10 @@ class Loaders:
         self.member_by_code: DataLoader[tuple[int, str], Member | None] = _loader(
             db, repo.members_by_dimension_codes
         )
-        self.member_children_by_id: DataLoader[int, list[Member]] = _loader(
+        self.member_children_by_id: DataLoader[repo.SiblingPageKey, list[Member]] = _loader(
             db, repo.member_children
         )
-        self.roots_by_dimension_id: DataLoader[int, list[Member]] = _loader(
+        self.roots_by_dimension_id: DataLoader[repo.SiblingPageKey, list[Member]] = _loader(
             db, repo.dimension_roots
         )
         self.member_count_by_dimension_id: DataLoader[int, int] = _loader(db, repo.members_count)

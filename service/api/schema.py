@@ -32,8 +32,10 @@ from service.api.types import (
     PlanVersion,
     TargetNode,
 )
+from service.api.versions import VersionDiff, VersionMutations, version_diff
 from service.db import repositories as repo
 from service.domain import tree
+from service.domain.calendar import CalendarSpec, PeriodPattern, YearEnd
 from service.domain.errors import DomainError
 from service.plans import usecases
 from service.settings import Settings
@@ -136,6 +138,15 @@ class Query:
         row = await info.context.loaders.version_by_id.load(local)
         return PlanVersion(row=row) if row else None
 
+    @strawberry.field(
+        description="Nodes added, removed and changed between two versions of one plan, "
+        "matched by their stable keys, with old and new targets."
+    )
+    async def version_diff(
+        self, info: Info[Context, None], base: strawberry.ID, other: strawberry.ID
+    ) -> VersionDiff:
+        return await version_diff(info, base, other)
+
     @strawberry.field(description="Dimensions, oldest first (Relay connection).")
     async def dimensions(
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
@@ -180,6 +191,31 @@ def _local_id(value: str, type_name: str) -> int | None:
 # --- mutations ------------------------------------------------------------------------
 
 
+@strawberry.input(
+    description="How to generate a plan's calendar: year → quarter → month (or retail period) "
+    "→ week, each member with a half-open [startsOn, endsOn) range. FY2027 is the fiscal year "
+    "whose last nominal month falls in 2027 (startMonth 4: 2026-04-01 to 2027-04-01). Retail "
+    "years are whole weeks ending on the day before `weekStart`, nearest to (or last before) "
+    "the end of the month before `startMonth`; a 53rd week goes into period 12. Gregorian "
+    "weeks are cut at month boundaries into partial weeks (W05a, W05b) so they nest in months."
+)
+class CalendarInput:
+    start_month: int = strawberry.field(default=1, description="First month, 1 to 12.")
+    pattern: PeriodPattern = strawberry.field(
+        default=PeriodPattern.GREGORIAN,
+        description="GREGORIAN months or P445, P454, P544 retail periods.",
+    )
+    weeks: bool = strawberry.field(default=False, description="Also make a week level.")
+    week_start: int = strawberry.field(
+        default=0, description="First day of a week: 0 Monday ... 6 Sunday."
+    )
+    year_end: YearEnd = strawberry.field(
+        default=YearEnd.NEAREST,
+        description="Retail only: the year ends on the week's last day NEAREST to, or LAST "
+        "before, the end of the month before startMonth.",
+    )
+
+
 @strawberry.input(description="A new plan: its version 1 is a draft whose root holds `target`.")
 class PlanCreateInput:
     name: str = strawberry.field(description="Display name, 1 to 200 characters.")
@@ -188,6 +224,11 @@ class PlanCreateInput:
     target: str = strawberry.field(
         description="The whole target as a decimal string in the currency, e.g. "
         '"120000000.00"; at most the currency\'s decimals, zero or more.'
+    )
+    calendar: CalendarInput | None = strawberry.field(
+        default=None,
+        description="The fiscal calendar the plan's time dimension is generated from; "
+        "Gregorian months from January when left out.",
     )
 
 
@@ -224,7 +265,7 @@ class NodeSplitPayload:
 
 
 @strawberry.type
-class Mutation(DimensionMutations):
+class Mutation(DimensionMutations, VersionMutations):
     @strawberry.mutation(description="Create a plan with its version 1 (draft) and root node.")
     async def plan_create(
         self, info: Info[Context, None], input: PlanCreateInput
@@ -237,6 +278,7 @@ class Mutation(DimensionMutations):
                 currency=input.currency,
                 fiscal_year=input.fiscal_year,
                 target=input.target,
+                calendar=_calendar(input),
             )
         except DomainError as exc:
             return PlanCreatePayload(
@@ -279,6 +321,19 @@ class Mutation(DimensionMutations):
             version=PlanVersion(row=done.version),
             user_errors=[],
         )
+
+
+def _calendar(input: PlanCreateInput) -> CalendarSpec | None:
+    if input.calendar is None:
+        return None
+    return CalendarSpec(
+        fiscal_year=input.fiscal_year,
+        start_month=input.calendar.start_month,
+        pattern=input.calendar.pattern,
+        weeks=input.calendar.weeks,
+        week_start=input.calendar.week_start,
+        year_end=input.calendar.year_end,
+    )
 
 
 # --- schema ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from service.api.errors import PublicError
 from service.api.pagination import MAX_PAGE, decode_cursor, encode_cursor, page_size
 from service.db import models
 from service.db import repositories as repo
-from service.domain import members, tree
+from service.domain import calendar, members, tree
 from service.domain.money import format_amount
 
 Amount = NewType("Amount", str)
@@ -49,6 +49,10 @@ strawberry.enum(
     description="DRAFT → SUBMITTED → APPROVED → PUBLISHED → ARCHIVED; only drafts change.",
 )
 strawberry.enum(Measure, description="What a plan counts: money or units.")
+strawberry.enum(
+    calendar.PeriodPattern, description="GREGORIAN months or 4-4-5/4-5-4/5-4-4 periods."
+)
+strawberry.enum(calendar.YearEnd, description="Retail year-end rule: NEAREST or LAST.")
 
 
 def _with_plan(info: Info[Context, None], plan_id: int) -> Any:
@@ -98,6 +102,20 @@ class Plan(relay.Node):
     def created_at(self) -> datetime:
         return self.row.created_at
 
+    @strawberry.field(
+        description="The plan's own time dimension, generated from its calendar: the fiscal "
+        "year and its quarters, months or periods (and weeks)."
+    )
+    async def time_dimension(self, info: Info[Context, None]) -> Dimension | None:
+        if self.row.time_dimension_id is None:
+            return None
+        row = await info.context.loaders.dimension_by_id.load(self.row.time_dimension_id)
+        return Dimension(row=row) if row else None
+
+    @strawberry.field(description="The calendar settings the time dimension came from.")
+    def calendar(self) -> JSON | None:
+        return cast("JSON | None", self.row.calendar)
+
     @strawberry.field(description="All versions, oldest first.")
     async def versions(self, info: Info[Context, None]) -> list[PlanVersion]:
         rows = await info.context.loaders.versions_by_plan_id.load(self.row.id)
@@ -145,6 +163,13 @@ class PlanVersion(relay.Node):
     @strawberry.field(description="When the version was created.")
     def created_at(self) -> datetime:
         return self.row.created_at
+
+    @strawberry.field(description="The version this one was copied from; null for version 1.")
+    async def copied_from(self, info: Info[Context, None]) -> PlanVersion | None:
+        if self.row.copied_from_id is None:
+            return None
+        row = await info.context.loaders.version_by_id.load(self.row.copied_from_id)
+        return PlanVersion(row=row) if row else None
 
     @strawberry.field(description="The plan this version belongs to.")
     async def plan(self, info: Info[Context, None]) -> Plan:
@@ -256,10 +281,13 @@ class Dimension(relay.Node):
         row = await info.context.loaders.plan_by_id.load(self.row.plan_id)
         return Plan(row=row) if row else None
 
-    @strawberry.field(description="The top-level members, in sort order.")
-    async def roots(self, info: Info[Context, None]) -> list[Member]:
-        rows = await info.context.loaders.roots_by_dimension_id.load(self.row.id)
-        return [Member(row=r) for r in rows]
+    @strawberry.field(description="A page of top-level members, in sort order.")
+    async def roots(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> MemberConnection:
+        return await sibling_page(
+            info, info.context.loaders.roots_by_dimension_id, self.row.id, first, after
+        )
 
     @strawberry.field(
         description=f"Every member in tree order, paginated (at most {MAX_PAGE} a page)."
@@ -357,10 +385,13 @@ class Member(relay.Node):
         row = await info.context.loaders.member_by_id.load(self.row.parent_id)
         return Member(row=row) if row else None
 
-    @strawberry.field(description="The direct children, in sort order.")
-    async def children(self, info: Info[Context, None]) -> list[Member]:
-        rows = await info.context.loaders.member_children_by_id.load(self.row.id)
-        return [Member(row=r) for r in rows]
+    @strawberry.field(description="A page of the direct children, in sort order.")
+    async def children(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> MemberConnection:
+        return await sibling_page(
+            info, info.context.loaders.member_children_by_id, self.row.id, first, after
+        )
 
     @strawberry.field(description="The ancestors, top first (the path to this member).")
     async def ancestors(self, info: Info[Context, None]) -> list[Member]:
@@ -384,7 +415,45 @@ class Member(relay.Node):
 
 @strawberry.type(description="A page of members, in tree order (parents before children).")
 class MemberConnection(relay.Connection[Member]):
-    total_count: int = strawberry.field(description="Members of the dimension in all.")
+    total_count: int | None = strawberry.field(
+        default=None,
+        description="Members of the dimension in all (on Dimension.members; null on pages of "
+        "roots and children).",
+    )
+
+
+async def sibling_page(
+    info: Info[Context, None],
+    loader: Any,
+    scope_id: int,
+    first: int | None,
+    after: str | None,
+) -> MemberConnection:
+    """A page of siblings (roots of a dimension or children of a member), batched."""
+    limit = page_size(first)
+    after_key: tuple[int, str] | None = None
+    if after is not None:
+        raw = decode_cursor(after, "sibling")
+        order, _, code = raw.partition(":")
+        try:
+            after_key = (int(order), code)
+        except ValueError:
+            raise PublicError("`after` is not a cursor of this connection") from None
+    rows = await loader.load((scope_id, after_key, limit + 1))
+    page = rows[:limit]
+    edges = [
+        relay.Edge(node=Member(row=r), cursor=encode_cursor("sibling", f"{r.sort_order}:{r.code}"))
+        for r in page
+    ]
+    return MemberConnection(
+        edges=edges,
+        page_info=relay.PageInfo(
+            has_next_page=len(rows) > limit,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
 
 
 @strawberry.type(description="One coordinate of a node's slice: a dimension and its member.")

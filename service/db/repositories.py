@@ -10,9 +10,23 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Text,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
 
@@ -265,17 +279,45 @@ async def members_by_codes(
     return [rows.get(c) for c in codes]
 
 
-async def member_children(session: AsyncSession, parent_ids: Sequence[int]) -> list[list[Member]]:
-    stmt = (
-        select(Member)
-        .where(Member.parent_id.in_(parent_ids))
-        .order_by(Member.parent_id, Member.sort_order, Member.code)
+SiblingPageKey = tuple[int, tuple[int, str] | None, int]
+"""(parent member id or dimension id, after (sort order, code) or None, page size)."""
+
+
+async def member_children(
+    session: AsyncSession, keys: Sequence[SiblingPageKey]
+) -> list[list[Member]]:
+    """A page of children per parent, in (sort order, code) order: one statement."""
+    return await _sibling_pages(session, keys, Member.parent_id)
+
+
+async def _sibling_pages(
+    session: AsyncSession, keys: Sequence[SiblingPageKey], scope: Any
+) -> list[list[Member]]:
+    if not keys:
+        return []
+    k = (
+        func.unnest(
+            bindparam("ps", [p for p, _, _ in keys], type_=ARRAY(BigInteger)),
+            bindparam("ss", [a[0] if a else None for _, a, _ in keys], type_=ARRAY(Integer)),
+            bindparam("cs", [a[1] if a else None for _, a, _ in keys], type_=ARRAY(Text)),
+            bindparam("ls", [n for _, _, n in keys], type_=ARRAY(Integer)),
+        )
+        .table_valued("p", "s", "c", "l", with_ordinality="i")
+        .render_derived(name="k")
     )
+    inner = select(Member).where(
+        scope == k.c.p,
+        or_(k.c.s.is_(None), tuple_(Member.sort_order, Member.code) > tuple_(k.c.s, k.c.c)),
+    )
+    if scope is Member.dimension_id:
+        inner = inner.where(Member.parent_id.is_(None))
+    page = inner.order_by(Member.sort_order, Member.code).limit(k.c.l).lateral("page")
+    member = aliased(Member, page)
+    stmt = select(k.c.i, member).select_from(k).join(page, true())
     grouped: dict[int, list[Member]] = defaultdict(list)
-    for member in await session.scalars(stmt):
-        assert member.parent_id is not None
-        grouped[member.parent_id].append(member)
-    return [grouped.get(i, []) for i in parent_ids]
+    for index, row in (await session.execute(stmt)).all():
+        grouped[int(index)].append(row)
+    return [grouped.get(i + 1, []) for i in range(len(keys))]
 
 
 async def member_descendants(
@@ -293,17 +335,10 @@ async def member_descendants(
 
 
 async def dimension_roots(
-    session: AsyncSession, dimension_ids: Sequence[int]
+    session: AsyncSession, keys: Sequence[SiblingPageKey]
 ) -> list[list[Member]]:
-    stmt = (
-        select(Member)
-        .where(Member.dimension_id.in_(dimension_ids), Member.parent_id.is_(None))
-        .order_by(Member.dimension_id, Member.sort_order, Member.code)
-    )
-    grouped: dict[int, list[Member]] = defaultdict(list)
-    for member in await session.scalars(stmt):
-        grouped[member.dimension_id].append(member)
-    return [grouped.get(i, []) for i in dimension_ids]
+    """A page of top-level members per dimension, in (sort order, code) order."""
+    return await _sibling_pages(session, keys, Member.dimension_id)
 
 
 async def members_page(
@@ -347,3 +382,75 @@ async def members_by_dimension_codes(
     )
     rows = {(m.dimension_id, m.code): m for m in await session.scalars(stmt)}
     return [rows.get(k) for k in keys]
+
+
+# --- versions: copy and diff ---------------------------------------------------------
+
+NODE_COPY_COLUMNS = (
+    "key, plan_id, parent_key, path, depth, sort_order, dimension_id, member_id, coordinates, "
+    "target, split_dimension_id, split_spec, explanation, locked, floor, cap, strategy, kpis"
+)
+
+
+async def copy_nodes(session: AsyncSession, source_id: int, target_id: int) -> int:
+    """Copy every node of a version into another: one INSERT ... SELECT, keys kept."""
+    result = await session.execute(
+        text(
+            f"INSERT INTO target_node (version_id, {NODE_COPY_COLUMNS}) "
+            f"SELECT :target, {NODE_COPY_COLUMNS} FROM target_node WHERE version_id = :source"
+        ),
+        {"source": source_id, "target": target_id},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def next_version_number(session: AsyncSession, plan_id: int) -> int:
+    stmt = select(func.coalesce(func.max(PlanVersion.number), 0) + 1).where(
+        PlanVersion.plan_id == plan_id
+    )
+    return int(await session.scalar(stmt) or 1)
+
+
+async def published_versions(session: AsyncSession, plan_id: int) -> list[PlanVersion]:
+    stmt = (
+        select(PlanVersion)
+        .where(PlanVersion.plan_id == plan_id, PlanVersion.state == "PUBLISHED")
+        .with_for_update()
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def plan_for_update(session: AsyncSession, plan_id: int) -> Plan | None:
+    stmt = select(Plan).where(Plan.id == plan_id).with_for_update()
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def diff_versions(
+    session: AsyncSession, base_id: int, other_id: int, limit: int
+) -> list[tuple[int, TargetNode | None, TargetNode | None]]:
+    """Nodes that differ between two versions, matched by key, in key order.
+
+    Returns (key, node in base or None, node in other or None); a node counts as
+    changed when its target, lock, parent, coordinates or split differ.
+    """
+    base = select(TargetNode).where(TargetNode.version_id == base_id).subquery("bq")
+    other = select(TargetNode).where(TargetNode.version_id == other_id).subquery("oq")
+    b = aliased(TargetNode, base)
+    o = aliased(TargetNode, other)
+    changed = or_(
+        base.c.key.is_(None),
+        other.c.key.is_(None),
+        base.c.target != other.c.target,
+        base.c.locked != other.c.locked,
+        base.c.parent_key.is_distinct_from(other.c.parent_key),
+        base.c.split_dimension_id.is_distinct_from(other.c.split_dimension_id),
+        base.c.coordinates != other.c.coordinates,
+    )
+    stmt = (
+        select(func.coalesce(base.c.key, other.c.key).label("k"), b, o)
+        .select_from(base.join(other, base.c.key == other.c.key, full=True))
+        .where(changed)
+        .order_by("k")
+        .limit(limit)
+    )
+    return [(int(k), bn, on) for k, bn, on in (await session.execute(stmt)).all()]

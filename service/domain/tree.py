@@ -88,6 +88,8 @@ class MemberFacts:
     parent_id: int | None
     depth: int
     retired: bool
+    ancestor_ids: tuple[int, ...] = ()
+    """Ids of the member's ancestors, top first (not the member itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,18 +119,24 @@ def check_split_members(
     dimension_name: str,
     members: Sequence[MemberFacts],
     requested: Sequence[int],
+    *,
+    implicit_member: MemberFacts | None = None,
 ) -> list[MemberFacts]:
     """Check a split of ``node`` along a dimension over ``requested`` member ids.
 
     ``members`` are the facts found for ``requested`` (missing ones are unknown).
-    Rules, each a user error naming the field:
+    ``implicit_member`` is the member the whole plan stands for on this
+    dimension (the fiscal year on the plan's time dimension), held by every
+    path. Rules, each a user error naming the field:
 
     - the node is not split already (unsplit it first);
     - at least one member, at most ``MAX_SPLIT_MEMBERS``, no duplicates;
     - every member exists, belongs to this dimension and is not retired;
-    - the level: the first time a dimension is split on a path its members are
-      top-level members of the dimension; further down they are children of the
-      member the path already holds for that dimension (East, then East's cities).
+    - the level: all members are at one depth of the hierarchy, and when the
+      path already holds a member of this dimension (East, or the fiscal year)
+      they lie inside it. So the root may split by regions or straight by
+      cities, by quarters or straight by months; below East only East's
+      cities (or districts) are allowed. Siblings at one level never overlap.
 
     Returns the members in the requested order.
     """
@@ -159,7 +167,10 @@ def check_split_members(
             )
         seen.add(member_id)
     by_id = {m.id: m for m in members}
-    parent_member = node.coordinates.get(dimension_id)
+    held = node.coordinates.get(dimension_id)
+    held_code = None
+    if held is None and implicit_member is not None:
+        held, held_code = implicit_member.id, implicit_member.code
     ordered: list[MemberFacts] = []
     for index, member_id in enumerate(requested):
         field = f"memberIds.{index}"
@@ -179,18 +190,20 @@ def check_split_members(
                 f"{field} ({member.code}) is retired and cannot take new targets",
                 field,
             )
-        if parent_member is None and member.parent_id is not None:
+        if held is not None and held not in member.ancestor_ids:
+            where = held_code or "the member"
             raise InvalidInputError(
                 "WRONG_LEVEL",
-                f"{field} ({member.code}) is not a top-level member of {dimension_name}; "
-                "the first split along a dimension uses its top-level members",
+                f"{field} ({member.code}) is not inside {where} this node already holds on "
+                f"{dimension_name}; a deeper split stays inside its parent's slice",
                 field,
             )
-        if parent_member is not None and member.parent_id != parent_member:
+        if ordered and member.depth != ordered[0].depth:
             raise InvalidInputError(
                 "WRONG_LEVEL",
-                f"{field} ({member.code}) is not a child of the {dimension_name} member "
-                "this node already belongs to",
+                f"{field} ({member.code}) is at level {member.depth}, but "
+                f"{ordered[0].code} is at level {ordered[0].depth}; the members of one split "
+                "are at one level so that they do not overlap",
                 field,
             )
         ordered.append(member)

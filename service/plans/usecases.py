@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from service.auth import Principal
 from service.db import repositories as repo
 from service.db.engine import Database
-from service.db.models import Plan, PlanVersion, TargetNode
+from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
 from service.domain import tree
+from service.domain.allocation import (
+    AllocationMethod,
+    AllocationRequest,
+    AllocationSpec,
+    ChildInput,
+    allocate,
+)
+from service.domain.calendar import CalendarSpec, TimeLevel, TimeMember, generate_calendar
 from service.domain.money import currency_digits, parse_amount
 from service.domain.tree import InvalidInputError, MemberFacts, NodeFacts, VersionState
 from service.plans.access import require_planner
@@ -30,13 +39,25 @@ async def create_plan(
     currency: str,
     fiscal_year: int,
     target: str,
+    calendar: CalendarSpec | None = None,
 ) -> PlanCreated:
-    """A plan, its version 1 as a draft, and the root node holding the whole target."""
+    """A plan, its calendar, its version 1 as a draft, and the root holding the target.
+
+    The calendar (``calendar``, Gregorian from January by default) becomes the
+    plan's own TIME dimension: year, quarters, months or retail periods and
+    optionally weeks, each with its date range.
+    """
     require_planner(principal, "planCreate")
     clean = tree.clean_name(name, "name")
     digits = currency_digits(currency, field="currency")
     tree.check_fiscal_year(fiscal_year)
     amount = parse_amount(target, digits, field="target")
+    spec = calendar or CalendarSpec(fiscal_year=fiscal_year, start_month=1)
+    if spec.fiscal_year != fiscal_year:
+        raise InvalidInputError(
+            "INVALID_VALUE", "the calendar's fiscal year differs from the plan's", "fiscalYear"
+        )
+    periods = generate_calendar(spec)
     async with db.session() as session, session.begin():
         plan = await repo.add(
             session,
@@ -46,9 +67,21 @@ async def create_plan(
                 currency=currency.upper(),
                 minor_digits=digits,
                 fiscal_year=fiscal_year,
+                calendar=calendar_to_json(spec),
                 created_by=principal.subject,
             ),
         )
+        time_dimension = await repo.add(
+            session,
+            Dimension(
+                kind=tree.DimensionKind.TIME.value,
+                name=f"{periods[0].code} calendar",
+                plan_id=plan.id,
+                config={},
+            ),
+        )
+        await _insert_calendar(session, time_dimension.id, periods)
+        plan.time_dimension_id = time_dimension.id
         version = await repo.add(
             session,
             PlanVersion(
@@ -96,13 +129,6 @@ async def split_node(
     revision: int,
 ) -> NodeSplit:
     """Split a leaf equally along one dimension, one child per member, exact to the cent."""
-    from service.domain.allocation import (
-        AllocationMethod,
-        AllocationRequest,
-        ChildSpec,
-        allocate,
-    )
-
     require_planner(principal, "nodeSplit")
     async with db.session() as session, session.begin():
         version = await repo.version_for_update(session, version_id)
@@ -117,6 +143,16 @@ async def split_node(
                 "NOT_FOUND", "dimensionId is not a known dimension", "dimensionId"
             )
         found = [m for m in await repo.members_by_ids(session, list(set(member_ids))) if m]
+        implicit = None
+        if dimension.plan_id is not None:
+            if dimension.plan_id != node.plan_id:
+                raise InvalidInputError(
+                    "WRONG_DIMENSION",
+                    "dimensionId is another plan's calendar; split along this plan's timeDimension",
+                    "dimensionId",
+                )
+            (year,) = await repo.dimension_roots(session, [(dimension.id, None, 1)])
+            implicit = _facts(year[0]) if year else None
         members = tree.check_split_members(
             NodeFacts(
                 key=node.key,
@@ -126,23 +162,14 @@ async def split_node(
             ),
             dimension.id,
             dimension.name,
-            [
-                MemberFacts(
-                    id=m.id,
-                    dimension_id=m.dimension_id,
-                    code=m.code,
-                    parent_id=m.parent_id,
-                    depth=m.depth,
-                    retired=m.retired_at is not None,
-                )
-                for m in found
-            ],
+            [_facts(m) for m in found],
             list(member_ids),
+            implicit_member=implicit,
         )
         request = AllocationRequest(
-            parent_amount=node.target,
-            children=tuple(ChildSpec(key=m.code) for m in members),
-            method=AllocationMethod.EQUAL,
+            parent=node.target,
+            children=tuple(ChildInput(key=m.code) for m in members),
+            spec=AllocationSpec(method=AllocationMethod.EQUAL),
         )
         result = allocate(request)
         keys = await repo.new_node_keys(session, len(members))
@@ -173,6 +200,57 @@ async def split_node(
         await session.refresh(node)
         await session.refresh(version)
         return NodeSplit(node=node, children=children, version=version)
+
+
+def _facts(member: Member) -> MemberFacts:
+    return MemberFacts(
+        id=member.id,
+        dimension_id=member.dimension_id,
+        code=member.code,
+        parent_id=member.parent_id,
+        depth=member.depth,
+        retired=member.retired_at is not None,
+        ancestor_ids=tuple(int(p) for p in member.path.split(".") if p)[:-1],
+    )
+
+
+def calendar_to_json(spec: CalendarSpec) -> dict[str, Any]:
+    return {
+        "fiscalYear": spec.fiscal_year,
+        "startMonth": spec.start_month,
+        "pattern": spec.pattern.value,
+        "weeks": spec.weeks,
+        "weekStart": spec.week_start,
+        "yearEnd": spec.year_end.value,
+    }
+
+
+async def _insert_calendar(session: Any, dimension_id: int, periods: list[TimeMember]) -> None:
+    """The calendar's members, level by level (parents first), then their paths."""
+    ids: dict[str, int] = {}
+    for level in TimeLevel:
+        rows = [p for p in periods if p.level is level]
+        if not rows:
+            continue
+        ids.update(
+            await repo.insert_members(
+                session,
+                [
+                    {
+                        "dimension_id": dimension_id,
+                        "code": p.code,
+                        "name": p.name,
+                        "parent_id": ids[p.parent_code] if p.parent_code else None,
+                        "sort_order": p.sort_order,
+                        "attributes": {"timeLevel": p.level.value},
+                        "starts_on": p.start,
+                        "ends_on": p.end,
+                    }
+                    for p in rows
+                ],
+            )
+        )
+    await repo.recompute_member_paths(session, dimension_id)
 
 
 def check_revision(version: PlanVersion, revision: int) -> None:

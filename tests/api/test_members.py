@@ -298,7 +298,7 @@ async def test_viewer_cannot_change_members(gql: GraphQLClient) -> None:
 
 
 SUBTREE = """query($id: ID!) { node(id: $id) { ... on Member {
-  code descendants { code depth parent { code } dimension { name } children { code } } } } }"""
+  code descendants { code depth parent { code } dimension { name } children { edges { node { code } } } } } } }"""
 
 
 async def test_member_subtree_reads_in_fixed_statements(
@@ -343,3 +343,26 @@ async def test_members_connection_pages_in_tree_order(gql: GraphQLClient) -> Non
         after = page["pageInfo"]["endCursor"]
     assert sorted(seen) == [f"M{i:02d}" for i in range(5)]
     assert len(seen) == 5
+
+
+async def test_children_and_roots_are_paginated(gql: GraphQLClient) -> None:
+    dim = await create_dimension(gql, "Customers", "CUSTOMER")
+    load = [{"code": "TOP", "name": "Top"}, {"code": "TOP2", "name": "Top 2"}]
+    load += [{"code": f"C{i:03d}", "name": "c", "parentCode": "TOP"} for i in range(7)]
+    load += [{"code": f"D{i:03d}", "name": "d", "parentCode": "TOP2"} for i in range(2)]
+    await gql(BULK, {"input": {"dimensionId": dim, "members": load}})
+    query = """query($id: ID!, $after: String) { dimension(id: $id) {
+        roots(first: 5) { edges { node { code
+          children(first: 3, after: $after) { edges { node { code } } pageInfo { hasNextPage endCursor } } } } } } }"""
+    seen: list[str] = []
+    after = None
+    while True:
+        data = await gql(query, {"id": dim, "after": after})
+        roots = [e["node"] for e in data["dimension"]["roots"]["edges"]]
+        assert [r["code"] for r in roots] == ["TOP", "TOP2"]
+        page = roots[0]["children"]
+        seen += [e["node"]["code"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == [f"C{i:03d}" for i in range(7)]

@@ -108,7 +108,7 @@ async def test_children_add_up_in_sql(gql: GraphQLClient, world: dict[str, Any],
     [
         ("no members", "EMPTY_SET", ["input", "memberIds"]),
         ("other dimension", "WRONG_DIMENSION", ["input", "memberIds", "0"]),
-        ("child level first", "WRONG_LEVEL", ["input", "memberIds", "0"]),
+        ("mixed levels", "WRONG_LEVEL", ["input", "memberIds", "1"]),
         ("duplicate", "DUPLICATE", ["input", "memberIds", "1"]),
         ("unknown member", "NOT_FOUND", ["input", "memberIds", "0"]),
         ("malformed member", "INVALID_ID", ["input", "memberIds", "0"]),
@@ -129,8 +129,8 @@ async def test_bad_split_input(
             members = []
         case "other dimension":
             members = [world["direct"]]
-        case "child level first":
-            members = [world["shanghai"]]
+        case "mixed levels":
+            members = [world["east"], world["shanghai"]]
         case "duplicate":
             members = [world["east"], world["east"]]
         case "unknown member":
@@ -222,3 +222,101 @@ async def test_reading_a_tree_takes_a_fixed_number_of_statements(
         assert all(len(c["children"]) == width for c in data["node"]["children"])
     assert counts[0] == counts[1], counts
     assert counts[1] <= 10, counts
+
+
+async def test_root_may_split_straight_to_a_deeper_level(
+    gql: GraphQLClient, world: dict[str, Any]
+) -> None:
+    done = await split(
+        gql, world["root"], 1, world["regions"], [world["shanghai"], world["nanjing"]]
+    )
+    assert done["userErrors"] == []
+
+
+CALENDAR = """query($id: ID!) { plan(id: $id) { timeDimension { id kind
+  roots { edges { node { id code startsOn endsOn
+    children { edges { node { id code startsOn endsOn
+      children { edges { node { id code } } } } } } } } } } } }"""
+
+
+def nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
+    return [edge["node"] for edge in connection["edges"]]
+
+
+async def test_time_splits_follow_the_plans_calendar(gql: GraphQLClient) -> None:
+    data = await gql(
+        """mutation { planCreate(input: {name: "FY27", currency: "EUR", fiscalYear: 2027,
+             target: "1200.00", calendar: {startMonth: 4}}) {
+             plan { id calendar } version { revision } root { id } userErrors { code } } }"""
+    )
+    created = data["planCreate"]
+    assert created["plan"]["calendar"]["startMonth"] == 4
+    cal = (await gql(CALENDAR, {"id": created["plan"]["id"]}))["plan"]["timeDimension"]
+    assert cal["kind"] == "TIME"
+    [year] = nodes(cal["roots"])
+    assert (year["code"], year["startsOn"], year["endsOn"]) == (
+        "FY2027",
+        "2026-04-01",
+        "2027-04-01",
+    )
+    quarters = nodes(year["children"])
+    assert [q["code"] for q in quarters] == [f"FY2027-Q{i}" for i in range(1, 5)]
+    by_quarter = await split(gql, created["root"]["id"], 1, cal["id"], [q["id"] for q in quarters])
+    assert by_quarter["userErrors"] == []
+    assert [c["target"] for c in by_quarter["children"]] == ["300.00"] * 4
+    q1 = by_quarter["children"][0]["id"]
+    q2_months = [m["id"] for m in nodes(quarters[1]["children"])]
+    wrong = await split(gql, q1, 2, cal["id"], q2_months)
+    assert wrong["userErrors"][0]["code"] == "WRONG_LEVEL"
+    q1_months = [m["id"] for m in nodes(quarters[0]["children"])]
+    months = await split(gql, q1, 2, cal["id"], q1_months)
+    assert [c["target"] for c in months["children"]] == ["100.00"] * 3
+    # The year itself is what the root already stands for: not a split member.
+    year_split = await split(gql, by_quarter["children"][1]["id"], 3, cal["id"], [year["id"]])
+    assert year_split["userErrors"][0]["code"] == "WRONG_LEVEL"
+
+
+async def test_another_plans_calendar_is_refused(gql: GraphQLClient) -> None:
+    first = await create_plan(gql)
+    other = await create_plan(gql)
+    cal = (await gql(CALENDAR, {"id": other["plan"]["id"]}))["plan"]["timeDimension"]
+    quarter = nodes(nodes(cal["roots"])[0]["children"])[0]["id"]
+    done = await split(gql, first["root"]["id"], 1, cal["id"], [quarter])
+    assert done["userErrors"][0]["code"] == "WRONG_DIMENSION"
+
+
+async def test_bad_calendar_input(gql: GraphQLClient) -> None:
+    data = await gql(
+        """mutation { planCreate(input: {name: "FY27", currency: "EUR", fiscalYear: 2027,
+             target: "1.00", calendar: {startMonth: 13}}) { plan { id } userErrors { code field } } }"""
+    )
+    assert data["planCreate"]["userErrors"] == [
+        {"code": "INVALID_VALUE", "field": ["input", "calendar", "startMonth"]}
+    ]
+
+
+async def test_retail_calendar_with_weeks(gql: GraphQLClient) -> None:
+    data = await gql(
+        """mutation { planCreate(input: {name: "Retail", currency: "USD", fiscalYear: 2025,
+             target: "1.00", calendar: {startMonth: 2, pattern: P454, weeks: true, weekStart: 6}}) {
+             plan { timeDimension { roots { edges { node { startsOn endsOn } } }
+                    members(first: 500) { totalCount } } } userErrors { code } } }"""
+    )
+    plan = data["planCreate"]["plan"]
+    # NRF fiscal 2024 (named FY2025 here): 2024-02-04 .. 2025-02-02 exclusive
+    assert nodes(plan["timeDimension"]["roots"]) == [
+        {"startsOn": "2024-02-04", "endsOn": "2025-02-02"}
+    ]
+    assert plan["timeDimension"]["members"]["totalCount"] == 1 + 4 + 12 + 52
+
+
+async def test_retired_members_are_refused_for_new_splits(
+    gql: GraphQLClient, world: dict[str, Any]
+) -> None:
+    await gql(
+        "mutation($id: ID!) { memberRetire(input: {id: $id}) { userErrors { code } } }",
+        {"id": world["west"]},
+    )
+    done = await split(gql, world["root"], 1, world["regions"], [world["east"], world["west"]])
+    assert done["userErrors"][0]["code"] == "RETIRED"
+    assert done["userErrors"][0]["field"] == ["input", "memberIds", "1"]
