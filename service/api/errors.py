@@ -81,7 +81,9 @@ class UserError:
 def user_error(exc: DomainError) -> UserError:
     """Map a domain error to a user error; an unmapped code is a bug (raises)."""
     code = UserErrorCode[exc.code]
-    field = exc.details.get("field") if isinstance(exc.details, dict) else None
+    field = exc.details.get("field")
+    if field is None and "children" in exc.details:
+        field = "children"  # the allocation engine names the children in its message
     path = ["input", *str(field).split(".")] if field else None
     GRAPHQL_ERRORS.labels(kind="user").inc()
     return UserError(code=code, field=path, message=exc.message)

@@ -24,6 +24,7 @@ from service.api.context import Context
 from service.api.dimensions import DimensionMutations
 from service.api.errors import RequestIdMaskErrors, UserError, log_errors, user_error
 from service.api.pagination import decode_int_cursor, encode_cursor, page_size
+from service.api.split_inputs import SplitChildInput, SplitOptionsInput, child_values
 from service.api.types import (
     SCALARS,
     Dimension,
@@ -35,9 +36,11 @@ from service.api.types import (
 from service.api.versions import VersionDiff, VersionMutations, version_diff
 from service.db import repositories as repo
 from service.domain import tree
+from service.domain.allocation import AllocationMethod
 from service.domain.calendar import CalendarSpec, PeriodPattern, YearEnd
 from service.domain.errors import DomainError
 from service.plans import usecases
+from service.plans.splits import SplitOptions, SplitRequest
 from service.settings import Settings
 
 NODE_TYPES: dict[str, type[relay.Node]] = {
@@ -251,8 +254,18 @@ class NodeSplitInput:
     )
     dimension_id: strawberry.ID = strawberry.field(description="The dimension to split along.")
     member_ids: list[strawberry.ID] = strawberry.field(
-        description="The members, one child each. Top-level members the first time the "
-        "dimension is split on this path; children of the path's member after that."
+        description="The members, one child each, in this order; all at one level of the "
+        "hierarchy and inside the member the node already holds on this dimension (for "
+        "the plan's time dimension, inside the fiscal year)."
+    )
+    method: AllocationMethod = strawberry.field(
+        default=AllocationMethod.EQUAL, description="How the node's target is shared."
+    )
+    children: list[SplitChildInput] | None = strawberry.field(
+        default=None, description="Per-member inputs of the method and constraints."
+    )
+    options: SplitOptionsInput | None = strawberry.field(
+        default=None, description="Options of the method, rounding step and quota buffer."
     )
 
 
@@ -310,6 +323,14 @@ class Mutation(DimensionMutations, VersionMutations):
                     for i, m in enumerate(input.member_ids)
                 ],
                 revision=input.revision,
+                split=SplitRequest(
+                    method=input.method,
+                    children=[
+                        child_values(c, ids.decode(c.member_id, "Member", f"children.{i}.memberId"))
+                        for i, c in enumerate(input.children or [])
+                    ],
+                    options=input.options.to_options() if input.options else SplitOptions(),
+                ),
             )
         except DomainError as exc:
             return NodeSplitPayload(

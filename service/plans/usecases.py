@@ -11,17 +11,12 @@ from service.db import repositories as repo
 from service.db.engine import Database
 from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
 from service.domain import tree
-from service.domain.allocation import (
-    AllocationMethod,
-    AllocationRequest,
-    AllocationSpec,
-    ChildInput,
-    allocate,
-)
+from service.domain.allocation import allocate
 from service.domain.calendar import CalendarSpec, TimeLevel, TimeMember, generate_calendar
 from service.domain.money import currency_digits, parse_amount
 from service.domain.tree import InvalidInputError, MemberFacts, NodeFacts, VersionState
 from service.plans.access import require_planner
+from service.plans.splits import SplitRequest, build_allocation
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +122,15 @@ async def split_node(
     dimension_id: int,
     member_ids: Sequence[int],
     revision: int,
+    split: SplitRequest | None = None,
 ) -> NodeSplit:
-    """Split a leaf equally along one dimension, one child per member, exact to the cent."""
+    """Split a leaf along one dimension, one child per member, by any method of the
+    allocation engine; the children add up exactly to the node (plus any buffer).
+
+    The request (method, inputs, options) is stored on the node, so the split can
+    be recomputed and explained; each child stores its own explanation.
+    """
+    split = split or SplitRequest()
     require_planner(principal, "nodeSplit")
     async with db.session() as session, session.begin():
         version = await repo.version_for_update(session, version_id)
@@ -166,12 +168,22 @@ async def split_node(
             list(member_ids),
             implicit_member=implicit,
         )
-        request = AllocationRequest(
-            parent=node.target,
-            children=tuple(ChildInput(key=m.code) for m in members),
-            spec=AllocationSpec(method=AllocationMethod.EQUAL),
+        (plan,) = await repo.plans_by_ids(session, [node.plan_id])
+        assert plan is not None
+        label = "the plan"
+        if node.member_id is not None:
+            (own,) = await repo.members_by_ids(session, [node.member_id])
+            label = own.code if own else label
+        request = build_allocation(
+            node.target,
+            label,
+            members,
+            {m.id: m.attributes for m in found},
+            split,
+            plan.minor_digits,
         )
         result = allocate(request)
+        by_code = {c.key: c for c in request.children}
         keys = await repo.new_node_keys(session, len(members))
         children = [
             TargetNode(
@@ -187,7 +199,9 @@ async def split_node(
                 coordinates=[*node.coordinates, [dimension.id, member.id]],
                 target=amount,
                 explanation=explanation.to_dict(),
-                locked=False,
+                locked=by_code[member.code].locked_amount is not None,
+                floor=by_code[member.code].floor,
+                cap=by_code[member.code].cap,
                 kpis={},
             )
             for index, (key, member, amount, explanation) in enumerate(
