@@ -28,9 +28,12 @@ def test_codes_raised_in_domain_and_use_cases_are_user_error_codes() -> None:
                 name = getattr(node.func, "id", getattr(node.func, "attr", ""))
                 if name.endswith("Error") and node.args:
                     first = node.args[0]
-                    if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                        if first.value.isupper():
-                            found.add(first.value)
+                    if (
+                        isinstance(first, ast.Constant)
+                        and isinstance(first.value, str)
+                        and first.value.isupper()
+                    ):
+                        found.add(first.value)
                 for keyword in node.keywords:
                     if keyword.arg == "code" and isinstance(keyword.value, ast.Constant):
                         found.add(str(keyword.value.value))
