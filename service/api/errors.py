@@ -42,6 +42,8 @@ class UserErrorCode(Enum):
     CYCLE = "CYCLE"
     TOO_DEEP = "TOO_DEEP"
     INVALID_TRANSITION = "INVALID_TRANSITION"
+    NOT_SPLIT = "NOT_SPLIT"
+    LOCKED = "LOCKED"
     # The allocation engine's codes (service.domain.allocation.AllocationErrorCode):
     INVALID_INPUT = "INVALID_INPUT"
     DUPLICATE_KEY = "DUPLICATE_KEY"

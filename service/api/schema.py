@@ -23,6 +23,7 @@ from service.api import ids
 from service.api.context import Context
 from service.api.dimensions import DimensionMutations
 from service.api.errors import RequestIdMaskErrors, UserError, log_errors, user_error
+from service.api.nodes import NodeMutations
 from service.api.pagination import decode_int_cursor, encode_cursor, page_size
 from service.api.split_inputs import SplitChildInput, SplitOptionsInput, child_values
 from service.api.types import (
@@ -278,7 +279,7 @@ class NodeSplitPayload:
 
 
 @strawberry.type
-class Mutation(DimensionMutations, VersionMutations):
+class Mutation(DimensionMutations, VersionMutations, NodeMutations):
     @strawberry.mutation(description="Create a plan with its version 1 (draft) and root node.")
     async def plan_create(
         self, info: Info[Context, None], input: PlanCreateInput

@@ -456,6 +456,26 @@ async def sibling_page(
     )
 
 
+async def _amount(info: Info[Context, None], plan_id: int, value: int | None) -> Amount | None:
+    if value is None:
+        return None
+    plan = await _with_plan(info, plan_id)
+    return Amount(format_amount(value, plan.minor_digits))
+
+
+@strawberry.type(description="KPI targets of a node (null where not set).")
+class NodeKpis:
+    new_customers: int | None = strawberry.field(description="New customers to win.")
+    win_rate: str | None = strawberry.field(description="Win rate, a fraction as a string.")
+    repeat_purchase_rate: str | None = strawberry.field(
+        description="Repeat-purchase rate, a fraction as a string."
+    )
+    market_share: str | None = strawberry.field(description="Market share, a fraction.")
+    average_order_value: Amount | None = strawberry.field(
+        description="Average order value in the plan's currency."
+    )
+
+
 @strawberry.type(description="One coordinate of a node's slice: a dimension and its member.")
 class SliceCoordinate:
     dimension_id: strawberry.Private[int]
@@ -513,6 +533,52 @@ class TargetNode(relay.Node):
     @strawberry.field(description="Locked targets are kept when siblings are rebalanced.")
     def locked(self) -> bool:
         return self.row.locked
+
+    @strawberry.field(description="Lowest target rebalancing may give this node.")
+    async def floor(self, info: Info[Context, None]) -> Amount | None:
+        return await _amount(info, self.row.plan_id, self.row.floor)
+
+    @strawberry.field(description="Highest target rebalancing may give this node.")
+    async def cap(self, info: Info[Context, None]) -> Amount | None:
+        return await _amount(info, self.row.plan_id, self.row.cap)
+
+    @strawberry.field(description="How the target is to be reached (execution strategy).")
+    def strategy(self) -> str | None:
+        return self.row.strategy
+
+    @strawberry.field(description="KPI targets besides the amount.")
+    async def kpis(self, info: Info[Context, None]) -> NodeKpis:
+        values = self.row.kpis or {}
+        aov = values.get("averageOrderValue")
+        return NodeKpis(
+            new_customers=values.get("newCustomers"),
+            win_rate=values.get("winRate"),
+            repeat_purchase_rate=values.get("repeatPurchaseRate"),
+            market_share=values.get("marketShare"),
+            average_order_value=await _amount(info, self.row.plan_id, aov),
+        )
+
+    @strawberry.field(
+        description="This node's share of its parent's target, 0 to 1 (null on the root or "
+        "under a zero parent). A ratio for display; amounts are exact strings."
+    )
+    async def share(self, info: Info[Context, None]) -> float | None:
+        if self.row.parent_key is None:
+            return None
+        parent = await info.context.loaders.node_by_id.load(
+            (self.row.version_id, self.row.parent_key)
+        )
+        if parent is None or parent.target == 0:
+            return None
+        return self.row.target / parent.target
+
+    @strawberry.field(description="The ancestors, root first.")
+    async def ancestors(self, info: Info[Context, None]) -> list[TargetNode]:
+        keys = [int(k) for k in self.row.path.split(".") if k][:-1]
+        rows = await info.context.loaders.node_by_id.load_many(
+            [(self.row.version_id, k) for k in keys]
+        )
+        return [TargetNode(row=r) for r in rows if r]
 
     @strawberry.field(description="The version this node belongs to.")
     async def version(self, info: Info[Context, None]) -> PlanVersion:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Integer,
     Text,
     bindparam,
+    delete,
     func,
     insert,
     or_,
@@ -454,3 +456,38 @@ async def diff_versions(
         .limit(limit)
     )
     return [(int(k), bn, on) for k, bn, on in (await session.execute(stmt)).all()]
+
+
+# --- subtrees ---------------------------------------------------------------------------
+
+
+async def subtree(
+    session: AsyncSession, version_id: int, path: str, max_depth: int | None = None
+) -> list[TargetNode]:
+    """A node and everything below it: one range scan of (version_id, path), in path order."""
+    stmt = select(TargetNode).where(
+        TargetNode.version_id == version_id, TargetNode.path.startswith(path, autoescape=False)
+    )
+    if max_depth is not None:
+        depth = path.count(".") - 1
+        stmt = stmt.where(TargetNode.depth <= depth + max_depth)
+    return list((await session.scalars(stmt.order_by(TargetNode.path))).all())
+
+
+async def delete_below(session: AsyncSession, node: TargetNode) -> int:
+    """Delete every descendant of ``node`` (not the node itself)."""
+    result = await session.execute(
+        delete(TargetNode).where(
+            TargetNode.version_id == node.version_id,
+            TargetNode.path.startswith(node.path, autoescape=False),
+            TargetNode.key != node.key,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def update_nodes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk UPDATE by primary key; each dict has version_id and key."""
+    if rows:
+        now = datetime.now(UTC)
+        await session.execute(update(TargetNode), [{**r, "updated_at": now} for r in rows])
