@@ -491,3 +491,55 @@ async def update_nodes(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
     if rows:
         now = datetime.now(UTC)
         await session.execute(update(TargetNode), [{**r, "updated_at": now} for r in rows])
+
+
+async def subtree_rows(
+    session: AsyncSession, version_id: int, path: str, max_depth: int | None, limit: int
+) -> list[tuple[Any, ...]]:
+    """Flat rows of a subtree for bulk reads: plain tuples, no ORM objects.
+
+    (key, parent_key, depth, target, locked, dimension_id, member_code, member_name),
+    in path order, at most ``limit`` rows.
+    """
+    depth_clause = "AND n.depth <= :max_depth" if max_depth is not None else ""
+    result = await session.execute(
+        text(
+            f"""
+            SELECT n.key, n.parent_key, n.depth, n.target, n.locked, n.dimension_id,
+                   m.code, m.name
+            FROM target_node n LEFT JOIN member m ON m.id = n.member_id
+            WHERE n.version_id = :version AND n.path LIKE :prefix {depth_clause}
+            ORDER BY n.path
+            LIMIT :limit
+            """
+        ),
+        {
+            "version": version_id,
+            "prefix": path + "%",
+            "max_depth": (path.count(".") - 1 + max_depth) if max_depth is not None else None,
+            "limit": limit,
+        },
+    )
+    return [tuple(r) for r in result.all()]
+
+
+async def nodes_page(
+    session: AsyncSession,
+    version_id: int,
+    coordinates: Sequence[tuple[int, int]],
+    exact: bool,
+    after_path: str | None,
+    limit: int,
+) -> list[TargetNode]:
+    """Nodes of a version whose slice contains every (dimension, member) pair, in path
+    order; ``exact`` keeps only slices with exactly those pairs."""
+    stmt = select(TargetNode).where(TargetNode.version_id == version_id)
+    if coordinates:
+        stmt = stmt.where(
+            TargetNode.coordinates.contains([[d, m] for d, m in coordinates])
+        )
+    if exact:
+        stmt = stmt.where(func.jsonb_array_length(TargetNode.coordinates) == len(coordinates))
+    if after_path is not None:
+        stmt = stmt.where(TargetNode.path > after_path)
+    return list((await session.scalars(stmt.order_by(TargetNode.path).limit(limit))).all())

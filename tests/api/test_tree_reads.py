@@ -1,0 +1,172 @@
+"""Issue 5, reading: slice lookups, bulk subtree reads, statement counts at 1,000 nodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.auth import Role
+from tests.api.helpers import create_dimension, create_plan, split
+from tests.conftest import GraphQLClient, StatementCounter
+
+BULK = """mutation($input: MembersCreateInput!) { membersCreate(input: $input) {
+    members { id code } userErrors { code } } }"""
+
+
+async def members(
+    gql: GraphQLClient, name: str, kind: str, codes: list[str]
+) -> tuple[str, dict[str, str]]:
+    dim = await create_dimension(gql, name, kind)
+    data = await gql(
+        BULK,
+        {"input": {"dimensionId": dim, "members": [{"code": c, "name": c.title()} for c in codes]}},
+    )
+    return dim, {m["code"]: m["id"] for m in data["membersCreate"]["members"]}
+
+
+@pytest.fixture
+async def big_tree(gql: GraphQLClient) -> dict[str, Any]:
+    """1 + 10 + 100 + 1000 = 1,111 nodes: regions x channels x products."""
+    plan = await create_plan(gql, target="10000000.00")
+    regions = await members(gql, "Regions", "REGION", [f"R{i}" for i in range(10)])
+    channels = await members(gql, "Channels", "CHANNEL", [f"C{i}" for i in range(10)])
+    products = await members(gql, "Products", "PRODUCT", [f"P{i}" for i in range(10)])
+    revision = 1
+    level1 = await split(gql, plan["root"]["id"], revision, regions[0], list(regions[1].values()))
+    revision = level1["version"]["revision"]
+    level2_ids = []
+    for node in level1["children"]:
+        done = await split(gql, node["id"], revision, channels[0], list(channels[1].values()))
+        revision = done["version"]["revision"]
+        level2_ids += [c["id"] for c in done["children"]]
+    for node_id in level2_ids:
+        done = await split(gql, node_id, revision, products[0], list(products[1].values()))
+        assert done["userErrors"] == []
+        revision = done["version"]["revision"]
+    return {
+        "plan": plan,
+        "version": plan["version"]["id"],
+        "root": plan["root"]["id"],
+        "regions": regions,
+        "channels": channels,
+        "products": products,
+        "first_region": level1["children"][0]["id"],
+    }
+
+
+TREE = """query($id: ID!) { planVersion(id: $id) { root {
+  id target share slice { dimension { name } member { code name } }
+  children { id target share explanation locked splitDimension { name }
+    slice { dimension { name } member { code name } }
+    children { id target share explanation slice { dimension { name } member { code } }
+      children { id target share explanation parent { id } coordinate { dimension { kind } member { code } } } } } } } }"""
+
+
+async def test_reading_1000_nodes_takes_a_fixed_number_of_statements(
+    gql: GraphQLClient, big_tree: dict[str, Any], statements: StatementCounter
+) -> None:
+    statements.reset()
+    data = await gql(TREE, {"id": big_tree["version"]}, role=Role.VIEWER)
+    count = statements.count
+    root = data["planVersion"]["root"]
+    leaves = [g for c in root["children"] for gc in c["children"] for g in gc["children"]]
+    assert len(leaves) == 1000
+    assert all(leaf["target"] == "10000.00" for leaf in leaves)
+    assert all(abs(leaf["share"] - 0.1) < 1e-12 for leaf in leaves)
+    # One statement per kind of object and level, never per node.
+    print(f"1,111-node tree read: {count} SQL statements")
+    assert count <= 15, statements.statements
+
+
+async def test_slice_lookup_without_knowing_the_id(
+    gql: GraphQLClient, big_tree: dict[str, Any]
+) -> None:
+    regions_dim, regions = big_tree["regions"]
+    channels_dim, channels = big_tree["channels"]
+    query = """query($id: ID!, $slice: [SliceInput!], $exact: Boolean!) { planVersion(id: $id) {
+        nodes(slice: $slice, exact: $exact, first: 500) { edges { node { target depth
+          slice { member { code } } } } pageInfo { hasNextPage } } } }"""
+    exact = await gql(
+        query,
+        {
+            "id": big_tree["version"],
+            "exact": True,
+            "slice": [
+                {"dimensionId": channels_dim, "memberId": channels["C3"]},
+                {"dimensionId": regions_dim, "memberId": regions["R2"]},
+            ],
+        },
+    )
+    [edge] = exact["planVersion"]["nodes"]["edges"]
+    assert edge["node"]["target"] == "100000.00"
+    assert [s["member"]["code"] for s in edge["node"]["slice"]] == ["R2", "C3"]
+    everything_in_r2 = await gql(
+        query,
+        {
+            "id": big_tree["version"],
+            "exact": False,
+            "slice": [{"dimensionId": regions_dim, "memberId": regions["R2"]}],
+        },
+    )
+    assert len(everything_in_r2["planVersion"]["nodes"]["edges"]) == 1 + 10 + 100
+
+
+async def test_bulk_subtree_read_is_one_compact_field(
+    gql: GraphQLClient, big_tree: dict[str, Any], statements: StatementCounter
+) -> None:
+    statements.reset()
+    data = await gql(
+        """query($id: ID!) { planVersion(id: $id) { subtree { count truncated columns } } }""",
+        {"id": big_tree["version"]},
+        role=Role.VIEWER,
+    )
+    table = data["planVersion"]["subtree"]
+    assert table["count"] == 1111 and table["truncated"] is False
+    columns = table["columns"]
+    assert set(columns) == {
+        "id",
+        "parentId",
+        "depth",
+        "target",
+        "locked",
+        "dimensionId",
+        "memberCode",
+        "memberName",
+    }
+    assert all(len(v) == 1111 for v in columns.values())
+    assert columns["parentId"][0] is None
+    index = {node_id: i for i, node_id in enumerate(columns["id"])}
+    # parents come before children, and children add up to parents
+    sums: dict[str, int] = {}
+    for i, parent in enumerate(columns["parentId"]):
+        if parent is not None:
+            assert index[parent] < i
+            sums[parent] = sums.get(parent, 0) + int(columns["target"][i].replace(".", ""))
+    for parent, total in sums.items():
+        assert total == int(columns["target"][index[parent]].replace(".", ""))
+    assert statements.count <= 4
+
+    region = await gql(
+        """query($id: ID!, $root: ID!) { planVersion(id: $id) {
+             subtree(rootId: $root, maxDepth: 1) { count columns } } }""",
+        {"id": big_tree["version"], "root": big_tree["first_region"]},
+    )
+    sub = region["planVersion"]["subtree"]
+    assert sub["count"] == 1 + 10
+    assert sub["columns"]["depth"][0] == 1
+
+
+async def test_subtree_bad_arguments(gql: GraphQLClient) -> None:
+    plan = await create_plan(gql)
+    other = await create_plan(gql)
+    response = await gql.post(
+        """query($id: ID!, $root: ID!) { planVersion(id: $id) { subtree(rootId: $root) { count } } }""",
+        {"id": plan["version"]["id"], "root": other["root"]["id"]},
+    )
+    assert "another version" in response.json()["errors"][0]["message"]
+    response = await gql.post(
+        """query($id: ID!) { planVersion(id: $id) { subtree(rootId: "junk") { count } } }""",
+        {"id": plan["version"]["id"]},
+    )
+    assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_ID"
