@@ -535,9 +535,7 @@ async def nodes_page(
     order; ``exact`` keeps only slices with exactly those pairs."""
     stmt = select(TargetNode).where(TargetNode.version_id == version_id)
     if coordinates:
-        stmt = stmt.where(
-            TargetNode.coordinates.contains([[d, m] for d, m in coordinates])
-        )
+        stmt = stmt.where(TargetNode.coordinates.contains([[d, m] for d, m in coordinates]))
     if exact:
         stmt = stmt.where(func.jsonb_array_length(TargetNode.coordinates) == len(coordinates))
     if after_path is not None:
