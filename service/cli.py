@@ -410,12 +410,14 @@ def _print_row_errors(file: str, exc: Exception) -> None:
     print(f"quotatree: error: {len(errors)} bad row(s); nothing was written", file=sys.stderr)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    if args.suite == "allocation":
-        from service.bench.allocation import main as bench_main
+BENCHMARKS = ("allocation", "versions", "http")
 
-        return bench_main(args.rest)
-    raise CommandError(f"unknown benchmark {args.suite!r}")
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    module = importlib.import_module(f"service.bench.{args.suite}")
+    return int(module.main(args.rest))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -466,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     members.set_defaults(func=cmd_import_members)
 
     bench = sub.add_parser("bench", help="run a benchmark and print its figures")
-    bench.add_argument("suite", choices=["allocation"])
+    bench.add_argument("suite", choices=BENCHMARKS)
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(func=cmd_bench)
     return parser

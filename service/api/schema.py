@@ -278,6 +278,85 @@ class NodeSplitPayload:
     user_errors: list[UserError] = strawberry.field(description="Empty on success.")
 
 
+@strawberry.input(
+    description="One axis of a two-way split: a dimension, its members and "
+    "how its margin (the axis's share of the node) is computed."
+)
+class MatrixAxisInput:
+    dimension_id: strawberry.ID = strawberry.field(description="The dimension.")
+    member_ids: list[strawberry.ID] = strawberry.field(description="Its members, in order.")
+    method: AllocationMethod = strawberry.field(
+        default=AllocationMethod.EQUAL,
+        description="How the margin is computed; MANUAL with amounts gives explicit targets.",
+    )
+    children: list[SplitChildInput] | None = strawberry.field(
+        default=None, description="Per-member inputs of the method."
+    )
+    options: SplitOptionsInput | None = strawberry.field(
+        default=None, description="Options of the method."
+    )
+
+
+@strawberry.input(description="One cell of a two-way split, by its row and column members.")
+class MatrixCellInput:
+    row_member_id: strawberry.ID = strawberry.field(description="The row member.")
+    column_member_id: strawberry.ID = strawberry.field(description="The column member.")
+
+
+@strawberry.input(
+    description="Split a leaf along two dimensions at once: a child per row member, under each "
+    "a grandchild per column member, fitted to both margins by iterative proportional fitting "
+    "from a seed table and rounded so that every row and column total is exact."
+)
+class NodeSplitMatrixInput:
+    node_id: strawberry.ID = strawberry.field(description="The node to split (a leaf).")
+    revision: int = strawberry.field(description="The version's revision you last read.")
+    rows: MatrixAxisInput = strawberry.field(description="The first dimension (children).")
+    columns: MatrixAxisInput = strawberry.field(description="The second (grandchildren).")
+    seed: list[list[str]] | None = strawberry.field(
+        default=None,
+        description="Rows x columns of history (decimal strings), e.g. last year's sales per "
+        "region and product; all equal when left out. An empty cell (0) gets a small prior; "
+        "use structuralZeros for cells that must stay 0.",
+    )
+    structural_zeros: list[MatrixCellInput] | None = strawberry.field(
+        default=None, description="Cells that must be 0 (a product not sold in a region)."
+    )
+
+
+@strawberry.type(description="Result of nodeSplitMatrix.")
+class NodeSplitMatrixPayload:
+    node: TargetNode | None = strawberry.field(description="The split node.")
+    rows: list[TargetNode] | None = strawberry.field(description="Its children (row members).")
+    cells: list[TargetNode] | None = strawberry.field(description="The grandchildren, row by row.")
+    iterations: int | None = strawberry.field(description="IPF iterations used.")
+    max_residual: float | None = strawberry.field(
+        description="Largest margin residual of the fit before rounding (in minor units)."
+    )
+    version: PlanVersion | None = strawberry.field(description="The version, new revision.")
+    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
+
+
+def _axis_input(axis: MatrixAxisInput, prefix: str) -> usecases.MatrixAxis:
+    return usecases.MatrixAxis(
+        dimension_id=ids.decode(axis.dimension_id, "Dimension", f"{prefix}.dimensionId"),
+        member_ids=[
+            ids.decode(m, "Member", f"{prefix}.memberIds.{i}")
+            for i, m in enumerate(axis.member_ids)
+        ],
+        split=SplitRequest(
+            method=axis.method,
+            children=[
+                child_values(
+                    c, ids.decode(c.member_id, "Member", f"{prefix}.children.{i}.memberId")
+                )
+                for i, c in enumerate(axis.children or [])
+            ],
+            options=axis.options.to_options() if axis.options else SplitOptions(),
+        ),
+    )
+
+
 @strawberry.type
 class Mutation(DimensionMutations, VersionMutations, NodeMutations):
     @strawberry.mutation(description="Create a plan with its version 1 (draft) and root node.")
@@ -306,7 +385,54 @@ class Mutation(DimensionMutations, VersionMutations, NodeMutations):
         )
 
     @strawberry.mutation(
-        description="Split a leaf equally along a dimension; the children add up exactly."
+        description="Split a leaf along two dimensions at once (region x product), both "
+        "margins exact."
+    )
+    async def node_split_matrix(
+        self, info: Info[Context, None], input: NodeSplitMatrixInput
+    ) -> NodeSplitMatrixPayload:
+        try:
+            version_id, key = ids.decode_node(input.node_id, "nodeId")
+            done = await usecases.split_node_matrix(
+                info.context.db,
+                info.context.caller,
+                version_id=version_id,
+                node_key=key,
+                revision=input.revision,
+                rows=_axis_input(input.rows, "rows"),
+                columns=_axis_input(input.columns, "columns"),
+                seed=input.seed,
+                structural_zeros=[
+                    (
+                        ids.decode(z.row_member_id, "Member", f"structuralZeros.{i}"),
+                        ids.decode(z.column_member_id, "Member", f"structuralZeros.{i}"),
+                    )
+                    for i, z in enumerate(input.structural_zeros or [])
+                ],
+            )
+        except DomainError as exc:
+            return NodeSplitMatrixPayload(
+                node=None,
+                rows=None,
+                cells=None,
+                iterations=None,
+                max_residual=None,
+                version=None,
+                user_errors=[user_error(exc)],
+            )
+        return NodeSplitMatrixPayload(
+            node=TargetNode(row=done.node),
+            rows=[TargetNode(row=r) for r in done.rows],
+            cells=[TargetNode(row=c) for c in done.cells],
+            iterations=done.iterations,
+            max_residual=done.max_residual,
+            version=PlanVersion(row=done.version),
+            user_errors=[],
+        )
+
+    @strawberry.mutation(
+        description="Split a leaf along a dimension by any allocation method; the children add "
+        "up exactly."
     )
     async def node_split(
         self, info: Info[Context, None], input: NodeSplitInput

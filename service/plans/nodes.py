@@ -146,11 +146,16 @@ async def set_target(
             (parent,) = await repo.nodes_by_ids(session, [(version_id, node.parent_key)])
             assert parent is not None
             (siblings,) = await repo.children_by_parent_ids(session, [(version_id, parent.key)])
-            original = (
-                AllocationRequest.from_dict(parent.split_spec)
-                if absorb is AbsorbRule.ORIGINAL_METHOD and parent.split_spec
-                else None
-            )
+            original = None
+            if absorb is AbsorbRule.ORIGINAL_METHOD:
+                if not parent.split_spec or "spec" not in parent.split_spec:
+                    raise InvalidInputError(
+                        "INVALID_VALUE",
+                        "the parent was split as a matrix (or has no stored method); "
+                        "rebalance PROPORTIONAL",
+                        "absorb",
+                    )
+                original = AllocationRequest.from_dict(parent.split_spec)
             label = {s.key: str(s.key) for s in siblings}
             result = rebalance(
                 [
