@@ -19,6 +19,7 @@ from sqlalchemy import text
 from strawberry.fastapi import GraphQLRouter
 
 from service.api.context import Context
+from service.api.idempotency import IdempotencyMiddleware
 from service.api.schema import build_schema
 from service.auth import AuthenticationError, Authenticator
 from service.db.engine import Database, make_engine
@@ -152,6 +153,9 @@ def create_app(
         payload, content_type = metrics_payload()
         return Response(payload, media_type=content_type)
 
+    app.add_middleware(
+        IdempotencyMiddleware, authenticator=authenticator, database=lambda: state["db"]
+    )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from service.api import ids
+from service.api.change import change
 from service.api.context import Context
 from service.api.errors import UserError, user_error, user_errors
 from service.api.types import Dimension, Member
@@ -184,13 +185,14 @@ class DimensionMutations:
         self, info: Info[Context, None], input: DimensionCreateInput
     ) -> DimensionCreatePayload:
         try:
-            row = await usecases.create_dimension(
-                info.context.db,
-                info.context.caller,
-                name=input.name,
-                kind=input.kind,
-                tiers=input.tiers,
-            )
+            with change(None):
+                row = await usecases.create_dimension(
+                    info.context.db,
+                    info.context.caller,
+                    name=input.name,
+                    kind=input.kind,
+                    tiers=input.tiers,
+                )
         except DomainError as exc:
             return DimensionCreatePayload(dimension=None, user_errors=[user_error(exc)])
         return DimensionCreatePayload(dimension=Dimension(row=row), user_errors=[])
@@ -200,20 +202,21 @@ class DimensionMutations:
         self, info: Info[Context, None], input: MemberCreateInput
     ) -> MemberPayload:
         try:
-            row = await usecases.create_member(
-                info.context.db,
-                info.context.caller,
-                dimension_id=ids.decode(input.dimension_id, "Dimension", "dimensionId"),
-                parent_id=(
-                    ids.decode(input.parent_id, "Member", "parentId")
-                    if input.parent_id is not None
-                    else None
-                ),
-                code=input.code,
-                name=input.name,
-                sort_order=input.sort_order,
-                attributes=input.attributes.to_raw() if input.attributes else None,
-            )
+            with change(None):
+                row = await usecases.create_member(
+                    info.context.db,
+                    info.context.caller,
+                    dimension_id=ids.decode(input.dimension_id, "Dimension", "dimensionId"),
+                    parent_id=(
+                        ids.decode(input.parent_id, "Member", "parentId")
+                        if input.parent_id is not None
+                        else None
+                    ),
+                    code=input.code,
+                    name=input.name,
+                    sort_order=input.sort_order,
+                    attributes=input.attributes.to_raw() if input.attributes else None,
+                )
         except DomainError as exc:
             return MemberPayload(member=None, user_errors=[user_error(exc)])
         return MemberPayload(member=Member(row=row), user_errors=[])
@@ -240,9 +243,10 @@ class DimensionMutations:
                 )
                 for index, r in enumerate(input.members)
             ]
-            result = await usecases.load_members(
-                info.context.db, info.context.caller, dimension_id=dimension_id, rows=rows
-            )
+            with change(None):
+                result = await usecases.load_members(
+                    info.context.db, info.context.caller, dimension_id=dimension_id, rows=rows
+                )
         except BulkLoadError as exc:
             return failed(
                 user_errors(
@@ -271,15 +275,16 @@ class DimensionMutations:
         self, info: Info[Context, None], input: MemberUpdateInput
     ) -> MemberPayload:
         try:
-            row = await usecases.update_member(
-                info.context.db,
-                info.context.caller,
-                member_id=ids.decode(input.id, "Member", "id"),
-                code=input.code,
-                name=input.name,
-                sort_order=input.sort_order,
-                attributes=input.attributes.to_raw() if input.attributes else None,
-            )
+            with change(None):
+                row = await usecases.update_member(
+                    info.context.db,
+                    info.context.caller,
+                    member_id=ids.decode(input.id, "Member", "id"),
+                    code=input.code,
+                    name=input.name,
+                    sort_order=input.sort_order,
+                    attributes=input.attributes.to_raw() if input.attributes else None,
+                )
         except DomainError as exc:
             return MemberPayload(member=None, user_errors=[user_error(exc)])
         return MemberPayload(member=Member(row=row), user_errors=[])
@@ -290,16 +295,17 @@ class DimensionMutations:
     )
     async def member_move(self, info: Info[Context, None], input: MemberMoveInput) -> MemberPayload:
         try:
-            row = await usecases.move_member(
-                info.context.db,
-                info.context.caller,
-                member_id=ids.decode(input.id, "Member", "id"),
-                parent_id=(
-                    ids.decode(input.parent_id, "Member", "parentId")
-                    if input.parent_id is not None
-                    else None
-                ),
-            )
+            with change(None):
+                row = await usecases.move_member(
+                    info.context.db,
+                    info.context.caller,
+                    member_id=ids.decode(input.id, "Member", "id"),
+                    parent_id=(
+                        ids.decode(input.parent_id, "Member", "parentId")
+                        if input.parent_id is not None
+                        else None
+                    ),
+                )
         except DomainError as exc:
             return MemberPayload(member=None, user_errors=[user_error(exc)])
         return MemberPayload(member=Member(row=row), user_errors=[])
@@ -312,9 +318,12 @@ class DimensionMutations:
         self, info: Info[Context, None], input: MemberRetireInput
     ) -> MemberPayload:
         try:
-            row = await usecases.retire_member(
-                info.context.db, info.context.caller, member_id=ids.decode(input.id, "Member", "id")
-            )
+            with change(None):
+                row = await usecases.retire_member(
+                    info.context.db,
+                    info.context.caller,
+                    member_id=ids.decode(input.id, "Member", "id"),
+                )
         except DomainError as exc:
             return MemberPayload(member=None, user_errors=[user_error(exc)])
         return MemberPayload(member=Member(row=row), user_errors=[])

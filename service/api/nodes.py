@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from service.api import ids
+from service.api.change import change
 from service.api.context import Context
 from service.api.errors import UserError, user_error
 from service.api.types import PlanVersion, TargetNode
@@ -35,6 +36,9 @@ class NodeInput:
     revision: int = strawberry.field(
         description="The version's revision you last read; a stale one is a CONFLICT."
     )
+    reason: str | None = strawberry.field(
+        default=None, description="Why, for the audit trail (up to 2000 characters)."
+    )
 
 
 @strawberry.input(description="A new target for a node; every sum stays exact.")
@@ -49,6 +53,9 @@ class NodeSetTargetInput:
     )
     absorb: AbsorbRule = strawberry.field(
         default=AbsorbRule.PROPORTIONAL, description="REBALANCE_SIBLINGS: how."
+    )
+    reason: str | None = strawberry.field(
+        default=None, description="Why, for the audit trail (up to 2000 characters)."
     )
 
 
@@ -75,6 +82,9 @@ class NodeUpdateInput:
         description="KPI targets to set: newCustomers (count), winRate, repeatPurchaseRate, "
         'marketShare (fractions as strings, "0.35"), averageOrderValue (an amount). A key '
         "set to null is cleared.",
+    )
+    reason: str | None = strawberry.field(
+        default=None, description="Why, for the audit trail (up to 2000 characters)."
     )
 
 
@@ -111,13 +121,14 @@ class NodeMutations:
     async def node_unsplit(self, info: Info[Context, None], input: NodeInput) -> NodePayload:
         try:
             version_id, key = ids.decode_node(input.node_id, "nodeId")
-            done = await usecases.unsplit(
-                info.context.db,
-                info.context.caller,
-                version_id=version_id,
-                key=key,
-                revision=input.revision,
-            )
+            with change(input.reason):
+                done = await usecases.unsplit(
+                    info.context.db,
+                    info.context.caller,
+                    version_id=version_id,
+                    key=key,
+                    revision=input.revision,
+                )
         except DomainError as exc:
             return _failed(exc)
         return _payload(done)
@@ -131,16 +142,17 @@ class NodeMutations:
     ) -> NodePayload:
         try:
             version_id, key = ids.decode_node(input.node_id, "nodeId")
-            done = await usecases.set_target(
-                info.context.db,
-                info.context.caller,
-                version_id=version_id,
-                key=key,
-                revision=input.revision,
-                target=input.target,
-                mode=input.mode,
-                absorb=input.absorb,
-            )
+            with change(input.reason):
+                done = await usecases.set_target(
+                    info.context.db,
+                    info.context.caller,
+                    version_id=version_id,
+                    key=key,
+                    revision=input.revision,
+                    target=input.target,
+                    mode=input.mode,
+                    absorb=input.absorb,
+                )
         except DomainError as exc:
             return _failed(exc)
         return _payload(done)
@@ -162,17 +174,18 @@ class NodeMutations:
                 from service.domain.tree import InvalidInputError
 
                 raise InvalidInputError("INVALID_VALUE", "kpis must be an object", "kpis")
-            done = await usecases.update_node(
-                info.context.db,
-                info.context.caller,
-                version_id=version_id,
-                key=key,
-                revision=input.revision,
-                floor=_unset(input.floor),
-                cap=_unset(input.cap),
-                strategy=_unset(input.strategy),
-                kpis=kpis,
-            )
+            with change(input.reason):
+                done = await usecases.update_node(
+                    info.context.db,
+                    info.context.caller,
+                    version_id=version_id,
+                    key=key,
+                    revision=input.revision,
+                    floor=_unset(input.floor),
+                    cap=_unset(input.cap),
+                    strategy=_unset(input.strategy),
+                    kpis=kpis,
+                )
         except DomainError as exc:
             return _failed(exc)
         return _payload(done)
@@ -181,14 +194,15 @@ class NodeMutations:
 async def _lock(info: Info[Context, None], input: NodeInput, locked: bool) -> NodePayload:
     try:
         version_id, key = ids.decode_node(input.node_id, "nodeId")
-        done = await usecases.set_lock(
-            info.context.db,
-            info.context.caller,
-            version_id=version_id,
-            key=key,
-            revision=input.revision,
-            locked=locked,
-        )
+        with change(input.reason):
+            done = await usecases.set_lock(
+                info.context.db,
+                info.context.caller,
+                version_id=version_id,
+                key=key,
+                revision=input.revision,
+                locked=locked,
+            )
     except DomainError as exc:
         return _failed(exc)
     return _payload(done)

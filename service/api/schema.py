@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from service.api import ids
+from service.api.change import change
 from service.api.context import Context
 from service.api.dimensions import DimensionMutations
 from service.api.errors import RequestIdMaskErrors, UserError, log_errors, user_error
@@ -234,6 +235,9 @@ class PlanCreateInput:
         description="The fiscal calendar the plan's time dimension is generated from; "
         "Gregorian months from January when left out.",
     )
+    reason: str | None = strawberry.field(
+        default=None, description="Why, for the audit trail (up to 2000 characters)."
+    )
 
 
 @strawberry.type(description="Result of planCreate.")
@@ -267,6 +271,9 @@ class NodeSplitInput:
     )
     options: SplitOptionsInput | None = strawberry.field(
         default=None, description="Options of the method, rounding step and quota buffer."
+    )
+    reason: str | None = strawberry.field(
+        default=None, description="Why, for the audit trail (up to 2000 characters)."
     )
 
 
@@ -322,6 +329,9 @@ class NodeSplitMatrixInput:
     structural_zeros: list[MatrixCellInput] | None = strawberry.field(
         default=None, description="Cells that must be 0 (a product not sold in a region)."
     )
+    reason: str | None = strawberry.field(
+        default=None, description="Why, for the audit trail (up to 2000 characters)."
+    )
 
 
 @strawberry.type(description="Result of nodeSplitMatrix.")
@@ -364,15 +374,16 @@ class Mutation(DimensionMutations, VersionMutations, NodeMutations):
         self, info: Info[Context, None], input: PlanCreateInput
     ) -> PlanCreatePayload:
         try:
-            created = await usecases.create_plan(
-                info.context.db,
-                info.context.caller,
-                name=input.name,
-                currency=input.currency,
-                fiscal_year=input.fiscal_year,
-                target=input.target,
-                calendar=_calendar(input),
-            )
+            with change(input.reason):
+                created = await usecases.create_plan(
+                    info.context.db,
+                    info.context.caller,
+                    name=input.name,
+                    currency=input.currency,
+                    fiscal_year=input.fiscal_year,
+                    target=input.target,
+                    calendar=_calendar(input),
+                )
         except DomainError as exc:
             return PlanCreatePayload(
                 plan=None, version=None, root=None, user_errors=[user_error(exc)]
@@ -393,23 +404,24 @@ class Mutation(DimensionMutations, VersionMutations, NodeMutations):
     ) -> NodeSplitMatrixPayload:
         try:
             version_id, key = ids.decode_node(input.node_id, "nodeId")
-            done = await usecases.split_node_matrix(
-                info.context.db,
-                info.context.caller,
-                version_id=version_id,
-                node_key=key,
-                revision=input.revision,
-                rows=_axis_input(input.rows, "rows"),
-                columns=_axis_input(input.columns, "columns"),
-                seed=input.seed,
-                structural_zeros=[
-                    (
-                        ids.decode(z.row_member_id, "Member", f"structuralZeros.{i}"),
-                        ids.decode(z.column_member_id, "Member", f"structuralZeros.{i}"),
-                    )
-                    for i, z in enumerate(input.structural_zeros or [])
-                ],
-            )
+            with change(input.reason):
+                done = await usecases.split_node_matrix(
+                    info.context.db,
+                    info.context.caller,
+                    version_id=version_id,
+                    node_key=key,
+                    revision=input.revision,
+                    rows=_axis_input(input.rows, "rows"),
+                    columns=_axis_input(input.columns, "columns"),
+                    seed=input.seed,
+                    structural_zeros=[
+                        (
+                            ids.decode(z.row_member_id, "Member", f"structuralZeros.{i}"),
+                            ids.decode(z.column_member_id, "Member", f"structuralZeros.{i}"),
+                        )
+                        for i, z in enumerate(input.structural_zeros or [])
+                    ],
+                )
         except DomainError as exc:
             return NodeSplitMatrixPayload(
                 node=None,
@@ -439,26 +451,29 @@ class Mutation(DimensionMutations, VersionMutations, NodeMutations):
     ) -> NodeSplitPayload:
         try:
             version_id, key = ids.decode_node(input.node_id, "nodeId")
-            done = await usecases.split_node(
-                info.context.db,
-                info.context.caller,
-                version_id=version_id,
-                node_key=key,
-                dimension_id=ids.decode(input.dimension_id, "Dimension", "dimensionId"),
-                member_ids=[
-                    ids.decode(m, "Member", f"memberIds.{i}")
-                    for i, m in enumerate(input.member_ids)
-                ],
-                revision=input.revision,
-                split=SplitRequest(
-                    method=input.method,
-                    children=[
-                        child_values(c, ids.decode(c.member_id, "Member", f"children.{i}.memberId"))
-                        for i, c in enumerate(input.children or [])
+            with change(input.reason):
+                done = await usecases.split_node(
+                    info.context.db,
+                    info.context.caller,
+                    version_id=version_id,
+                    node_key=key,
+                    dimension_id=ids.decode(input.dimension_id, "Dimension", "dimensionId"),
+                    member_ids=[
+                        ids.decode(m, "Member", f"memberIds.{i}")
+                        for i, m in enumerate(input.member_ids)
                     ],
-                    options=input.options.to_options() if input.options else SplitOptions(),
-                ),
-            )
+                    revision=input.revision,
+                    split=SplitRequest(
+                        method=input.method,
+                        children=[
+                            child_values(
+                                c, ids.decode(c.member_id, "Member", f"children.{i}.memberId")
+                            )
+                            for i, c in enumerate(input.children or [])
+                        ],
+                        options=input.options.to_options() if input.options else SplitOptions(),
+                    ),
+                )
         except DomainError as exc:
             return NodeSplitPayload(
                 node=None, children=None, version=None, user_errors=[user_error(exc)]

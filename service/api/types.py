@@ -16,7 +16,13 @@ from service.api import ids
 from service.api.context import Context
 from service.api.errors import PublicError
 from service.api.ids import encode as encode_id
-from service.api.pagination import MAX_PAGE, decode_cursor, encode_cursor, page_size
+from service.api.pagination import (
+    MAX_PAGE,
+    decode_cursor,
+    decode_int_cursor,
+    encode_cursor,
+    page_size,
+)
 from service.db import models
 from service.db import repositories as repo
 from service.domain import calendar, members, tree
@@ -63,6 +69,84 @@ strawberry.enum(calendar.YearEnd, description="Retail year-end rule: NEAREST or 
 
 def _with_plan(info: Info[Context, None], plan_id: int) -> Any:
     return info.context.loaders.plan_by_id.load(plan_id)
+
+
+@strawberry.type(
+    description="One recorded change: who, when, where, what it was before and after, and why. "
+    "The trail is append-only."
+)
+class AuditEntry(relay.Node):
+    row: strawberry.Private[models.AuditEntry]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
+        return str(root.row.id)
+
+    @strawberry.field(description="Sequence number (increasing).")
+    def sequence(self) -> BigIntID:
+        return BigIntID(str(self.row.id))
+
+    @strawberry.field(description="When.")
+    def at(self) -> datetime:
+        return self.row.at
+
+    @strawberry.field(description="Token subject of who changed it.")
+    def actor(self) -> str:
+        return self.row.actor
+
+    @strawberry.field(description="The mutation, e.g. nodeSetTarget.")
+    def action(self) -> str:
+        return self.row.action
+
+    @strawberry.field(description="Key of the node changed, when a node was.")
+    def node_key(self) -> BigIntID | None:
+        return None if self.row.node_key is None else BigIntID(str(self.row.node_key))
+
+    @strawberry.field(
+        description="The values before (amounts in minor units: cents for EUR, units for JPY)."
+    )
+    def before(self) -> JSON | None:
+        return cast("JSON | None", self.row.before)
+
+    @strawberry.field(description="The values after (amounts in minor units).")
+    def after(self) -> JSON | None:
+        return cast("JSON | None", self.row.after)
+
+    @strawberry.field(description="The reason the caller gave.")
+    def reason(self) -> str | None:
+        return self.row.reason
+
+    @strawberry.field(description="Request id of the change (find it in the logs).")
+    def request_id(self) -> str | None:
+        return self.row.request_id
+
+
+@strawberry.type(description="A page of audit entries, oldest first.")
+class AuditEntryConnection(relay.Connection[AuditEntry]):
+    pass
+
+
+async def audit_trail(
+    info: Info[Context, None],
+    first: int | None,
+    after: str | None,
+    **scope: int | None,
+) -> AuditEntryConnection:
+    limit = page_size(first)
+    after_id = decode_int_cursor(after, "audit")
+    async with info.context.db.session() as session:
+        rows = await repo.audit_page(session, after_id=after_id, limit=limit + 1, **scope)
+    page = rows[:limit]
+    edges = [relay.Edge(node=AuditEntry(row=r), cursor=encode_cursor("audit", r.id)) for r in page]
+    return AuditEntryConnection(
+        edges=edges,
+        page_info=relay.PageInfo(
+            has_next_page=len(rows) > limit,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
 
 
 @strawberry.type(description='One target programme, e.g. "FY2027 revenue".')
@@ -263,6 +347,12 @@ class PlanVersion(relay.Node):
         return NodeTable.build(
             self.row.id, rows[:MAX_BULK_NODES], plan.minor_digits, len(rows) > MAX_BULK_NODES
         )
+
+    @strawberry.field(description="Every recorded change of this version, oldest first.")
+    async def audit_trail(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> AuditEntryConnection:
+        return await audit_trail(info, first, after, version_id=self.row.id)
 
     @strawberry.field(description="The root node: the whole target of the version.")
     async def root(self, info: Info[Context, None]) -> TargetNode | None:
@@ -720,6 +810,17 @@ class TargetNode(relay.Node):
         if parent is None or parent.target == 0:
             return None
         return self.row.target / parent.target
+
+    @strawberry.field(
+        description="Recorded changes of this node in this version, oldest first (entries of "
+        "the versions it was copied from stay with those versions)."
+    )
+    async def audit_trail(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> AuditEntryConnection:
+        return await audit_trail(
+            info, first, after, version_id=self.row.version_id, node_key=self.row.key
+        )
 
     @strawberry.field(description="The ancestors, root first.")
     async def ancestors(self, info: Info[Context, None]) -> list[TargetNode]:

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from service.api import ids
+from service.api.change import change
 from service.api.context import Context
 from service.api.errors import PublicError, UserError, user_error
 from service.api.types import Amount, BigIntID, PlanVersion, TargetNode
@@ -21,6 +22,9 @@ class VersionCreateDraftInput:
         name="from", description="The version to copy: any state, any age."
     )
     name: str | None = strawberry.field(default=None, description="Name of the new draft.")
+    reason: str | None = strawberry.field(
+        default=None, description="Why, for the audit trail (up to 2000 characters)."
+    )
 
 
 @strawberry.input(description="Move a version along its lifecycle.")
@@ -79,15 +83,15 @@ async def version_diff(
     assert plan is not None
     digits = plan.minor_digits
     changes = []
-    for change in result.changes:
-        old = change.base.target if change.base else None
-        new = change.other.target if change.other else None
+    for item in result.changes:
+        old = item.base.target if item.base else None
+        new = item.other.target if item.other else None
         kind = "ADDED" if old is None else "REMOVED" if new is None else "CHANGED"
         changes.append(
             NodeChange(
-                key=BigIntID(str(change.key)),
-                base=TargetNode(row=change.base) if change.base else None,
-                other=TargetNode(row=change.other) if change.other else None,
+                key=BigIntID(str(item.key)),
+                base=TargetNode(row=item.base) if item.base else None,
+                other=TargetNode(row=item.other) if item.other else None,
                 old_target=Amount(format_amount(old, digits)) if old is not None else None,
                 new_target=Amount(format_amount(new, digits)) if new is not None else None,
                 delta=(
@@ -110,14 +114,15 @@ async def _transition(
     info: Info[Context, None], input: VersionTransitionInput, action: Transition
 ) -> VersionPayload:
     try:
-        done = await usecases.transition(
-            info.context.db,
-            info.context.caller,
-            version_id=ids.decode(input.id, "PlanVersion", "id"),
-            action=action,
-            revision=input.revision,
-            reason=input.reason,
-        )
+        with change(input.reason):
+            done = await usecases.transition(
+                info.context.db,
+                info.context.caller,
+                version_id=ids.decode(input.id, "PlanVersion", "id"),
+                action=action,
+                revision=input.revision,
+                reason=input.reason,
+            )
     except DomainError as exc:
         return VersionPayload(version=None, archived=None, user_errors=[user_error(exc)])
     return VersionPayload(
@@ -137,12 +142,13 @@ class VersionMutations:
         self, info: Info[Context, None], input: VersionCreateDraftInput
     ) -> VersionPayload:
         try:
-            row = await usecases.create_draft(
-                info.context.db,
-                info.context.caller,
-                source_id=ids.decode(input.from_, "PlanVersion", "from"),
-                name=input.name,
-            )
+            with change(input.reason):
+                row = await usecases.create_draft(
+                    info.context.db,
+                    info.context.caller,
+                    source_id=ids.decode(input.from_, "PlanVersion", "from"),
+                    name=input.name,
+                )
         except DomainError as exc:
             return VersionPayload(version=None, archived=None, user_errors=[user_error(exc)])
         return VersionPayload(version=PlanVersion(row=row), archived=[], user_errors=[])

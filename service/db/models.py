@@ -223,6 +223,9 @@ class TargetNode(Base):
     floor: Mapped[int | None] = mapped_column(BigInteger)
     cap: Mapped[int | None] = mapped_column(BigInteger)
     strategy: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("owner.id", ondelete="RESTRICT")
+    )
     kpis: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
@@ -236,6 +239,7 @@ class TargetNode(Base):
         ),
         Index("ix_target_node_version_id_path", "version_id", "path"),
         Index("ix_target_node_version_id_parent_key", "version_id", "parent_key"),
+        Index("ix_target_node_owner_id_version_id", "owner_id", "version_id"),
         Index(
             "ix_target_node_coordinates",
             "coordinates",
@@ -250,4 +254,85 @@ class TargetNode(Base):
         ),
         CheckConstraint("target >= 0", name="target_non_negative"),
         CheckConstraint("jsonb_typeof(coordinates) = 'array'", name="coordinates_array"),
+    )
+
+
+class Owner(Base):
+    """A person (mapped to a token subject) or a team that owns targets."""
+
+    __tablename__ = "owner"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    lead_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("owner.id", ondelete="RESTRICT")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+    __table_args__ = (
+        UniqueConstraint("subject"),
+        CheckConstraint("kind IN ('PERSON', 'TEAM')", name="kind"),
+        CheckConstraint(
+            "(kind = 'TEAM' AND subject IS NULL) OR kind = 'PERSON'", name="team_no_subject"
+        ),
+        CheckConstraint(
+            "(kind = 'PERSON' AND lead_id IS NULL) OR kind = 'TEAM'", name="person_no_lead"
+        ),
+    )
+
+
+class TeamMember(Base):
+    __tablename__ = "team_member"
+
+    team_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("owner.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("owner.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class AuditEntry(Base):
+    """Append-only record of a change: who, when, where, before and after, why."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    plan_id: Mapped[int | None] = mapped_column(BigInteger)
+    version_id: Mapped[int | None] = mapped_column(BigInteger)
+    node_key: Mapped[int | None] = mapped_column(BigInteger)
+    owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    reason: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_entry_version_id_id", "version_id", "id"),
+        Index("ix_audit_entry_version_id_node_key_id", "version_id", "node_key", "id"),
+        Index("ix_audit_entry_owner_id_id", "owner_id", "id"),
+    )
+
+
+class IdempotencyKey(Base):
+    """A mutation request already applied under a client's key (kept at least 24 h)."""
+
+    __tablename__ = "idempotency_key"
+
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    # Set inside the mutation's own transaction: the change is committed.
+    applied: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now(), index=True
     )

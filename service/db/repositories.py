@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
+from service.db.models import AuditEntry, Dimension, Member, Plan, PlanVersion, TargetNode
 
 
 def _pairs(ids: Sequence[tuple[int, int]]) -> Any:
@@ -390,7 +390,8 @@ async def members_by_dimension_codes(
 
 NODE_COPY_COLUMNS = (
     "key, plan_id, parent_key, path, depth, sort_order, dimension_id, member_id, coordinates, "
-    "target, split_dimension_id, split_spec, explanation, locked, floor, cap, strategy, kpis"
+    "target, split_dimension_id, split_spec, explanation, locked, floor, cap, strategy, kpis, "
+    "owner_id"
 )
 
 
@@ -447,6 +448,7 @@ async def diff_versions(
         base.c.parent_key.is_distinct_from(other.c.parent_key),
         base.c.split_dimension_id.is_distinct_from(other.c.split_dimension_id),
         base.c.coordinates != other.c.coordinates,
+        base.c.owner_id.is_distinct_from(other.c.owner_id),
     )
     stmt = (
         select(func.coalesce(base.c.key, other.c.key).label("k"), b, o)
@@ -541,3 +543,25 @@ async def nodes_page(
     if after_path is not None:
         stmt = stmt.where(TargetNode.path > after_path)
     return list((await session.scalars(stmt.order_by(TargetNode.path).limit(limit))).all())
+
+
+async def audit_page(
+    session: AsyncSession,
+    *,
+    version_id: int | None = None,
+    node_key: int | None = None,
+    owner_id: int | None = None,
+    after_id: int | None,
+    limit: int,
+) -> list[AuditEntry]:
+    """Audit entries, oldest first, keyset-paginated on id."""
+    stmt = select(AuditEntry)
+    if version_id is not None:
+        stmt = stmt.where(AuditEntry.version_id == version_id)
+    if node_key is not None:
+        stmt = stmt.where(AuditEntry.node_key == node_key)
+    if owner_id is not None:
+        stmt = stmt.where(AuditEntry.owner_id == owner_id)
+    if after_id is not None:
+        stmt = stmt.where(AuditEntry.id > after_id)
+    return list((await session.scalars(stmt.order_by(AuditEntry.id).limit(limit))).all())

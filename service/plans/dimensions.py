@@ -18,6 +18,7 @@ from service.domain.hierarchy import LoadPlan, MemberRow, StoredMember, plan_loa
 from service.domain.members import DEFAULT_TIERS, check_attributes, check_depth, check_move
 from service.domain.tree import DimensionKind, InvalidInputError
 from service.plans.access import require_planner
+from service.plans.uow import transaction
 
 
 async def create_dimension(
@@ -47,12 +48,17 @@ async def create_dimension(
                 "INVALID_VALUE", "tiers: 1 to 26 distinct labels, best first", "tiers"
             )
         config["tiers"] = cleaned
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "dimensionCreate") as uow:
+        session = uow.session
         if await repo.dimension_by_name(session, clean) is not None:
             raise InvalidInputError(
                 "DUPLICATE", f"a dimension named {clean!r} already exists", "name"
             )
-        return await repo.add(session, Dimension(name=clean, kind=kind.value, config=config))  # type: ignore[no-any-return]
+        dimension: Dimension = await repo.add(
+            session, Dimension(name=clean, kind=kind.value, config=config)
+        )
+        uow.record(after={"dimension": dimension.id, "name": clean, "kind": kind.value, **config})
+        return dimension
 
 
 def _tiers(dimension: Dimension) -> tuple[str, ...]:
@@ -93,7 +99,8 @@ async def create_member(
     require_planner(principal, "memberCreate")
     clean_code = tree.clean_code(code, "code")
     clean_name = tree.clean_name(name, "name")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "memberCreate") as uow:
+        session = uow.session
         dimension = await _dimension(session, dimension_id)
         attrs = check_attributes(
             DimensionKind(dimension.kind), attributes or {}, tiers=_tiers(dimension)
@@ -123,13 +130,24 @@ async def create_member(
             attributes=attrs,
         )
         try:
-            return await repo.add_member(session, member, parent)
+            created: Member = await repo.add_member(session, member, parent)
         except IntegrityError:  # a concurrent create of the same code won the race
             raise InvalidInputError(
                 "DUPLICATE",
                 f"{dimension.name} already has a member with code {clean_code!r}",
                 "code",
             ) from None
+        uow.record(
+            after={
+                "dimension": dimension_id,
+                "member": created.id,
+                "code": clean_code,
+                "name": clean_name,
+                "parent": parent_id,
+                "attributes": attrs,
+            }
+        )
+        return created
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +175,8 @@ async def load_members(
     ``progress`` is called with (phase, done, total) for command-line progress.
     """
     require_planner(principal, "membersCreate")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "membersCreate") as uow:
+        session = uow.session
         dimension = await _dimension(session, dimension_id)
         # Serialise loads of one dimension: two concurrent loads would plan
         # against the same stale snapshot.
@@ -185,6 +204,14 @@ async def load_members(
         await _write_load(session, dimension_id, plan, {m.code: m.id for m in stored}, progress)
         named = await repo.members_by_codes(
             session, dimension_id, [tree.clean_code(r.code, "code") for r in rows]
+        )
+        uow.record(
+            after={
+                "dimension": dimension_id,
+                "created": len(plan.create),
+                "updated": len(plan.update),
+                "unchanged": plan.unchanged,
+            }
         )
         return LoadResult(
             dimension=dimension,
@@ -268,9 +295,16 @@ async def update_member(
 ) -> Member:
     """Rename, re-code, reorder or change attributes (keys set to null are removed)."""
     require_planner(principal, "memberUpdate")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "memberUpdate") as uow:
+        session = uow.session
         member = await _member(session, member_id)
         dimension = await _dimension(session, member.dimension_id, "id")
+        before = {
+            "code": member.code,
+            "name": member.name,
+            "sortOrder": member.sort_order,
+            "attributes": dict(member.attributes),
+        }
         if name is not None:
             member.name = tree.clean_name(name, "name")
         if code is not None:
@@ -290,6 +324,16 @@ async def update_member(
                 DimensionKind(dimension.kind), merged, tiers=_tiers(dimension)
             ).to_json()
         await session.flush()
+        uow.record(
+            before={"member": member.id, **before},
+            after={
+                "member": member.id,
+                "code": member.code,
+                "name": member.name,
+                "sortOrder": member.sort_order,
+                "attributes": member.attributes,
+            },
+        )
         return member
 
 
@@ -298,7 +342,8 @@ async def move_member(
 ) -> Member:
     """Move a member (and its subtree) under another parent, or to the top level."""
     require_planner(principal, "memberMove")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "memberMove") as uow:
+        session = uow.session
         member = await _member(session, member_id)
         await _dimension(session, member.dimension_id, "id")
         await repo.lock_dimension(session, member.dimension_id)
@@ -314,6 +359,10 @@ async def move_member(
             ancestry = [(m.id, m.code) for m in await repo.member_ancestry(session, parent)]
         check_move(member.id, member.code, ancestry)
         if member.parent_id != parent_id:
+            uow.record(
+                before={"member": member.id, "parent": member.parent_id},
+                after={"member": member.id, "parent": parent_id},
+            )
             member.parent_id = parent_id
             await session.flush()
             await repo.recompute_member_paths(session, member.dimension_id)
@@ -324,10 +373,12 @@ async def move_member(
 async def retire_member(db: Database, principal: Principal, *, member_id: int) -> Member:
     """Retire a member: kept for history and existing targets, refused for new splits."""
     require_planner(principal, "memberRetire")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "memberRetire") as uow:
+        session = uow.session
         member = await _member(session, member_id)
         await _dimension(session, member.dimension_id, "id")
         if member.retired_at is None:
             member.retired_at = datetime.now(UTC)
             await session.flush()
+            uow.record(before={"member": member.id, "retired": False}, after={"retired": True})
         return member

@@ -31,6 +31,7 @@ from service.domain.kpis import check_kpis, clean_strategy
 from service.domain.money import parse_amount
 from service.domain.tree import InvalidInputError, VersionState
 from service.plans.access import require_planner
+from service.plans.uow import UnitOfWork, transaction
 
 
 class TargetMode(StrEnum):
@@ -84,11 +85,19 @@ async def unsplit(
 ) -> NodeEdit:
     """Remove a node's whole subtree; the node becomes a leaf with its target kept."""
     require_planner(principal, "nodeUnsplit")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "nodeUnsplit") as uow:
+        session = uow.session
         version, node = await _open(session, version_id, key, revision)
         if node.split_dimension_id is None:
             raise InvalidInputError("NOT_SPLIT", "the node is a leaf already", "nodeId")
-        await repo.delete_below(session, node)
+        removed = await repo.delete_below(session, node)
+        uow.record(
+            plan_id=node.plan_id,
+            version_id=version_id,
+            node_key=node.key,
+            before={"split": node.split_dimension_id, "descendants": removed},
+            after={"split": None},
+        )
         await repo.update_nodes(
             session,
             [
@@ -125,7 +134,8 @@ async def set_target(
     (locked nodes and their subtrees keep their amounts).
     """
     require_planner(principal, "nodeSetTarget")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "nodeSetTarget") as uow:
+        session = uow.session
         version, node = await _open(session, version_id, key, revision)
         digits = await _digits(session, node.plan_id)
         amount = parse_amount(target, digits, field="target")
@@ -189,7 +199,7 @@ async def set_target(
                         "mode",
                     )
                 new_targets[ancestor.key] = (ancestor.target + delta, None)
-        changed = await _apply(session, node, new_targets)
+        changed = await _apply(session, node, new_targets, uow)
         await _close(session, version, node)
         return NodeEdit(node=node, changed=changed, version=version)
 
@@ -222,6 +232,7 @@ async def _apply(
     session: AsyncSession,
     edited: TargetNode,
     new_targets: Mapping[int, tuple[int, dict[str, Any] | None]],
+    uow: UnitOfWork,
 ) -> list[TargetNode]:
     """Write new targets and cascade each changed node's subtree in proportion."""
     updates: dict[int, dict[str, Any]] = {}
@@ -266,10 +277,27 @@ async def _apply(
     # A bulk UPDATE needs the same keys in every row.
     with_expl = [u for u in updates.values() if "explanation" in u]
     without = [u for u in updates.values() if "explanation" not in u]
+    old = {
+        n.key: n.target
+        for n in await repo.nodes_by_ids(session, [(version_id, k) for k in updates])
+        if n
+    }
     await repo.update_nodes(session, with_expl)
     await repo.update_nodes(session, without)
-    changed = await repo.nodes_by_ids(session, [(version_id, k) for k in sorted(updates)])
-    return [n for n in changed if n is not None]
+    changed = [
+        n
+        for n in await repo.nodes_by_ids(session, [(version_id, k) for k in sorted(updates)])
+        if n is not None
+    ]
+    for n in changed:
+        uow.record(
+            plan_id=n.plan_id,
+            version_id=version_id,
+            node_key=n.key,
+            before={"target": old.get(n.key)},
+            after={"target": n.target},
+        )
+    return changed
 
 
 def _is_ancestor_change(node: TargetNode, edited: TargetNode) -> bool:
@@ -281,9 +309,18 @@ async def set_lock(
     db: Database, principal: Principal, *, version_id: int, key: int, revision: int, locked: bool
 ) -> NodeEdit:
     require_planner(principal, "nodeLock" if locked else "nodeUnlock")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "nodeLock" if locked else "nodeUnlock") as uow:
+        session = uow.session
         version, node = await _open(session, version_id, key, revision)
+        was = node.locked
         await repo.update_nodes(session, [{"version_id": version_id, "key": key, "locked": locked}])
+        uow.record(
+            plan_id=node.plan_id,
+            version_id=version_id,
+            node_key=key,
+            before={"locked": was},
+            after={"locked": locked},
+        )
         await _close(session, version, node)
         return NodeEdit(node=node, changed=[], version=version)
 
@@ -305,7 +342,8 @@ async def update_node(
 ) -> NodeEdit:
     """Bounds, execution strategy and KPI targets. A field left out stays; null clears it."""
     require_planner(principal, "nodeUpdate")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "nodeUpdate") as uow:
+        session = uow.session
         version, node = await _open(session, version_id, key, revision)
         digits = await _digits(session, node.plan_id)
         row: dict[str, Any] = {"version_id": version_id, "key": key}
@@ -336,6 +374,15 @@ async def update_node(
         if kpis is not None:
             merged = {**node.kpis, **kpis}
             row["kpis"] = check_kpis(merged, digits)
+        fields = [f for f in row if f not in ("version_id", "key")]
+        before = {f: getattr(node, f) for f in fields}
         await repo.update_nodes(session, [row])
+        uow.record(
+            plan_id=node.plan_id,
+            version_id=version_id,
+            node_key=key,
+            before=before,
+            after={f: row[f] for f in fields},
+        )
         await _close(session, version, node)
         return NodeEdit(node=node, changed=[], version=version)

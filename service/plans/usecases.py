@@ -19,6 +19,7 @@ from service.domain.money import currency_digits, parse_amount
 from service.domain.tree import InvalidInputError, MemberFacts, NodeFacts, VersionState
 from service.plans.access import require_planner
 from service.plans.splits import SplitRequest, build_allocation
+from service.plans.uow import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,8 @@ async def create_plan(
             "INVALID_VALUE", "the calendar's fiscal year differs from the plan's", "fiscalYear"
         )
     periods = generate_calendar(spec)
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "planCreate") as uow:
+        session = uow.session
         plan = await repo.add(
             session,
             Plan(
@@ -104,6 +106,18 @@ async def create_plan(
             kpis={},
         )
         await repo.add_nodes(session, [root])
+        uow.record(
+            plan_id=plan.id,
+            version_id=version.id,
+            node_key=root.key,
+            after={
+                "plan": clean,
+                "currency": plan.currency,
+                "fiscalYear": fiscal_year,
+                "target": amount,
+                "calendar": plan.calendar,
+            },
+        )
         await session.refresh(version)
         return PlanCreated(plan=plan, version=version, root=root)
 
@@ -239,7 +253,8 @@ async def split_node(
     """
     split = split or SplitRequest()
     require_planner(principal, "nodeSplit")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "nodeSplit") as uow:
+        session = uow.session
         version, node, plan = await _open_leaf(session, version_id, node_key, revision)
         axis = await _axis(session, node, dimension_id, member_ids)
         request = build_allocation(
@@ -267,6 +282,20 @@ async def split_node(
         ]
         await repo.add_nodes(session, children)
         await repo.set_split(session, node, axis.dimension.id, request.to_dict())
+        uow.record(
+            plan_id=node.plan_id,
+            version_id=version_id,
+            node_key=node.key,
+            before={"split": None, "target": node.target},
+            after={
+                "split": axis.dimension.name,
+                "method": request.spec.method.value,
+                "children": [
+                    {"key": c.key, "member": m.code, "target": c.target}
+                    for c, m in zip(children, axis.members, strict=True)
+                ],
+            },
+        )
         await repo.bump_revision(session, version)
         await session.refresh(node)
         await session.refresh(version)
@@ -313,7 +342,8 @@ async def split_node_matrix(
     member, and each of them one child per column member.
     """
     require_planner(principal, "nodeSplitMatrix")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "nodeSplitMatrix") as uow:
+        session = uow.session
         version, node, plan = await _open_leaf(session, version_id, node_key, revision)
         row_axis = await _axis(session, node, rows.dimension_id, rows.member_ids, "rows.")
         col_axis = await _axis(session, node, columns.dimension_id, columns.member_ids, "columns.")
@@ -396,6 +426,18 @@ async def split_node_matrix(
             row_node.split_dimension_id = col_axis.dimension.id
             row_node.split_spec = {"matrix_row": True, "columns": col_request.to_dict()}
         await repo.add_nodes(session, [*row_nodes, *cells])
+        uow.record(
+            plan_id=node.plan_id,
+            version_id=version_id,
+            node_key=node.key,
+            before={"split": None, "target": node.target},
+            after={
+                "split": f"{row_axis.dimension.name} x {col_axis.dimension.name}",
+                "rows": dict(zip(matrix.row_keys, row_result.amounts, strict=True)),
+                "columns": dict(zip(matrix.col_keys, col_result.amounts, strict=True)),
+                "cells": len(cells),
+            },
+        )
         await repo.set_split(
             session,
             node,

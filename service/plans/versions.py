@@ -12,6 +12,7 @@ from service.domain import tree
 from service.domain.tree import InvalidInputError, VersionState
 from service.domain.versions import Transition, plan_transition
 from service.plans.access import require_planner
+from service.plans.uow import transaction
 
 MAX_DIFF_ROWS = 10_000
 
@@ -22,7 +23,8 @@ async def create_draft(
     """Copy any version into a new draft: one INSERT ... SELECT, node keys kept."""
     require_planner(principal, "versionCreateDraft")
     clean = tree.clean_name(name, "name") if name is not None else None
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, "versionCreateDraft") as uow:
+        session = uow.session
         (source,) = await repo.versions_by_ids(session, [source_id])
         if source is None:
             raise InvalidInputError("NOT_FOUND", "from is not a known version", "from")
@@ -40,7 +42,12 @@ async def create_draft(
                 created_by=principal.subject,
             ),
         )
-        await repo.copy_nodes(session, source.id, draft.id)
+        copied = await repo.copy_nodes(session, source.id, draft.id)
+        uow.record(
+            plan_id=source.plan_id,
+            version_id=draft.id,
+            after={"from": source.number, "number": number, "nodes": copied},
+        )
         await session.refresh(draft)
         return draft  # type: ignore[no-any-return]
 
@@ -62,7 +69,8 @@ async def transition(
     reason: str | None = None,
 ) -> TransitionResult:
     require_planner(principal, f"version{action.value.title()}")
-    async with db.session() as session, session.begin():
+    async with transaction(db, principal, f"version{action.value.title()}") as uow:
+        session = uow.session
         version = await repo.version_for_update(session, version_id)
         if version is None:
             raise InvalidInputError("NOT_FOUND", "id is not a known version", "id")
@@ -73,7 +81,7 @@ async def transition(
                 f"{version.revision} now); reload it",
                 "revision",
             )
-        target, _clean_reason = plan_transition(
+        target, clean_reason = plan_transition(
             action,
             VersionState(version.state),
             is_admin=principal.has(Role.ADMIN),
@@ -86,8 +94,23 @@ async def transition(
                 previous.state = VersionState.ARCHIVED.value
                 archived.append(previous)
             await session.flush()
+        before = version.state
         version.state = target.value
         await session.flush()
+        uow.record(
+            plan_id=version.plan_id,
+            version_id=version.id,
+            before={"state": before},
+            after={"state": target.value},
+            reason=clean_reason,
+        )
+        for previous in archived:
+            uow.record(
+                plan_id=previous.plan_id,
+                version_id=previous.id,
+                before={"state": "PUBLISHED"},
+                after={"state": "ARCHIVED"},
+            )
         await session.refresh(version)
         return TransitionResult(version=version, archived=archived)
 
