@@ -38,6 +38,8 @@ class Principal:
     subject: str
     roles: frozenset[Role]
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
+    acts_for: tuple[str, ...] | None = None
+    """Owners a scoped planner acts for (person subjects or team names); None: unscoped."""
 
     def has(self, role: Role) -> bool:
         return any(_RANK[r] >= _RANK[role] for r in self.roles)
@@ -101,10 +103,14 @@ class Authenticator:
             raise AuthenticationError(f"cannot verify the token's key: {exc}") from None
         except jwt.InvalidTokenError as exc:
             raise AuthenticationError(f"invalid token: {exc}") from None
-        return principal_from_claims(claims, self.settings.jwt_roles_claim)
+        return principal_from_claims(
+            claims, self.settings.jwt_roles_claim, self.settings.owners_claim
+        )
 
 
-def principal_from_claims(claims: dict[str, Any], roles_claim: str = "roles") -> Principal:
+def principal_from_claims(
+    claims: dict[str, Any], roles_claim: str = "roles", owners_claim: str = "owners"
+) -> Principal:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise AuthenticationError("the token has no subject (sub)")
@@ -119,7 +125,17 @@ def principal_from_claims(claims: dict[str, Any], roles_claim: str = "roles") ->
             f"the token carries no known role in {roles_claim!r} "
             f"(expected one of {', '.join(r.value for r in Role)})"
         )
-    return Principal(subject=subject, roles=frozenset(roles), claims=claims)
+    owners = claims.get(owners_claim)
+    if owners is not None and (
+        not isinstance(owners, list) or not all(isinstance(o, str) and o for o in owners)
+    ):
+        raise AuthenticationError(f"the token's {owners_claim!r} claim must be a list of names")
+    return Principal(
+        subject=subject,
+        roles=frozenset(roles),
+        claims=claims,
+        acts_for=tuple(owners) if owners is not None else None,
+    )
 
 
 def new_secret() -> str:
@@ -135,6 +151,8 @@ def mint_token(
     issuer: str | None = None,
     audience: str | None = None,
     roles_claim: str = "roles",
+    owners: list[str] | None = None,
+    owners_claim: str = "owners",
 ) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -143,6 +161,8 @@ def mint_token(
         "iat": now,
         "exp": now + int(ttl_hours * 3600),
     }
+    if owners is not None:
+        claims[owners_claim] = owners
     if issuer:
         claims["iss"] = issuer
     if audience:

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(None, description="Required `iss` claim, when set.")
     jwt_audience: str | None = Field(None, description="Required `aud` claim, when set.")
     jwt_roles_claim: str = Field("roles", description="Claim holding the roles (list or string).")
+    owners_claim: str = Field(
+        "owners",
+        description="Claim listing the owners a planner acts for (person subjects or team "
+        "names); such a planner may change only the subtrees they (or their teams) hold.",
+    )
     token_ttl_hours: float = Field(
         24.0, gt=0, description="Lifetime of tokens made by `quotatree token` and at start."
     )

@@ -156,8 +156,8 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def token(role: Role = Role.ADMIN, subject: str = "tester") -> str:
-    return mint_token(TEST_SECRET, subject=subject, role=role, ttl_hours=1)
+def token(role: Role = Role.ADMIN, subject: str = "tester", owners: list[str] | None = None) -> str:
+    return mint_token(TEST_SECRET, subject=subject, role=role, ttl_hours=1, owners=owners)
 
 
 class GraphQLClient:

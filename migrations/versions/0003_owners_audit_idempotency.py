@@ -52,6 +52,13 @@ def upgrade() -> None:
             "(kind = 'PERSON' AND lead_id IS NULL) OR kind = 'TEAM'", name="ck_owner_person_no_lead"
         ),
     )
+    op.create_index(
+        "uq_owner_team_name",
+        "owner",
+        ["name"],
+        unique=True,
+        postgresql_where=sa.text("kind = 'TEAM'"),
+    )
     op.create_table(
         "team_member",
         sa.Column("team_id", sa.BigInteger(), nullable=False),

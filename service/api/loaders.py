@@ -14,7 +14,7 @@ from strawberry.dataloader import DataLoader
 
 from service.db import repositories as repo
 from service.db.engine import Database
-from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
+from service.db.models import Dimension, Member, Owner, Plan, PlanVersion, TargetNode
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -50,6 +50,9 @@ class Loaders:
             db, repo.dimensions_by_ids
         )
         self.member_by_id: DataLoader[int, Member | None] = _loader(db, repo.members_by_ids)
+        self.owner_by_id: DataLoader[int, Owner | None] = _loader(db, repo.owners_by_ids)
+        self.team_members_by_team_id: DataLoader[int, list[Owner]] = _loader(db, repo.team_members)
+        self.teams_by_person_id: DataLoader[int, list[Owner]] = _loader(db, repo.teams_of)
         self.member_by_code: DataLoader[tuple[int, str], Member | None] = _loader(
             db, repo.members_by_dimension_codes
         )

@@ -25,6 +25,7 @@ from service.api.context import Context
 from service.api.dimensions import DimensionMutations
 from service.api.errors import RequestIdMaskErrors, UserError, log_errors, user_error
 from service.api.nodes import NodeMutations
+from service.api.owners import Owner, OwnerMutations, me
 from service.api.pagination import decode_int_cursor, encode_cursor, page_size
 from service.api.split_inputs import SplitChildInput, SplitOptionsInput, child_values
 from service.api.types import (
@@ -51,6 +52,7 @@ NODE_TYPES: dict[str, type[relay.Node]] = {
     "TargetNode": TargetNode,
     "Dimension": Dimension,
     "Member": Member,
+    "Owner": Owner,
 }
 
 
@@ -151,6 +153,13 @@ class Query:
         self, info: Info[Context, None], base: strawberry.ID, other: strawberry.ID
     ) -> VersionDiff:
         return await version_diff(info, base, other)
+
+    @strawberry.field(
+        description="The owner whose subject is this token's `sub`: what I own (quota) and "
+        "my teams; null when no owner has this subject."
+    )
+    async def me(self, info: Info[Context, None]) -> Owner | None:
+        return await me(info)
 
     @strawberry.field(description="Dimensions, oldest first (Relay connection).")
     async def dimensions(
@@ -368,7 +377,7 @@ def _axis_input(axis: MatrixAxisInput, prefix: str) -> usecases.MatrixAxis:
 
 
 @strawberry.type
-class Mutation(DimensionMutations, VersionMutations, NodeMutations):
+class Mutation(DimensionMutations, VersionMutations, NodeMutations, OwnerMutations):
     @strawberry.mutation(description="Create a plan with its version 1 (draft) and root node.")
     async def plan_create(
         self, info: Info[Context, None], input: PlanCreateInput

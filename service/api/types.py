@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, NewType, Self, cast
+from typing import TYPE_CHECKING, Annotated, Any, NewType, Self, cast
 
 import strawberry
 from strawberry import relay
@@ -14,6 +14,9 @@ from strawberry.types.scalar import ScalarDefinition
 
 from service.api import ids
 from service.api.context import Context
+
+if TYPE_CHECKING:
+    from service.api.owners import Owner, VersionOwners
 from service.api.errors import PublicError
 from service.api.ids import encode as encode_id
 from service.api.pagination import (
@@ -347,6 +350,17 @@ class PlanVersion(relay.Node):
         return NodeTable.build(
             self.row.id, rows[:MAX_BULK_NODES], plan.minor_digits, len(rows) > MAX_BULK_NODES
         )
+
+    @strawberry.field(
+        description="Who holds what in this version: owners with their totals, and the leaves "
+        "nobody owns."
+    )
+    async def owners(
+        self, info: Info[Context, None]
+    ) -> Annotated[VersionOwners, strawberry.lazy("service.api.owners")]:
+        from service.api.owners import version_owners
+
+        return await version_owners(info, self)
 
     @strawberry.field(description="Every recorded change of this version, oldest first.")
     async def audit_trail(
@@ -768,6 +782,17 @@ class TargetNode(relay.Node):
     async def target(self, info: Info[Context, None]) -> Amount:
         plan = await _with_plan(info, self.row.plan_id)
         return Amount(format_amount(self.row.target, plan.minor_digits))
+
+    @strawberry.field(description="The node's owner (a person or a team); null when none.")
+    async def owner(
+        self, info: Info[Context, None]
+    ) -> Annotated[Owner, strawberry.lazy("service.api.owners")] | None:
+        from service.api.owners import Owner
+
+        if self.row.owner_id is None:
+            return None
+        row = await info.context.loaders.owner_by_id.load(self.row.owner_id)
+        return Owner(row=row) if row else None
 
     @strawberry.field(description="Locked targets are kept when siblings are rebalanced.")
     def locked(self) -> bool:

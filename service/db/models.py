@@ -274,6 +274,7 @@ class Owner(Base):
 
     __table_args__ = (
         UniqueConstraint("subject"),
+        Index("uq_owner_team_name", "name", unique=True, postgresql_where=text("kind = 'TEAM'")),
         CheckConstraint("kind IN ('PERSON', 'TEAM')", name="kind"),
         CheckConstraint(
             "(kind = 'TEAM' AND subject IS NULL) OR kind = 'PERSON'", name="team_no_subject"

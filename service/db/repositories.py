@@ -30,7 +30,16 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from service.db.models import AuditEntry, Dimension, Member, Plan, PlanVersion, TargetNode
+from service.db.models import (
+    AuditEntry,
+    Dimension,
+    Member,
+    Owner,
+    Plan,
+    PlanVersion,
+    TargetNode,
+    TeamMember,
+)
 
 
 def _pairs(ids: Sequence[tuple[int, int]]) -> Any:
@@ -565,3 +574,126 @@ async def audit_page(
     if after_id is not None:
         stmt = stmt.where(AuditEntry.id > after_id)
     return list((await session.scalars(stmt.order_by(AuditEntry.id).limit(limit))).all())
+
+
+# --- owners ----------------------------------------------------------------------------
+
+
+async def owners_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Owner | None]:
+    rows = {o.id: o for o in await session.scalars(select(Owner).where(Owner.id.in_(ids)))}
+    return [rows.get(i) for i in ids]
+
+
+async def owner_by_subject(session: AsyncSession, subject: str) -> Owner | None:
+    stmt = select(Owner).where(Owner.subject == subject)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def owners_by_subjects(session: AsyncSession, subjects: Sequence[str]) -> list[Owner | None]:
+    stmt = select(Owner).where(Owner.subject.in_(subjects))
+    rows = {o.subject: o for o in await session.scalars(stmt)}
+    return [rows.get(s) for s in subjects]
+
+
+async def team_by_name(session: AsyncSession, name: str) -> Owner | None:
+    stmt = select(Owner).where(Owner.kind == "TEAM", Owner.name == name)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def scope_owner_ids(session: AsyncSession, names: Sequence[str]) -> set[int]:
+    """Owners named in a token (person subjects or team names) and the teams of those
+    persons: whose subtrees a scoped planner may edit."""
+    if not names:
+        return set()
+    stmt = select(Owner.id).where(
+        or_(
+            (Owner.kind == "PERSON") & Owner.subject.in_(names),
+            (Owner.kind == "TEAM") & Owner.name.in_(names),
+        )
+    )
+    direct = set((await session.scalars(stmt)).all())
+    teams = await session.scalars(
+        select(TeamMember.team_id).where(TeamMember.person_id.in_(direct))
+    )
+    return direct | set(teams.all())
+
+
+async def team_members(session: AsyncSession, team_ids: Sequence[int]) -> list[list[Owner]]:
+    stmt = (
+        select(TeamMember.team_id, Owner)
+        .join(Owner, Owner.id == TeamMember.person_id)
+        .where(TeamMember.team_id.in_(team_ids))
+        .order_by(TeamMember.team_id, Owner.name)
+    )
+    grouped: dict[int, list[Owner]] = defaultdict(list)
+    for team_id, owner in (await session.execute(stmt)).all():
+        grouped[team_id].append(owner)
+    return [grouped.get(i, []) for i in team_ids]
+
+
+async def teams_of(session: AsyncSession, person_ids: Sequence[int]) -> list[list[Owner]]:
+    stmt = (
+        select(TeamMember.person_id, Owner)
+        .join(Owner, Owner.id == TeamMember.team_id)
+        .where(TeamMember.person_id.in_(person_ids))
+        .order_by(TeamMember.person_id, Owner.name)
+    )
+    grouped: dict[int, list[Owner]] = defaultdict(list)
+    for person_id, owner in (await session.execute(stmt)).all():
+        grouped[person_id].append(owner)
+    return [grouped.get(i, []) for i in person_ids]
+
+
+async def owned_nodes(session: AsyncSession, version_id: int, owner_id: int) -> list[TargetNode]:
+    stmt = (
+        select(TargetNode)
+        .where(TargetNode.version_id == version_id, TargetNode.owner_id == owner_id)
+        .order_by(TargetNode.path)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def owner_totals(session: AsyncSession, version_id: int) -> list[tuple[int, int, int]]:
+    """(owner id, total of the topmost nodes they own, node count) for a version.
+
+    A node whose ancestor has the same owner is not counted twice.
+    """
+    result = await session.execute(
+        text(
+            """
+            SELECT n.owner_id, sum(n.target)::bigint, count(*)
+            FROM target_node n
+            WHERE n.version_id = :v AND n.owner_id IS NOT NULL
+              AND NOT EXISTS (
+                SELECT 1 FROM target_node a
+                WHERE a.version_id = n.version_id AND a.owner_id = n.owner_id
+                  AND a.key <> n.key AND n.path LIKE a.path || '%'
+              )
+            GROUP BY n.owner_id ORDER BY n.owner_id
+            """
+        ),
+        {"v": version_id},
+    )
+    return [(int(o), int(t), int(c)) for o, t, c in result.all()]
+
+
+async def unowned_leaves(session: AsyncSession, version_id: int, limit: int) -> list[TargetNode]:
+    """Leaves of a version that neither they nor any ancestor has an owner for."""
+    result = await session.execute(
+        text(
+            """
+            SELECT n.key FROM target_node n
+            WHERE n.version_id = :v AND n.split_dimension_id IS NULL AND n.owner_id IS NULL
+              AND NOT EXISTS (
+                SELECT 1 FROM target_node a
+                WHERE a.version_id = n.version_id AND a.owner_id IS NOT NULL
+                  AND n.path LIKE a.path || '%'
+              )
+            ORDER BY n.path LIMIT :limit
+            """
+        ),
+        {"v": version_id, "limit": limit},
+    )
+    keys = [int(r[0]) for r in result.all()]
+    found = await nodes_by_ids(session, [(version_id, k) for k in keys])
+    return [n for n in found if n is not None]

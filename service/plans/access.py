@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from service.auth import Principal
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth import Principal, Role
+from service.db import repositories as repo
+from service.db.models import TargetNode
 from service.domain.errors import DomainError
 
 
@@ -18,3 +24,31 @@ def require_planner(principal: Principal, action: str) -> None:
             f"this token has {', '.join(sorted(r.value for r in principal.roles))}",
             details={"subject": principal.subject},
         )
+
+
+async def require_scope(
+    session: AsyncSession, principal: Principal, nodes: Sequence[TargetNode]
+) -> None:
+    """A scoped planner (token claim listing owners) may change only nodes inside the
+    subtrees those owners, or the teams of those persons, hold. Admins and unscoped
+    planners pass. Refusals are FORBIDDEN user errors naming the node."""
+    if principal.has(Role.ADMIN) or principal.acts_for is None or not nodes:
+        return
+    allowed = await repo.scope_owner_ids(session, principal.acts_for)
+    paths = {n.key: [int(k) for k in n.path.split(".") if k] for n in nodes}
+    version_id = nodes[0].version_id
+    wanted = sorted({k for keys in paths.values() for k in keys})
+    owners = {
+        n.key: n.owner_id
+        for n in await repo.nodes_by_ids(session, [(version_id, k) for k in wanted])
+        if n
+    }
+    for node in nodes:
+        if not any(owners.get(k) in allowed for k in paths[node.key]):
+            raise ForbiddenError(
+                code="FORBIDDEN",
+                message=f"node {node.key} is outside the subtrees held by "
+                f"{', '.join(principal.acts_for) or 'no owner'} (this token's owners); "
+                "ask its owner or an admin",
+                details={"field": "nodeId", "node": node.key},
+            )

@@ -30,7 +30,7 @@ from service.domain.allocation.rebalance import (
 from service.domain.kpis import check_kpis, clean_strategy
 from service.domain.money import parse_amount
 from service.domain.tree import InvalidInputError, VersionState
-from service.plans.access import require_planner
+from service.plans.access import require_planner, require_scope
 from service.plans.uow import UnitOfWork, transaction
 
 
@@ -50,7 +50,7 @@ class NodeEdit:
 
 
 async def _open(
-    session: AsyncSession, version_id: int, key: int, revision: int
+    session: AsyncSession, version_id: int, key: int, revision: int, principal: Principal
 ) -> tuple[PlanVersion, TargetNode]:
     version = await repo.version_for_update(session, version_id)
     node = await repo.node(session, version_id, key) if version else None
@@ -65,6 +65,7 @@ async def _open(
             "revision",
             current_revision=version.revision,
         )
+    await require_scope(session, principal, [node])
     return version, node
 
 
@@ -87,7 +88,7 @@ async def unsplit(
     require_planner(principal, "nodeUnsplit")
     async with transaction(db, principal, "nodeUnsplit") as uow:
         session = uow.session
-        version, node = await _open(session, version_id, key, revision)
+        version, node = await _open(session, version_id, key, revision, principal)
         if node.split_dimension_id is None:
             raise InvalidInputError("NOT_SPLIT", "the node is a leaf already", "nodeId")
         removed = await repo.delete_below(session, node)
@@ -136,7 +137,7 @@ async def set_target(
     require_planner(principal, "nodeSetTarget")
     async with transaction(db, principal, "nodeSetTarget") as uow:
         session = uow.session
-        version, node = await _open(session, version_id, key, revision)
+        version, node = await _open(session, version_id, key, revision, principal)
         digits = await _digits(session, node.plan_id)
         amount = parse_amount(target, digits, field="target")
         new_targets: dict[int, tuple[int, dict[str, Any] | None]] = {
@@ -199,6 +200,8 @@ async def set_target(
                         "mode",
                     )
                 new_targets[ancestor.key] = (ancestor.target + delta, None)
+        touched = await repo.nodes_by_ids(session, [(version_id, k) for k in new_targets])
+        await require_scope(session, principal, [n for n in touched if n is not None])
         changed = await _apply(session, node, new_targets, uow)
         await _close(session, version, node)
         return NodeEdit(node=node, changed=changed, version=version)
@@ -311,7 +314,7 @@ async def set_lock(
     require_planner(principal, "nodeLock" if locked else "nodeUnlock")
     async with transaction(db, principal, "nodeLock" if locked else "nodeUnlock") as uow:
         session = uow.session
-        version, node = await _open(session, version_id, key, revision)
+        version, node = await _open(session, version_id, key, revision, principal)
         was = node.locked
         await repo.update_nodes(session, [{"version_id": version_id, "key": key, "locked": locked}])
         uow.record(
@@ -344,7 +347,7 @@ async def update_node(
     require_planner(principal, "nodeUpdate")
     async with transaction(db, principal, "nodeUpdate") as uow:
         session = uow.session
-        version, node = await _open(session, version_id, key, revision)
+        version, node = await _open(session, version_id, key, revision, principal)
         digits = await _digits(session, node.plan_id)
         row: dict[str, Any] = {"version_id": version_id, "key": key}
         new_floor = node.floor

@@ -17,7 +17,7 @@ from service.domain.allocation import MatrixRequest, allocate, split_matrix
 from service.domain.calendar import CalendarSpec, TimeLevel, TimeMember, generate_calendar
 from service.domain.money import currency_digits, parse_amount
 from service.domain.tree import InvalidInputError, MemberFacts, NodeFacts, VersionState
-from service.plans.access import require_planner
+from service.plans.access import require_planner, require_scope
 from service.plans.splits import SplitRequest, build_allocation
 from service.plans.uow import transaction
 
@@ -137,7 +137,7 @@ class _Axis:
 
 
 async def _open_leaf(
-    session: AsyncSession, version_id: int, node_key: int, revision: int
+    session: AsyncSession, version_id: int, node_key: int, revision: int, principal: Principal
 ) -> tuple[PlanVersion, TargetNode, Plan]:
     version = await repo.version_for_update(session, version_id)
     node = await repo.node(session, version_id, node_key) if version else None
@@ -145,6 +145,7 @@ async def _open_leaf(
         raise InvalidInputError("NOT_FOUND", "nodeId is not a known node", "nodeId")
     tree.check_draft(VersionState(version.state), f"version {version.number}")
     check_revision(version, revision)
+    await require_scope(session, principal, [node])
     (plan,) = await repo.plans_by_ids(session, [node.plan_id])
     assert plan is not None
     return version, node, plan
@@ -255,7 +256,7 @@ async def split_node(
     require_planner(principal, "nodeSplit")
     async with transaction(db, principal, "nodeSplit") as uow:
         session = uow.session
-        version, node, plan = await _open_leaf(session, version_id, node_key, revision)
+        version, node, plan = await _open_leaf(session, version_id, node_key, revision, principal)
         axis = await _axis(session, node, dimension_id, member_ids)
         request = build_allocation(
             node.target,
@@ -344,7 +345,7 @@ async def split_node_matrix(
     require_planner(principal, "nodeSplitMatrix")
     async with transaction(db, principal, "nodeSplitMatrix") as uow:
         session = uow.session
-        version, node, plan = await _open_leaf(session, version_id, node_key, revision)
+        version, node, plan = await _open_leaf(session, version_id, node_key, revision, principal)
         row_axis = await _axis(session, node, rows.dimension_id, rows.member_ids, "rows.")
         col_axis = await _axis(session, node, columns.dimension_id, columns.member_ids, "columns.")
         if row_axis.dimension.id == col_axis.dimension.id:
