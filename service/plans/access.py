@@ -16,7 +16,33 @@ class ForbiddenError(DomainError):
     """The caller's role does not allow this change."""
 
 
+NODE_ACTIONS = frozenset(
+    {
+        "nodeSplit",
+        "nodeSplitMatrix",
+        "nodeUnsplit",
+        "nodeSetTarget",
+        "nodeLock",
+        "nodeUnlock",
+        "nodeUpdate",
+        "nodeAssignOwner",
+    }
+)
+"""What a scoped planner (a token acting for named owners) may do, inside their subtrees."""
+
+
 def require_planner(principal: Principal, action: str) -> None:
+    if (
+        principal.acts_for is not None
+        and not principal.has(Role.ADMIN)
+        and action not in NODE_ACTIONS
+    ):
+        raise ForbiddenError(
+            code="FORBIDDEN",
+            message=f"{action} is not open to a token scoped to owners "
+            f"({', '.join(principal.acts_for)}); it may edit nodes inside their subtrees only",
+            details={"subject": principal.subject},
+        )
     if not principal.can_write:
         raise ForbiddenError(
             code="FORBIDDEN",

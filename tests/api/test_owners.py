@@ -250,3 +250,16 @@ async def test_unscoped_planner_and_bad_owner_ids(gql: GraphQLClient, org: dict[
         {"input": {"nodeId": org["west"], "revision": org["revision"], "ownerId": org["version"]}},
     )
     assert data["nodeAssignOwner"]["userErrors"][0]["code"] == "INVALID_ID"
+
+
+async def test_scoped_planner_cannot_change_plans_or_versions(
+    gql: GraphQLClient, org: dict[str, Any]
+) -> None:
+    data = await scoped(
+        gql,
+        """mutation($input: VersionTransitionInput!) { versionSubmit(input: $input) { userErrors { code message } } }""",
+        {"input": {"id": org["version"], "revision": org["revision"]}},
+        ["li"],
+    )
+    [error] = data["versionSubmit"]["userErrors"]
+    assert error["code"] == "FORBIDDEN" and "scoped" in error["message"]
