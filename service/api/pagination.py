@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 from service.api.errors import PublicError
 
@@ -41,3 +42,15 @@ def page_size(first: int | None) -> int:
     if not 1 <= first <= MAX_PAGE:
         raise PublicError(f"`first` must be between 1 and {MAX_PAGE}, got {first}")
     return first
+
+
+def page_info(cursors: list[str], has_next: bool, after: object) -> Any:
+    """Relay PageInfo of a forward page whose edges carry ``cursors``."""
+    from strawberry import relay
+
+    return relay.PageInfo(
+        has_next_page=has_next,
+        has_previous_page=after is not None,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )

@@ -26,7 +26,7 @@ from service.api.dimensions import DimensionMutations
 from service.api.errors import RequestIdMaskErrors, UserError, log_errors, user_error
 from service.api.nodes import NodeMutations
 from service.api.owners import Owner, OwnerMutations, me
-from service.api.pagination import decode_int_cursor, encode_cursor, page_size
+from service.api.pagination import decode_int_cursor, encode_cursor, page_info, page_size
 from service.api.split_inputs import SplitChildInput, SplitOptionsInput, child_values
 from service.api.types import (
     SCALARS,
@@ -118,12 +118,7 @@ class Query:
         edges = [relay.Edge(node=Plan(row=r), cursor=encode_cursor("plan", r.id)) for r in page]
         return PlanConnection(
             edges=edges,
-            page_info=relay.PageInfo(
-                has_next_page=len(rows) > limit,
-                has_previous_page=after_id is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=page_info([e.cursor for e in edges], len(rows) > limit, after_id),
             total_count=total,
         )
 
@@ -175,12 +170,7 @@ class Query:
         ]
         return DimensionConnection(
             edges=edges,
-            page_info=relay.PageInfo(
-                has_next_page=len(rows) > limit,
-                has_previous_page=after_id is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=page_info([e.cursor for e in edges], len(rows) > limit, after_id),
         )
 
     @strawberry.field(description="One dimension by id; null when unknown.")

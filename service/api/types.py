@@ -24,6 +24,7 @@ from service.api.pagination import (
     decode_cursor,
     decode_int_cursor,
     encode_cursor,
+    page_info,
     page_size,
 )
 from service.db import models
@@ -143,12 +144,7 @@ async def audit_trail(
     edges = [relay.Edge(node=AuditEntry(row=r), cursor=encode_cursor("audit", r.id)) for r in page]
     return AuditEntryConnection(
         edges=edges,
-        page_info=relay.PageInfo(
-            has_next_page=len(rows) > limit,
-            has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=page_info([e.cursor for e in edges], len(rows) > limit, after),
     )
 
 
@@ -309,12 +305,7 @@ class PlanVersion(relay.Node):
         ]
         return TargetNodeConnection(
             edges=edges,
-            page_info=relay.PageInfo(
-                has_next_page=len(rows) > limit,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=page_info([e.cursor for e in edges], len(rows) > limit, after),
         )
 
     @strawberry.field(
@@ -497,12 +488,7 @@ class Dimension(relay.Node):
         ]
         return MemberConnection(
             edges=edges,
-            page_info=relay.PageInfo(
-                has_next_page=len(rows) > limit,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=page_info([e.cursor for e in edges], len(rows) > limit, after),
             total_count=total,
         )
 
@@ -638,12 +624,7 @@ async def sibling_page(
     ]
     return MemberConnection(
         edges=edges,
-        page_info=relay.PageInfo(
-            has_next_page=len(rows) > limit,
-            has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=page_info([e.cursor for e in edges], len(rows) > limit, after),
     )
 
 
