@@ -1,0 +1,57 @@
+"""Smoke runs of the benchmarks at tiny sizes: they run end to end and print their
+headline lines. Figures are not asserted (benchmarks are not timed tests).
+
+Each ``main`` runs its own event loop (``asyncio.run``), so these tests are plain
+functions; the database is ``QUOTATREE_DATABASE_URL`` when set (a scratch database
+on it), else an embedded PostgreSQL in a temporary folder, as in the benchmarks.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from service.bench import http as bench_http
+from service.bench import versions as bench_versions
+
+
+def test_versions_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_versions.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "quotatree versions benchmark" in out
+    assert "seeded 2,000 nodes" in out and "children add up to parents: yes" in out
+    assert "Copy a 2,000-node version into a new draft" in out
+    assert "floor (INSERT ... SELECT)" in out
+    assert "create_draft() end to end" in out
+    assert "rows copied per run: 2,000 (every run, both)" in out
+    assert "goal create_draft() <= 1.3x floor: " in out
+
+
+@pytest.mark.parametrize(
+    "generator",
+    [
+        "python",
+        pytest.param(
+            "wrk",
+            marks=pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed"),
+        ),
+    ],
+)
+def test_http_benchmark_smoke(generator: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_http.main(["--quick", "--generator", generator]) == 0
+    out = capsys.readouterr().out
+    assert "quotatree http benchmark" in out
+    assert "CPU cores shared by the server, the load generator and PostgreSQL" in out
+    assert "production configuration" in out
+    assert "Bulk read: planVersion.subtree of a region" in out
+    assert "(truncated: false; expected " in out and "same answer every run: yes" in out
+    assert "floor (asyncpg fetch + orjson)" in out
+    assert "goal http <= 3x floor: " in out
+    assert "before: peak (VmHWM)" in out and "after:  peak (VmHWM)" in out
+    assert "Small query: a node, its 20 children and their slices" in out
+    assert f"load generator: {'Python' if generator == 'python' else 'wrk'}" in out
+    assert "requests/s" in out and "p99" in out
+    assert "non-200 or error responses: 0, transport errors: 0" in out
+    assert "goal >= 500 requests/s from one server process: " in out
+    assert "server stopped (exit code 0)" in out
