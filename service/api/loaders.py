@@ -1,7 +1,8 @@
 """DataLoaders: one batched SQL statement per kind of object per tick.
 
 Named ``XByYLoader`` and returning results in key order. Each batch opens its
-own short session: resolvers run concurrently and a session is not shareable.
+own short read session (autocommit: no BEGIN, no ROLLBACK): resolvers run
+concurrently and a session is not shareable.
 """
 
 from __future__ import annotations
@@ -20,11 +21,24 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+def cached(loader: DataLoader[K, V], key: K) -> V | None:
+    """The value ``loader`` already holds for ``key``, without waiting; None otherwise.
+
+    Lets a resolver answer synchronously when an earlier batch (or ``prime``)
+    brought the row: graphql-core runs every awaitable resolver as an asyncio
+    task, which costs more than most fields themselves.
+    """
+    future = loader.cache_map.get(key)
+    if future is None or not future.done() or future.cancelled() or future.exception():
+        return None
+    return future.result()
+
+
 def _loader(
     db: Database, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[list[V]]]
 ) -> DataLoader[K, V]:
     async def load(keys: list[K]) -> list[V]:
-        async with db.session() as session:
+        async with db.read_session() as session:
             return await fetch(session, keys)
 
     return DataLoader(load_fn=load)

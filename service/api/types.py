@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, NewType, Self, cast
+from typing import TYPE_CHECKING, Annotated, Any, NewType, Self, TypeAlias, TypeVar, cast
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 from strawberry.types.scalar import ScalarDefinition
 
 from service.api import ids
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from service.api.owners import Owner, VersionOwners
 from service.api.errors import PublicError
 from service.api.ids import encode as encode_id
+from service.api.loaders import cached
 from service.api.pagination import (
     MAX_PAGE,
     decode_cursor,
@@ -298,11 +300,8 @@ class PlanVersion(relay.Node):
         async with info.context.db.session() as session:
             rows = await repo.nodes_page(session, self.row.id, pairs, exact, after_path, limit + 1)
         page = rows[:limit]
-        for row in page:
-            info.context.loaders.node_by_id.prime((row.version_id, row.key), row)
-        edges = [
-            relay.Edge(node=TargetNode(row=r), cursor=encode_cursor("node", r.path)) for r in page
-        ]
+        nodes = await prepare_nodes(info, page, "edges", "node")
+        edges = [relay.Edge(node=n, cursor=encode_cursor("node", n.row.path)) for n in nodes]
         return TargetNodeConnection(
             edges=edges,
             page_info=page_info([e.cursor for e in edges], len(rows) > limit, after),
@@ -628,11 +627,79 @@ async def sibling_page(
     )
 
 
-async def _amount(info: Info[Context, None], plan_id: int, value: int | None) -> Amount | None:
-    if value is None:
-        return None
+T = TypeVar("T")
+MaybeAwaitable: TypeAlias = T | Awaitable[T]
+"""What a hot-path resolver returns: the value when the rows it needs are already
+loaded, else an awaitable. graphql-core awaits only the latter, and each awaitable
+field costs an asyncio task, several times the cost of a plain field. Such fields
+name their GraphQL type with ``graphql_type``."""
+
+
+def _money(info: Info[Context, None], plan_id: int, value: int) -> MaybeAwaitable[Amount]:
+    plan = cached(info.context.loaders.plan_by_id, plan_id)
+    if plan is not None:
+        return Amount(format_amount(value, plan.minor_digits))
+    return _money_later(info, plan_id, value)
+
+
+async def _money_later(info: Info[Context, None], plan_id: int, value: int) -> Amount:
     plan = await _with_plan(info, plan_id)
     return Amount(format_amount(value, plan.minor_digits))
+
+
+def _amount(
+    info: Info[Context, None], plan_id: int, value: int | None
+) -> MaybeAwaitable[Amount | None]:
+    return None if value is None else _money(info, plan_id, value)
+
+
+def _selected(selections: Sequence[Selection], *path: str) -> set[str]:
+    """Names of the fields selected at ``path`` below ``selections`` (fragments flattened)."""
+    names: set[str] = set()
+    for selection in selections:
+        if isinstance(selection, (FragmentSpread, InlineFragment)):
+            names |= _selected(selection.selections, *path)
+        elif isinstance(selection, SelectedField):
+            if not path:
+                names.add(selection.name)
+            elif selection.name == path[0]:
+                names |= _selected(selection.selections, *path[1:])
+    return names
+
+
+async def prepare_nodes(
+    info: Info[Context, None], rows: Sequence[models.TargetNode], *path: str
+) -> list[TargetNode]:
+    """TargetNode objects for ``rows``, with what their cheap fields read loaded first.
+
+    The plan (amounts' digits) always; the rows themselves are primed for their
+    children's ``share``; the dimensions and members of their slices when the
+    query selects ``slice`` or ``coordinate`` at ``path`` below the current field.
+    Those fields then resolve without a task each (see ``MaybeAwaitable``).
+    """
+    loaders = info.context.loaders
+    waits: list[Awaitable[Any]] = [loaders.plan_by_id.load_many({r.plan_id for r in rows})]
+    for row in rows:
+        loaders.node_by_id.prime((row.version_id, row.key), row)
+    wanted: set[str] = set()
+    for field in info.selected_fields if rows else ():  # the current field (merged)
+        if isinstance(field, SelectedField):
+            wanted |= _selected(field.selections, *path)
+    coordinates: set[tuple[int, int]] = set()
+    if "slice" in wanted:
+        coordinates = {(d, m) for r in rows for d, m in r.coordinates}
+    elif "coordinate" in wanted:
+        coordinates = {
+            (r.dimension_id, r.member_id)
+            for r in rows
+            if r.dimension_id is not None and r.member_id is not None
+        }
+    if coordinates:
+        waits.append(loaders.dimension_by_id.load_many({d for d, _ in coordinates}))
+        waits.append(loaders.member_by_id.load_many({m for _, m in coordinates}))
+    for wait in waits:
+        await wait
+    return [TargetNode(row=r) for r in rows]
 
 
 @strawberry.type(description="KPI targets of a node (null where not set).")
@@ -712,20 +779,44 @@ class NodeTable:
 
 @strawberry.type(description="One coordinate of a node's slice: a dimension and its member.")
 class SliceCoordinate:
-    dimension_id: strawberry.Private[int]
-    member_id: strawberry.Private[int]
+    dimension_row: strawberry.Private[models.Dimension]
+    member_row: strawberry.Private[models.Member]
 
     @strawberry.field(description="The dimension.")
-    async def dimension(self, info: Info[Context, None]) -> Dimension:
-        row = await info.context.loaders.dimension_by_id.load(self.dimension_id)
-        assert row is not None
-        return Dimension(row=row)
+    def dimension(self) -> Dimension:
+        return Dimension(row=self.dimension_row)
 
     @strawberry.field(description="The member on that dimension.")
-    async def member(self, info: Info[Context, None]) -> Member:
-        row = await info.context.loaders.member_by_id.load(self.member_id)
-        assert row is not None
-        return Member(row=row)
+    def member(self) -> Member:
+        return Member(row=self.member_row)
+
+
+def _coordinates(
+    info: Info[Context, None], pairs: Sequence[Sequence[int]]
+) -> MaybeAwaitable[list[SliceCoordinate]]:
+    loaders = info.context.loaders
+    out: list[SliceCoordinate] = []
+    for d, m in pairs:
+        dimension = cached(loaders.dimension_by_id, d)
+        member = cached(loaders.member_by_id, m)
+        if dimension is None or member is None:
+            return _coordinates_later(info, pairs)
+        out.append(SliceCoordinate(dimension_row=dimension, member_row=member))
+    return out
+
+
+async def _coordinates_later(
+    info: Info[Context, None], pairs: Sequence[Sequence[int]]
+) -> list[SliceCoordinate]:
+    loaders = info.context.loaders
+    dimensions = loaders.dimension_by_id.load_many([d for d, _ in pairs])
+    members = loaders.member_by_id.load_many([m for _, m in pairs])
+    out: list[SliceCoordinate] = []
+    for dimension, member in zip(await dimensions, await members, strict=True):
+        if dimension is None or member is None:  # foreign keys forbid it
+            raise RuntimeError("a node's slice names a dimension or member that is gone")
+        out.append(SliceCoordinate(dimension_row=dimension, member_row=member))
+    return out
 
 
 @strawberry.type(
@@ -759,10 +850,11 @@ class TargetNode(relay.Node):
     def depth(self) -> int:
         return self.row.depth
 
-    @strawberry.field(description="The target, exact, in the plan's currency or unit.")
-    async def target(self, info: Info[Context, None]) -> Amount:
-        plan = await _with_plan(info, self.row.plan_id)
-        return Amount(format_amount(self.row.target, plan.minor_digits))
+    @strawberry.field(
+        description="The target, exact, in the plan's currency or unit.", graphql_type=Amount
+    )
+    def target(self, info: Info[Context, None]) -> MaybeAwaitable[Amount]:
+        return _money(info, self.row.plan_id, self.row.target)
 
     @strawberry.field(description="The node's owner (a person or a team); null when none.")
     async def owner(
@@ -779,13 +871,17 @@ class TargetNode(relay.Node):
     def locked(self) -> bool:
         return self.row.locked
 
-    @strawberry.field(description="Lowest target rebalancing may give this node.")
-    async def floor(self, info: Info[Context, None]) -> Amount | None:
-        return await _amount(info, self.row.plan_id, self.row.floor)
+    @strawberry.field(
+        description="Lowest target rebalancing may give this node.", graphql_type=Amount | None
+    )
+    def floor(self, info: Info[Context, None]) -> MaybeAwaitable[Amount | None]:
+        return _amount(info, self.row.plan_id, self.row.floor)
 
-    @strawberry.field(description="Highest target rebalancing may give this node.")
-    async def cap(self, info: Info[Context, None]) -> Amount | None:
-        return await _amount(info, self.row.plan_id, self.row.cap)
+    @strawberry.field(
+        description="Highest target rebalancing may give this node.", graphql_type=Amount | None
+    )
+    def cap(self, info: Info[Context, None]) -> MaybeAwaitable[Amount | None]:
+        return _amount(info, self.row.plan_id, self.row.cap)
 
     @strawberry.field(description="How the target is to be reached (execution strategy).")
     def strategy(self) -> str | None:
@@ -800,22 +896,28 @@ class TargetNode(relay.Node):
             win_rate=values.get("winRate"),
             repeat_purchase_rate=values.get("repeatPurchaseRate"),
             market_share=values.get("marketShare"),
-            average_order_value=await _amount(info, self.row.plan_id, aov),
+            average_order_value=await _money_later(info, self.row.plan_id, aov)
+            if aov is not None
+            else None,
         )
 
     @strawberry.field(
         description="This node's share of its parent's target, 0 to 1 (null on the root or "
-        "under a zero parent). A ratio for display; amounts are exact strings."
+        "under a zero parent). A ratio for display; amounts are exact strings.",
+        graphql_type=float | None,
     )
-    async def share(self, info: Info[Context, None]) -> float | None:
+    def share(self, info: Info[Context, None]) -> MaybeAwaitable[float | None]:
         if self.row.parent_key is None:
             return None
-        parent = await info.context.loaders.node_by_id.load(
-            (self.row.version_id, self.row.parent_key)
-        )
-        if parent is None or parent.target == 0:
-            return None
-        return self.row.target / parent.target
+        key = (self.row.version_id, self.row.parent_key)
+        parent = cached(info.context.loaders.node_by_id, key)
+        if parent is not None:
+            return _share(self.row.target, parent)
+        return self._share_later(info, key)
+
+    async def _share_later(self, info: Info[Context, None], key: tuple[int, int]) -> float | None:
+        parent = await info.context.loaders.node_by_id.load(key)
+        return None if parent is None else _share(self.row.target, parent)
 
     @strawberry.field(
         description="Recorded changes of this node in this version, oldest first (entries of "
@@ -834,7 +936,7 @@ class TargetNode(relay.Node):
         rows = await info.context.loaders.node_by_id.load_many(
             [(self.row.version_id, k) for k in keys]
         )
-        return [TargetNode(row=r) for r in rows if r]
+        return await prepare_nodes(info, [r for r in rows if r])
 
     @strawberry.field(description="The version this node belongs to.")
     async def version(self, info: Info[Context, None]) -> PlanVersion:
@@ -853,23 +955,31 @@ class TargetNode(relay.Node):
     async def children(self, info: Info[Context, None]) -> list[TargetNode]:
         if self.row.split_dimension_id is None:
             return []
+        info.context.loaders.node_by_id.prime((self.row.version_id, self.row.key), self.row)
         rows = await info.context.loaders.children_by_node_id.load(
             (self.row.version_id, self.row.key)
         )
-        return [TargetNode(row=r) for r in rows]
+        return await prepare_nodes(info, rows)
 
     @strawberry.field(
         description="The slice, root to node: East › Shanghai › FY2027-Q1 › Direct. "
-        "A dimension appears more than once when it was split again further down."
+        "A dimension appears more than once when it was split again further down.",
+        graphql_type=list[SliceCoordinate],
     )
-    def slice(self) -> list[SliceCoordinate]:
-        return [SliceCoordinate(dimension_id=d, member_id=m) for d, m in self.row.coordinates]
+    def slice(self, info: Info[Context, None]) -> MaybeAwaitable[list[SliceCoordinate]]:
+        return _coordinates(info, self.row.coordinates)
 
-    @strawberry.field(description="The coordinate this node adds to its parent's slice.")
-    def coordinate(self) -> SliceCoordinate | None:
+    @strawberry.field(
+        description="The coordinate this node adds to its parent's slice.",
+        graphql_type=SliceCoordinate | None,
+    )
+    def coordinate(self, info: Info[Context, None]) -> MaybeAwaitable[SliceCoordinate | None]:
         if self.row.dimension_id is None or self.row.member_id is None:
             return None
-        return SliceCoordinate(dimension_id=self.row.dimension_id, member_id=self.row.member_id)
+        found = _coordinates(info, [(self.row.dimension_id, self.row.member_id)])
+        if isinstance(found, list):
+            return found[0]
+        return _first(found)
 
     @strawberry.field(description="The dimension the children split along; null on a leaf.")
     async def split_dimension(self, info: Info[Context, None]) -> Dimension | None:
@@ -888,6 +998,14 @@ class TargetNode(relay.Node):
     @strawberry.field(description="The method and inputs of this node's split; null on a leaf.")
     def split_spec(self) -> JSON | None:
         return cast("JSON | None", self.row.split_spec)
+
+
+def _share(target: int, parent: models.TargetNode) -> float | None:
+    return None if parent.target == 0 else target / parent.target
+
+
+async def _first(coordinates: Awaitable[list[SliceCoordinate]]) -> SliceCoordinate:
+    return (await coordinates)[0]
 
 
 @strawberry.type(description="A page of nodes, in tree order.")

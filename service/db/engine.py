@@ -44,9 +44,24 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._factory = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # Reads of one statement need no transaction of their own: in autocommit mode
+        # a session costs no BEGIN and no ROLLBACK round trip.
+        self._reads = async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            autoflush=False,
+        )
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self._factory()
+
+    def read_session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session for one read statement (DataLoader batches): no transaction.
+
+        Several statements in it each see their own snapshot; use ``session()``
+        when they must agree.
+        """
+        return self._reads()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -74,6 +89,9 @@ class ConnectionBoundDatabase(Database):
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self._locked_session()
+
+    def read_session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._locked_session()  # must see the test's uncommitted rows
 
     @asynccontextmanager
     async def _locked_session(self) -> AsyncIterator[AsyncSession]:

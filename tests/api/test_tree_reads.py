@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -170,3 +171,48 @@ async def test_subtree_bad_arguments(gql: GraphQLClient) -> None:
         {"id": plan["version"]["id"]},
     )
     assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_ID"
+
+
+CHILDREN_WITH_SLICES = """query($id: ID!) { node(id: $id) { ... on TargetNode { id target
+  children { id target share slice { dimension { name } member { code name } }
+    coordinate { member { code } } } } } }"""
+NODE_ALONE = """query($id: ID!) { node(id: $id) { id } }"""
+
+
+async def test_children_with_slices_resolve_without_a_task_per_field(
+    gql: GraphQLClient, big_tree: dict[str, Any]
+) -> None:
+    """graphql-core runs every awaitable field as an asyncio task, which costs more than
+    the field. A node's children arrive with their plan, parent and slice members
+    loaded, so their fields answer synchronously: the tasks of a request do not
+    grow with the number of children (10 here) or of coordinates (3 each)."""
+    loop = asyncio.get_running_loop()
+    created = 0
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        nonlocal created
+        created += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def tasks_of(query: str) -> tuple[int, dict[str, Any]]:
+        nonlocal created
+        created = 0
+        previous = loop.get_task_factory()
+        loop.set_task_factory(counting)
+        try:
+            data = await gql(query, {"id": big_tree["first_region"]}, role=Role.VIEWER)
+        finally:
+            loop.set_task_factory(previous)
+        return created, data
+
+    alone, _ = await tasks_of(NODE_ALONE)
+    tasks, data = await tasks_of(CHILDREN_WITH_SLICES)
+    children = data["node"]["children"]
+    assert len(children) == 10
+    assert all(len(c["slice"]) == 2 for c in children)  # region, channel
+    assert [c["coordinate"]["member"]["code"] for c in children] == [f"C{i}" for i in range(10)]
+    assert all(c["slice"][0]["member"]["code"] == "R0" for c in children)
+    print(f"tasks: node alone {alone}, node with 10 children and slices {tasks}")
+    # The node's target and children wait (2); four batches (children, plan,
+    # dimensions, members) take a dispatch task and a session-close task each (8).
+    assert tasks - alone <= 10
