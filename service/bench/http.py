@@ -21,7 +21,10 @@ a version of about ``--nodes`` nodes, one region of which holds about a tenth.
    PATH (2 threads, 8 connections), else a Python generator (httpx, 8 keep-alive
    connections) in a separate process. Goal: at least 500 requests per second from
    one server process; p50 and p99 latency, and the non-200 or ``errors``
-   responses, which must be none.
+   responses, which must be none. Beside it, its floor: the same document executed
+   by strawberry alone over in-memory objects of the same shape
+   (:mod:`service.bench.typed_floor`), whose inverse is the most requests per second
+   one process could serve on one core, whatever the server does.
 
 Server, load generator and PostgreSQL share the machine's cores; the output says
 how many there are.
@@ -58,6 +61,7 @@ import orjson
 
 from service.api.ids import encode
 from service.auth import Role, mint_token
+from service.bench.typed_floor import seconds_per_query
 from service.bench.versions import (
     Scratch,
     Seeded,
@@ -607,6 +611,9 @@ async def _small(
     if args.generator == "wrk" and wrk is None:
         raise RuntimeError("--generator wrk: wrk is not on PATH")
     url = f"{base_url}/graphql"
+    first = (await client.post("/graphql", content=small_body)).json()
+    coordinates = len(first["data"]["node"]["children"][0]["slice"])
+    floor = await asyncio.to_thread(seconds_per_query, SMALL_QUERY, children, coordinates)
     if wrk is not None:
         figures = await asyncio.to_thread(
             run_wrk,
@@ -636,6 +643,12 @@ async def _small(
         f"a {args.warmup:g} s warm-up"
     )
     out(f"  load generator: {generator}")
+    ceiling = 1.0 / floor
+    out(
+        f"  typed floor: strawberry alone executing the same document over in-memory objects "
+        f"({children} children x {coordinates} coordinates; no HTTP, no database): "
+        f"{floor * 1e3:.2f} ms, so at most {ceiling:.0f} requests/s per core"
+    )
     out(
         f"  {figures['rps']:8.0f} requests/s ({figures['requests']:,} in "
         f"{figures['seconds']:.1f} s); latency p50 {figures['p50'] * 1e3:.1f} ms, "
@@ -645,6 +658,10 @@ async def _small(
         f"  non-200 or error responses: {figures['bad']}, transport errors: "
         f"{figures['errors']}; sample answer after the run: {after_children} children, "
         "no errors"
+    )
+    out(
+        f"  server at {figures['rps'] / ceiling:.0%} of that ceiling; "
+        f"{figures['rps'] * floor:.0%} of its time would go to the typed answer alone"
     )
     out(
         f"  goal >= {SMALL_GOAL_RPS:g} requests/s from one server process: "

@@ -9,6 +9,7 @@ on it), else an embedded PostgreSQL in a temporary folder, as in the benchmarks.
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 import pytest
 
@@ -52,6 +53,25 @@ def test_http_benchmark_smoke(generator: str, capsys: pytest.CaptureFixture[str]
     assert "Small query: a node, its 20 children and their slices" in out
     assert f"load generator: {'Python' if generator == 'python' else 'wrk'}" in out
     assert "requests/s" in out and "p99" in out
+    assert "typed floor: strawberry alone executing the same document" in out
+    assert "(20 children x 5 coordinates" in out and "of that ceiling" in out
     assert "non-200 or error responses: 0, transport errors: 0" in out
     assert "goal >= 500 requests/s from one server process: " in out
     assert "server stopped (exit code 0)" in out
+
+
+def test_typed_floor_executes_the_benchmark_document() -> None:
+    """The floor runs the very document the load generator sends, over the same shape."""
+    from service.bench.typed_floor import answer, seconds_per_query
+
+    data: Any = answer(bench_http.SMALL_QUERY, 20, 5)
+    children = data["node"]["children"]
+    assert data["node"]["id"] and data["node"]["target"] == "1234.56"
+    assert len(children) == 20
+    assert all(set(c) == {"id", "target", "share", "slice"} for c in children)
+    assert all(len(c["slice"]) == 5 for c in children)
+    assert children[0]["slice"][0] == {
+        "dimension": {"name": "Dimension 0"},
+        "member": {"code": "M1.0", "name": "Member 1.0"},
+    }
+    assert seconds_per_query(bench_http.SMALL_QUERY, 20, 5, repeats=1, per_batch=2) > 0
