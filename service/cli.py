@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import socket
 import sys
@@ -166,6 +167,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runtime = Settings(**{**settings.model_dump(), "database_url": url})
         app = create_app(runtime, generated_secret=generated)
         _banner(settings, host, port, generated, embedded is not None)
+        # What start-up built (modules, the schema, the app) lives as long as the
+        # process: keep it out of the collector's full passes, which otherwise
+        # walk it again and again and stall requests (bench http's bulk reads).
+        gc.collect()
+        gc.freeze()
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
         return 0
     finally:
