@@ -69,7 +69,7 @@ def test_percentages_not_summing_to_100() -> None:
     with pytest.raises(AllocationInputError) as info:
         split(100, children, spec)
     assert info.value.code == AllocationErrorCode.PERCENTAGES_NOT_100
-    assert info.value.details["sum"] == 80.0
+    assert info.value.details["sum"] == "80"  # exact, never a float
     assert info.value.details["children"] == ["a", "b"]
 
 

@@ -6,6 +6,11 @@ Pure Python + numpy; no database, web or GraphQL import. Public API:
   method with its constraints, see :mod:`.engine`.
 * :func:`rebalance` / :func:`cascade`: change one child or one parent and let the
   others follow, see :mod:`.rebalance`.
+* :func:`retarget`: set one node's target in a tree (siblings rebalance or
+  ancestors roll up; bounds, locks and buffers hold), see :mod:`.retarget`.
+* :func:`display_explanation` / :func:`display_split_spec` / :func:`buffer_of`:
+  stored allocation data in currency units, see :mod:`.display`.
+* :class:`Units`: how texts print amounts (currency units), see :mod:`.units`.
 * :func:`split_matrix` / :func:`split_table` / :func:`fit_ipf` /
   :func:`controlled_round`: two-way and N-way splits, see :mod:`.matrix`.
 * :func:`replan_remainder`: keep closed periods at their actuals and spread the
@@ -13,7 +18,8 @@ Pure Python + numpy; no database, web or GraphQL import. Public API:
 * :func:`apportion`: Hamilton's largest-remainder method, see :mod:`.rounding`.
 """
 
-from service.domain.allocation.constraints import buffered_total
+from service.domain.allocation.constraints import buffered_total, unbuffered
+from service.domain.allocation.display import buffer_of, display_explanation, display_split_spec
 from service.domain.allocation.engine import AllocationResult, allocate
 from service.domain.allocation.errors import (
     AllocationError,
@@ -71,7 +77,15 @@ from service.domain.allocation.replan import (
     ReplanResult,
     replan_remainder,
 )
+from service.domain.allocation.retarget import (
+    RetargetResult,
+    TargetChange,
+    TargetMode,
+    retarget,
+    subtree_needed,
+)
 from service.domain.allocation.rounding import apportion, apportion_array, apportion_exact
+from service.domain.allocation.units import Units
 
 __all__ = [
     "BIGINT_MAX",
@@ -109,20 +123,30 @@ __all__ = [
     "PotentialOptions",
     "ProfileSource",
     "ReplanResult",
+    "RetargetResult",
     "SeasonalOptions",
     "TableResult",
+    "TargetChange",
+    "TargetMode",
     "TreeNode",
+    "Units",
     "WeightsOptions",
     "allocate",
     "apportion",
     "apportion_array",
     "apportion_exact",
+    "buffer_of",
     "buffered_total",
     "cascade",
     "controlled_round",
+    "display_explanation",
+    "display_split_spec",
     "fit_ipf",
     "rebalance",
     "replan_remainder",
+    "retarget",
     "split_matrix",
     "split_table",
+    "subtree_needed",
+    "unbuffered",
 ]

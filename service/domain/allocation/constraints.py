@@ -31,7 +31,8 @@ Documented rules
   able to take the leftover, gives ``STEP_INFEASIBLE``.
 * **Quota buffer.** ``buffered_total(parent, pct)`` is
   ``parent + round_half_up(parent * pct / 100)``: children then add up to the
-  parent times the over-assignment factor, exactly.
+  parent times the over-assignment factor, exactly. :func:`unbuffered` is its
+  inverse rounded down (the largest parent whose buffered total fits).
 """
 
 from __future__ import annotations
@@ -45,8 +46,16 @@ from service.domain.allocation.errors import (
     AllocationInputError,
     InfeasibleAllocationError,
 )
-from service.domain.allocation.exact import BIGINT_MAX, Number, to_fraction
+from service.domain.allocation.exact import (
+    BIGINT_MAX,
+    NUMBER_RULE,
+    Number,
+    show,
+    sig_text,
+    to_fraction,
+)
 from service.domain.allocation.rounding import apportion, integerize
+from service.domain.allocation.units import MINOR, Units, amount_text
 
 _MAX_LISTED = 20
 
@@ -70,24 +79,56 @@ class Distribution:
     caps: list[int | None]
 
 
-def buffered_total(parent: int, over_assignment: Number) -> int:
+def buffered_total(
+    parent: int, over_assignment: Number, *, units: Units = MINOR, label: str | None = None
+) -> int:
     """``parent`` plus the over-assignment percentage, rounded half up to an integer."""
+    pct = buffer_percentage(over_assignment)
+    total = buffered_total_exact(parent, pct)
+    if total > BIGINT_MAX:
+        who = label or "the parent"
+        raise AllocationInputError(
+            AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
+            f"{who} ({units.amount(parent)}) plus its {sig_text(pct)} % buffer is "
+            f"{amount_text(total, units)}, above the largest target {units.amount(BIGINT_MAX)}",
+            {"parent": parent, "over_assignment": sig_text(pct)},
+        )
+    return total
+
+
+def buffer_percentage(over_assignment: Number) -> Fraction:
+    """The over-assignment as an exact percentage ``>= 0`` (else ``INVALID_INPUT``)."""
     pct = to_fraction(over_assignment)
     if pct is None or pct < 0:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT,
-            f"over_assignment must be a percentage >= 0, got {over_assignment!r}",
-            {"over_assignment": repr(over_assignment)},
+            f"over_assignment must be a percentage {NUMBER_RULE}, got {show(over_assignment)}",
+            {"over_assignment": show(over_assignment)},
         )
-    extra = parent * pct / 100
-    total = parent + int((extra + Fraction(1, 2)).__floor__())
-    if total > BIGINT_MAX:
-        raise AllocationInputError(
-            AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
-            f"parent {parent} with {float(pct):g} % over-assignment is {total}, above 2**63-1",
-            {"parent": parent, "total": total},
-        )
-    return total
+    return pct
+
+
+def unbuffered(total: int, over_assignment: Number) -> int:
+    """The largest parent whose :func:`buffered_total` does not exceed ``total``.
+
+    ``buffered_total`` is strictly increasing in the parent but skips values
+    (with a 10 % buffer, parents 1004 and 1005 give 1104 and 1106), so it has
+    no exact inverse; this is the inverse rounded down:
+    ``buffered_total(unbuffered(t, p), p) <= t < buffered_total(unbuffered(t, p) + 1, p)``.
+    """
+    pct = buffer_percentage(over_assignment)
+    if total <= 0:
+        return 0
+    # p0 = floor(t / (1 + q)) has f(p0) <= t, and f(p0 + 2) > t (see the tests).
+    parent = int((Fraction(total * 100) / (100 + pct)).__floor__())
+    if buffered_total_exact(parent + 1, pct) <= total:
+        parent += 1
+    return parent
+
+
+def buffered_total_exact(parent: int, pct: Fraction) -> int:
+    """:func:`buffered_total` without range checks (any size)."""
+    return parent + int((parent * pct / 100 + Fraction(1, 2)).__floor__())
 
 
 def distribute(
@@ -97,22 +138,32 @@ def distribute(
     caps: Sequence[int | None],
     keys: Sequence[str],
     step: int = 1,
+    *,
+    names: Sequence[str] | None = None,
+    units: Units = MINOR,
 ) -> Distribution:
-    """Split ``amount`` by ``shares`` within ``[floors, caps]`` in multiples of ``step``."""
+    """Split ``amount`` by ``shares`` within ``[floors, caps]`` in multiples of ``step``.
+
+    ``keys`` drive the tie-breaks; ``names`` (default: the keys) and ``units`` only
+    how messages read.
+    """
     n = len(shares)
+    names = keys if names is None else names
+    u = units
     crossed = [i for i in range(n) if caps[i] is not None and floors[i] > caps[i]]  # type: ignore[operator]
     if crossed:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_BOUNDS,
             "bounds contradict: "
             + "; ".join(
-                f"{keys[i]}: floor {floors[i]} > cap {caps[i]}" for i in crossed[:_MAX_LISTED]
+                f"{names[i]}: floor {u.amount(floors[i])} above cap {u.amount(caps[i])}"  # type: ignore[arg-type]
+                for i in crossed[:_MAX_LISTED]
             ),
             {"children": [keys[i] for i in crossed[:_MAX_LISTED]]},
         )
     weights = integerize(shares)
     total_weight = sum(weights)
-    _check_feasible(amount, weights, floors, caps, keys)
+    _check_feasible(amount, weights, floors, caps, keys, names, units)
     lam = _level(amount, weights, floors, caps)
     unrounded = [_clamp(lam * w, lo, hi) for w, lo, hi in zip(weights, floors, caps, strict=True)]
     proportional = [
@@ -129,9 +180,9 @@ def distribute(
             clamp.append(None)
 
     if step == 1:
-        units = _round_filled(amount, weights, floors, caps, keys)
+        filled = _round_filled(amount, weights, floors, caps, keys)
         return Distribution(
-            units, proportional, unrounded, clamp, None, 0, list(floors), list(caps)
+            filled, proportional, unrounded, clamp, None, 0, list(floors), list(caps)
         )
 
     units_total, leftover = divmod(amount, step)
@@ -145,8 +196,11 @@ def distribute(
     if impossible:
         raise InfeasibleAllocationError(
             AllocationErrorCode.STEP_INFEASIBLE,
-            f"no multiple of {step} lies within the bounds of "
-            + ", ".join(f"{keys[i]} [{floors[i]}, {caps[i]}]" for i in impossible[:_MAX_LISTED]),
+            f"no multiple of {u.amount(step)} lies within the bounds of "
+            + ", ".join(
+                f"{names[i]} [{u.amount(floors[i])}, {u.amount(caps[i])}]"  # type: ignore[arg-type]
+                for i in impossible[:_MAX_LISTED]
+            ),
             {
                 "children": [keys[i] for i in impossible[:_MAX_LISTED]],
                 "step": step,
@@ -155,12 +209,12 @@ def distribute(
             },
         )
     try:
-        _check_feasible(units_total, weights, lo_units, hi_units, keys)
+        _check_feasible(units_total, weights, lo_units, hi_units, keys, names, units, step)
     except InfeasibleAllocationError as exc:
         raise InfeasibleAllocationError(
             AllocationErrorCode.STEP_INFEASIBLE,
-            f"rounding to multiples of {step} cannot keep every bound: {exc.message} "
-            f"(in units of {step})",
+            f"rounding to multiples of {u.amount(step)} cannot keep every bound: "
+            f"{exc.message} (bounds rounded inward to multiples of {u.amount(step)})",
             {**exc.details, "step": step},
         ) from None
     lam_units = _level(units_total, weights, lo_units, hi_units)
@@ -171,16 +225,16 @@ def distribute(
                 clamp[i] = "CAP"
             elif lo > 0 and level <= lo:
                 clamp[i] = "FLOOR"
-    units = _round_filled(units_total, weights, lo_units, hi_units, keys)
-    amounts = [u * step for u in units]
+    in_steps = _round_filled(units_total, weights, lo_units, hi_units, keys)
+    amounts = [x * step for x in in_steps]
     taker: int | None = None
     if leftover:
         eligible = [i for i in range(n) if caps[i] is None or amounts[i] + leftover <= caps[i]]  # type: ignore[operator]
         if not eligible:
             raise InfeasibleAllocationError(
                 AllocationErrorCode.STEP_INFEASIBLE,
-                f"the rounding leftover {leftover} (amount {amount} is not a multiple of "
-                f"{step}) fits under no child's cap",
+                f"the rounding leftover {u.amount(leftover)} (the amount {u.amount(amount)} is "
+                f"not a multiple of {u.amount(step)}) fits under no child's cap",
                 {"children": list(keys[:_MAX_LISTED]), "leftover": leftover, "step": step},
             )
         taker = min(eligible, key=lambda i: (-amounts[i], -weights[i], keys[i], i))
@@ -207,14 +261,22 @@ def _check_feasible(
     floors: Sequence[int],
     caps: Sequence[int | None],
     keys: Sequence[str],
+    names: Sequence[str],
+    units: Units,
+    scale: int = 1,
 ) -> None:
+    """Raise when the bounds cannot hold; messages show ``x * scale`` in ``units``."""
+
+    def u(value: int) -> str:
+        return units.amount(value * scale)
+
     floor_sum = sum(floors)
     if floor_sum > amount:
         named = [i for i, lo in enumerate(floors) if lo > 0]
         raise InfeasibleAllocationError(
             AllocationErrorCode.FLOORS_EXCEED_TOTAL,
-            f"floors add up to {floor_sum}, above the {amount} to split: "
-            + ", ".join(f"{keys[i]} >= {floors[i]}" for i in named[:_MAX_LISTED]),
+            f"floors add up to {u(floor_sum)}, above the {u(amount)} to split: "
+            + ", ".join(f"{names[i]} >= {u(floors[i])}" for i in named[:_MAX_LISTED]),
             {
                 "children": [keys[i] for i in named[:_MAX_LISTED]],
                 "floors": [floors[i] for i in named[:_MAX_LISTED]],
@@ -227,8 +289,8 @@ def _check_feasible(
     if not any(weights):
         raise AllocationInputError(
             AllocationErrorCode.ZERO_WEIGHTS,
-            f"every share is zero; cannot split {amount - floor_sum} above the floors among "
-            + ", ".join(keys[:_MAX_LISTED]),
+            f"every share is zero; cannot split {u(amount - floor_sum)} above the floors among "
+            + ", ".join(names[:_MAX_LISTED]),
             {"children": list(keys[:_MAX_LISTED]), "amount": amount, "floor_sum": floor_sum},
         )
     if any(w > 0 and hi is None for w, hi in zip(weights, caps, strict=True)):
@@ -241,9 +303,9 @@ def _check_feasible(
         named = [i for i in range(len(keys)) if caps[i] is not None or weights[i] == 0]
         raise InfeasibleAllocationError(
             AllocationErrorCode.CAPS_BELOW_TOTAL,
-            f"caps add up to {capacity}, below the {amount} to split: "
+            f"caps add up to {u(capacity)}, below the {u(amount)} to split: "
             + ", ".join(
-                f"{keys[i]} <= {caps[i] if weights[i] else floors[i]}"
+                f"{names[i]} <= {u(caps[i] if weights[i] else floors[i])}"  # type: ignore[arg-type]
                 + ("" if weights[i] else " (zero share)")
                 for i in named[:_MAX_LISTED]
             ),

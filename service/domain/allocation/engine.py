@@ -42,17 +42,25 @@ from service.domain.allocation.errors import (
     AllocationInputError,
     InfeasibleAllocationError,
 )
-from service.domain.allocation.exact import BIGINT_MAX, is_int_amount, to_fraction
+from service.domain.allocation.exact import (
+    BIGINT_MAX,
+    is_int_amount,
+    show,
+    sig_text,
+    to_fraction,
+)
 from service.domain.allocation.explain import (
     Adjustment,
     AdjustmentKind,
     ChildExplanation,
+    buffer_info,
     dec,
     sentence,
 )
 from service.domain.allocation.methods import Shares, check_percentages, compute_shares
 from service.domain.allocation.model import AllocationMethod, AllocationRequest, ChildInput
 from service.domain.allocation.rounding import _as_array, apportion_array
+from service.domain.allocation.units import Units, amount_text
 
 _MAX_LISTED = 20
 _FAST_METHODS = frozenset(
@@ -108,6 +116,8 @@ class _Plan:
     """What validation established (columns are by child, in request order)."""
 
     keys: tuple[str, ...]
+    names: tuple[str, ...]
+    """How texts name the children (labels, else keys)."""
     total: int
     fixed: dict[int, tuple[int, AdjustmentKind]]
     free: list[int]
@@ -117,6 +127,7 @@ class _Plan:
     """Floors by child position (children without a floor are absent)."""
     caps: dict[int, int]
     """Caps by child position (children without a cap are absent)."""
+    over_assignment: Fraction
 
 
 @dataclass(frozen=True)
@@ -173,8 +184,8 @@ def _prepare(request: AllocationRequest) -> _Plan:
     if not isinstance(spec.method, AllocationMethod):
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT,
-            f"method must be an AllocationMethod, got {spec.method!r}",
-            {"method": repr(spec.method)},
+            f"method must be an AllocationMethod, got {show(spec.method)}",
+            {"method": show(spec.method)},
         )
     if not children:
         raise AllocationInputError(
@@ -184,23 +195,30 @@ def _prepare(request: AllocationRequest) -> _Plan:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT, "children must be ChildInput objects", {}
         )
+    units = request.units
+    if not isinstance(units, Units):
+        raise AllocationInputError(
+            AllocationErrorCode.INVALID_INPUT, "units must be a Units value", {}
+        )
     parent = request.parent
     if not is_int_amount(parent) or not 0 <= parent <= BIGINT_MAX:
         raise AllocationInputError(
             AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
-            f"parent must be an integer between 0 and 2**63-1, got {parent!r}",
-            {"parent": parent if is_int_amount(parent) else repr(parent)},
+            f"the amount to split must be a whole amount from 0 to "
+            f"{units.amount(BIGINT_MAX)}, got {amount_text(parent, units)}",
+            {"parent": show(parent)},
         )
     step = spec.step
     if not is_int_amount(step) or not 1 <= step <= BIGINT_MAX:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT,
-            f"step must be a positive integer, got {step!r}",
-            {"step": repr(step)},
+            f"step must be a positive integer, got {show(step)}",
+            {"step": show(step)},
         )
-    total = buffered_total(parent, spec.over_assignment)
+    total = buffered_total(parent, spec.over_assignment, units=units, label=request.parent_key)
     keys = tuple(map(attrgetter("key"), children))
     _check_keys(keys)
+    names = keys if all(c.label is None for c in children) else tuple(c.name for c in children)
     n = len(children)
     columns: dict[str, dict[int, int]] = {}
     for name in ("amount", "locked_amount", "floor", "cap"):
@@ -209,12 +227,15 @@ def _prepare(request: AllocationRequest) -> _Plan:
         if bad:
             raise AllocationInputError(
                 AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
-                f"{name} must be an integer between 0 and 2**63-1: "
-                + ", ".join(f"{keys[i]}={column[i]!r}" for i in bad[:_MAX_LISTED]),
+                f"{name.replace('_', ' ')} must be a whole amount from 0 to "
+                f"{units.amount(BIGINT_MAX)}: "
+                + ", ".join(
+                    f"{names[i]} {amount_text(column[i], units)}" for i in bad[:_MAX_LISTED]
+                ),
                 {
                     "field": name,
                     "children": [keys[i] for i in bad[:_MAX_LISTED]],
-                    "values": [repr(column[i]) for i in bad[:_MAX_LISTED]],
+                    "values": [show(column[i]) for i in bad[:_MAX_LISTED]],
                 },
             )
     floors, caps, locks = columns["floor"], columns["cap"], columns["locked_amount"]
@@ -225,10 +246,20 @@ def _prepare(request: AllocationRequest) -> _Plan:
         for i in sorted(set(floors) | set(caps)):
             lo, hi = floors.get(i, 0), caps.get(i)
             if hi is not None and lo > hi:
-                bad_bounds.append(f"{keys[i]}: floor {lo} > cap {hi}")
+                bad_bounds.append(
+                    f"{names[i]}: floor {units.amount(lo)} above cap {units.amount(hi)}"
+                )
             for label, value in (("locked amount", locks.get(i)), ("manual amount", manual.get(i))):
-                if value is not None and (value < lo or (hi is not None and value > hi)):
-                    bad_bounds.append(f"{keys[i]}: {label} {value} outside [{lo}, {hi}]")
+                if value is not None and value < lo:
+                    bad_bounds.append(
+                        f"{names[i]}: {label} {units.amount(value)} below its floor "
+                        f"{units.amount(lo)}"
+                    )
+                elif value is not None and hi is not None and value > hi:
+                    bad_bounds.append(
+                        f"{names[i]}: {label} {units.amount(value)} above its cap "
+                        f"{units.amount(hi)}"
+                    )
     if bad_bounds:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_BOUNDS,
@@ -243,7 +274,8 @@ def _prepare(request: AllocationRequest) -> _Plan:
         if i in fixed and fixed[i][0] != value:
             raise AllocationInputError(
                 AllocationErrorCode.INVALID_INPUT,
-                f"{keys[i]} is locked at {fixed[i][0]} but its manual amount is {value}",
+                f"{names[i]} is locked at {units.amount(fixed[i][0])} but its manual amount "
+                f"is {units.amount(value)}",
                 {"children": [keys[i]], "locked_amount": fixed[i][0], "amount": value},
             )
         fixed.setdefault(i, (value, AdjustmentKind.MANUAL))
@@ -252,9 +284,9 @@ def _prepare(request: AllocationRequest) -> _Plan:
         named = sorted(fixed)
         raise InfeasibleAllocationError(
             AllocationErrorCode.LOCKED_EXCEEDS_TOTAL,
-            f"locked{' and manual' if is_manual else ''} amounts add up to {fixed_sum}, "
-            f"above the {total} to split: "
-            + ", ".join(f"{keys[i]}={fixed[i][0]}" for i in named[:_MAX_LISTED]),
+            f"locked{' and manual' if is_manual else ''} amounts add up to "
+            f"{units.amount(fixed_sum)}, above the {units.amount(total)} to split: "
+            + ", ".join(f"{names[i]} {units.amount(fixed[i][0])}" for i in named[:_MAX_LISTED]),
             {
                 "children": [keys[i] for i in named[:_MAX_LISTED]],
                 "amounts": [fixed[i][0] for i in named[:_MAX_LISTED]],
@@ -271,13 +303,13 @@ def _prepare(request: AllocationRequest) -> _Plan:
             without = [keys[i] for i in free]
             if without:
                 message = (
-                    f"no manual amount for {', '.join(without[:_MAX_LISTED])} and no fallback "
-                    "method to spread the remainder"
+                    f"no manual amount for {', '.join(names[i] for i in free[:_MAX_LISTED])} "
+                    "and no fallback method to spread the remainder"
                 )
             else:
                 message = (
-                    f"manual amounts add up to {fixed_sum}, not {total} "
-                    f"(difference {total - fixed_sum})"
+                    f"manual amounts add up to {units.amount(fixed_sum)}, not "
+                    f"{units.amount(total)} (difference {units.signed(total - fixed_sum)})"
                 )
             raise InfeasibleAllocationError(
                 AllocationErrorCode.MANUAL_MISMATCH,
@@ -303,13 +335,14 @@ def _prepare(request: AllocationRequest) -> _Plan:
         )
         raise InfeasibleAllocationError(
             code,
-            f"every child is fixed and their amounts add up to {fixed_sum}, not {total} "
-            f"(difference {distributable})",
+            f"every child is fixed and their amounts add up to {units.amount(fixed_sum)}, "
+            f"not {units.amount(total)} (difference {units.signed(distributable)})",
             {"children": list(keys[:_MAX_LISTED]), "fixed_sum": fixed_sum, "total": total},
         )
     if free and _uses_percentages(request, share_method):
         check_percentages(children)
-    return _Plan(keys, total, fixed, free, distributable, share_method, floors, caps)
+    pct = to_fraction(spec.over_assignment) or Fraction(0)
+    return _Plan(keys, names, total, fixed, free, distributable, share_method, floors, caps, pct)
 
 
 def _check_keys(keys: Sequence[str]) -> None:
@@ -433,7 +466,16 @@ def _trace(request: AllocationRequest, plan: _Plan) -> _Trace:
         for j, i in enumerate(plan.free)
     ]
     keys = [plan.keys[i] for i in plan.free]
-    dist = distribute(plan.distributable, shares.values, floors, caps, keys, request.spec.step)
+    dist = distribute(
+        plan.distributable,
+        shares.values,
+        floors,
+        caps,
+        keys,
+        request.spec.step,
+        names=[plan.names[i] for i in plan.free],
+        units=request.units,
+    )
     for i, value in zip(plan.free, dist.amounts, strict=True):
         out[i] = value
     return _Trace(out, shares, dist)
@@ -448,11 +490,31 @@ def _explanations(
     request: AllocationRequest, plan: _Plan, trace: _Trace
 ) -> tuple[ChildExplanation, ...]:
     spec = request.spec
+    units = request.units
     method = spec.method.value
     step = spec.step
+    buffer = buffer_info(request.parent, plan.total, plan.over_assignment)
+
+    def text(i: int, final: int, basis: str, adjustments: tuple[Adjustment, ...]) -> str:
+        return sentence(
+            plan.names[i],
+            final,
+            request.parent,
+            request.parent_key,
+            basis,
+            adjustments,
+            units=units,
+            total=plan.total,
+            over_assignment=plan.over_assignment,
+        )
+
     out: list[ChildExplanation | None] = [None] * len(request.children)
     for i, (value, kind) in plan.fixed.items():
-        detail = f"locked at {value}" if kind is AdjustmentKind.LOCK else f"manual amount {value}"
+        detail = (
+            f"locked at {units.amount(value)}"
+            if kind is AdjustmentKind.LOCK
+            else f"manual amount {units.amount(value)}"
+        )
         adjustments: tuple[Adjustment, ...] = (Adjustment(kind, detail, after=str(value)),)
         out[i] = ChildExplanation(
             key=plan.keys[i],
@@ -463,7 +525,8 @@ def _explanations(
             unrounded=str(value),
             final=value,
             adjustments=adjustments,
-            text=sentence(plan.keys[i], value, plan.total, request.parent_key, "", adjustments),
+            text=text(i, value, "", adjustments),
+            buffer=buffer,
         )
     if trace.shares is not None and trace.dist is not None:
         shares, dist = trace.shares, trace.dist
@@ -474,7 +537,7 @@ def _explanations(
         )
         for j, i in enumerate(plan.free):
             final = trace.amounts[i]
-            adjustments = _adjustments(j, shares, dist, final, step)
+            adjustments = _adjustments(j, shares, dist, final, step, units)
             basis = fallback + shares.basis[j]
             out[i] = ChildExplanation(
                 key=plan.keys[i],
@@ -485,27 +548,28 @@ def _explanations(
                 unrounded=dec(dist.unrounded[j]),
                 final=final,
                 adjustments=adjustments,
-                text=sentence(
-                    plan.keys[i], final, plan.total, request.parent_key, basis, adjustments
-                ),
+                text=text(i, final, basis, adjustments),
                 components=tuple(shares.components[j]),
+                buffer=buffer,
             )
     assert all(e is not None for e in out)
     return tuple(e for e in out if e is not None)
 
 
 def _adjustments(
-    j: int, shares: Shares, dist: Distribution, final: int, step: int
+    j: int, shares: Shares, dist: Distribution, final: int, step: int, units: Units
 ) -> tuple[Adjustment, ...]:
     adjustments = list(shares.notes[j])
     proportional = dist.proportional[j]
     unrounded = dist.unrounded[j]
     clamp = dist.clamp[j]
     if clamp == "CAP":
+        cap = dist.caps[j]
+        assert cap is not None
         adjustments.append(
             Adjustment(
                 AdjustmentKind.CAP,
-                f"held by its cap {dist.caps[j]} (proportional {dec(proportional)})",
+                f"held by its cap {units.amount(cap)} (proportional {units.exact(proportional)})",
                 before=dec(proportional),
                 after=dec(unrounded),
             )
@@ -514,7 +578,8 @@ def _adjustments(
         adjustments.append(
             Adjustment(
                 AdjustmentKind.FLOOR,
-                f"held by its floor {dist.floors[j]} (proportional {dec(proportional)})",
+                f"held by its floor {units.amount(dist.floors[j])} "
+                f"(proportional {units.exact(proportional)})",
                 before=dec(proportional),
                 after=dec(unrounded),
             )
@@ -524,8 +589,7 @@ def _adjustments(
         adjustments.append(
             Adjustment(
                 AdjustmentKind.REDISTRIBUTION,
-                f"{'+' if delta > 0 else ''}{dec(delta)} from water-filling around capped or "
-                "floored siblings",
+                f"{units.signed_exact(delta)} from water-filling around capped or floored siblings",
                 before=dec(proportional),
                 after=dec(unrounded),
             )
@@ -535,9 +599,12 @@ def _adjustments(
     if Fraction(rounded) != unrounded:
         if step == 1:
             how = "up (largest remainder)" if rounded > unrounded else "down"
-            detail = f"rounded {how} from {dec(unrounded)} to {rounded}"
+            detail = f"rounded {how} from {units.exact(unrounded)} to {units.amount(rounded)}"
         else:
-            detail = f"rounded to a multiple of {step}: {dec(unrounded)} -> {rounded}"
+            detail = (
+                f"rounded to a multiple of {units.amount(step)}: {units.exact(unrounded)} -> "
+                f"{units.amount(rounded)}"
+            )
         adjustments.append(
             Adjustment(AdjustmentKind.ROUNDING, detail, before=dec(unrounded), after=str(rounded))
         )
@@ -545,7 +612,7 @@ def _adjustments(
         adjustments.append(
             Adjustment(
                 AdjustmentKind.LEFTOVER,
-                f"took the rounding leftover {took} (largest amount)",
+                f"took the rounding leftover {units.amount(took)} (largest amount)",
                 before=str(rounded),
                 after=str(final),
             )
@@ -555,20 +622,22 @@ def _adjustments(
 
 def _notes(request: AllocationRequest, plan: _Plan) -> tuple[str, ...]:
     spec = request.spec
+    units = request.units
     notes = [
-        f"{spec.method.value} split of {plan.total} over {len(plan.keys)} children "
-        f"({len(plan.fixed)} fixed, {len(plan.free)} by "
+        f"{spec.method.value} split of {units.amount(plan.total)} over {len(plan.keys)} "
+        f"children ({len(plan.fixed)} fixed, {len(plan.free)} by "
         f"{plan.share_method.value if plan.share_method else 'hand'})"
     ]
     if plan.total != request.parent:
         notes.append(
-            f"over-assignment {spec.over_assignment} %: children add up to {plan.total} "
-            f"for a parent of {request.parent}"
+            f"over-assignment {sig_text(plan.over_assignment)} %: children add up to "
+            f"{units.amount(plan.total)} for a parent of {units.amount(request.parent)}"
         )
     if spec.step != 1:
         notes.append(
-            f"rounded to multiples of {spec.step}; the leftover (amount mod {spec.step}) goes to "
-            "the child with the largest amount that stays within its cap"
+            f"rounded to multiples of {units.amount(spec.step)}; the leftover (amount mod "
+            f"{units.amount(spec.step)}) goes to the child with the largest amount that stays "
+            "within its cap"
         )
     notes.append("rounding: largest remainder; ties go to the larger share, then the smaller key")
     return tuple(notes)

@@ -36,7 +36,8 @@ class AllocationErrorCode(StrEnum):
     AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
     """An amount is negative or above the PostgreSQL bigint range (2**63-1)."""
     INVALID_BOUNDS = "INVALID_BOUNDS"
-    """A floor above its cap, or a locked/manual amount outside its own bounds."""
+    """A floor above its cap, or an amount (locked, manual, set or rolled up) outside its
+    node's floor and cap."""
     INVALID_WEIGHTS = "INVALID_WEIGHTS"
     """A weight, history value, attribute or rate is negative, NaN or infinite."""
     ZERO_WEIGHTS = "ZERO_WEIGHTS"
@@ -61,6 +62,8 @@ class AllocationErrorCode(StrEnum):
     """A sales-cycle lag displaces a share but no later period can receive it."""
     MANUAL_MISMATCH = "MANUAL_MISMATCH"
     """Manual amounts do not add up to the amount to split and no fallback is set."""
+    LOCKED = "LOCKED"
+    """A move would change a locked node (a roll-up through a locked ancestor)."""
     REBALANCE_INFEASIBLE = "REBALANCE_INFEASIBLE"
     """The siblings cannot absorb the change within their locks and bounds."""
     TREE_INCONSISTENT = "TREE_INCONSISTENT"

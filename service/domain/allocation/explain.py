@@ -6,9 +6,20 @@ the unrounded amount (after locks, floors, caps and lag, before rounding), the
 final amount and every adjustment applied, plus a sentence a planner can read
 out ("42.00 % of East: 60 % HISTORY share 0.4000, 40 % POTENTIAL share 0.4500").
 
-Amounts that may be fractional are exact decimal strings (6 places, half-even,
-see :func:`~service.domain.allocation.exact.format_decimal`); shares are floats
-(display only); final amounts are ``int``.
+Stored fields keep minor units: amounts that may be fractional are exact
+decimal strings (6 places, half-even, see
+:func:`~service.domain.allocation.exact.format_decimal`); shares are floats in
+``[0, 1]`` (display only); final amounts are ``int``. The ``text`` and every
+adjustment's ``detail`` are written in currency units and labels
+(:class:`~service.domain.allocation.units.Units`): "East: 4200000.00 = 42 % of
+the plan". :func:`~service.domain.allocation.display.display_explanation` turns
+a stored explanation into currency units for a client.
+
+**Buffers.** When the parent's split carries an over-assignment (a quota
+buffer), its children add up to more than the parent. A child's percentage is
+then still of the parent itself ("36.67 % of the plan"), followed by its part
+of the buffered total: "(33.33 % of 1100.00, the plan plus its 10 % buffer)";
+``buffer`` holds the numbers.
 """
 
 from __future__ import annotations
@@ -18,7 +29,8 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
-from service.domain.allocation.exact import format_decimal
+from service.domain.allocation.exact import format_decimal, sig_text
+from service.domain.allocation.units import MINOR, Units
 
 
 class AdjustmentKind(StrEnum):
@@ -50,6 +62,10 @@ class AdjustmentKind(StrEnum):
     """A closed period kept at its actual (re-plan)."""
     SCALED = "SCALED"
     """Scaled with its parent (cascade)."""
+    ROLL_UP = "ROLL_UP"
+    """Moved because a child's target moved (a bottom-up edit)."""
+    BUFFER = "BUFFER"
+    """Absorbed the rounding of a quota buffer during a roll-up."""
     OVERSHOOT = "OVERSHOOT"
     """An open period set by the overshoot rule of a re-plan."""
 
@@ -111,9 +127,12 @@ class ChildExplanation:
     adjustments: tuple[Adjustment, ...]
     text: str
     components: tuple[ComponentShare, ...] = ()
+    buffer: dict[str, Any] | None = None
+    """The parent's quota buffer, when it has one: ``over_assignment`` (a percentage,
+    exact decimal string), ``parent`` and ``total`` (the buffered total), in minor units."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "key": self.key,
             "method": self.method,
             "inputs": dict(self.inputs),
@@ -125,6 +144,20 @@ class ChildExplanation:
             "adjustments": [a.to_dict() for a in self.adjustments],
             "text": self.text,
         }
+        if self.buffer is not None:
+            out["buffer"] = dict(self.buffer)
+        return out
+
+
+def buffer_info(parent: int, total: int, over_assignment: Fraction) -> dict[str, Any] | None:
+    """The ``buffer`` entry of an explanation (None without a buffer)."""
+    if total == parent and not over_assignment:
+        return None
+    return {
+        "over_assignment": format_decimal(over_assignment, 12),
+        "parent": parent,
+        "total": total,
+    }
 
 
 def dec(value: Fraction | int) -> str:
@@ -133,21 +166,43 @@ def dec(value: Fraction | int) -> str:
 
 
 def share_text(value: Fraction | float) -> str:
-    """A share with four decimals ("0.4000")."""
-    return f"{float(value):.4f}"
+    """A share with four decimals ("0.4000"), exact (never through a float)."""
+    return fixed(Fraction(value), 4)
+
+
+def fixed(value: Fraction, places: int) -> str:
+    """``value`` with exactly ``places`` decimals, rounded half to even."""
+    text = format_decimal(value, places)
+    if places:
+        whole, _, frac = text.partition(".")
+        text = f"{whole}.{frac.ljust(places, '0')}"
+    return text
 
 
 def sentence(
-    key: str,
+    label: str,
     final: int,
-    total: int,
-    parent_key: str | None,
+    parent: int,
+    parent_label: str | None,
     basis: str,
     adjustments: tuple[Adjustment, ...],
+    *,
+    units: Units = MINOR,
+    total: int | None = None,
+    over_assignment: Fraction | None = None,
 ) -> str:
-    """The one-line explanation a planner reads out."""
-    of = f"of {parent_key}" if parent_key else "of the parent"
-    text = f"{key}: {final} = {percent_of(final, total)} {of}"
+    """The one-line explanation a planner reads out.
+
+    ``parent`` is the parent's own amount; ``total`` what its children add up to
+    (the parent plus its ``over_assignment`` buffer, when it has one).
+    """
+    of = parent_label or "the parent"
+    text = f"{label}: {units.amount(final)} = {percent_of(final, parent)} of {of}"
+    if total is not None and (total != parent or over_assignment):
+        pct = sig_text(over_assignment or Fraction(0), 6)
+        text += (
+            f" ({percent_of(final, total)} of {units.amount(total)}, {of} plus its {pct} % buffer)"
+        )
     if basis:
         text += f": {basis}"
     if adjustments:

@@ -9,7 +9,11 @@ Documented rules
 * **Margins.** One integer target ``>= 0`` per member of each dimension; every
   dimension's targets add up to the same total, else ``MARGINS_MISMATCH`` with
   the totals.
-* **Seed.** Finite, non-negative (``INVALID_WEIGHTS`` naming the cells).
+* **Seed.** Finite, non-negative, at most ``1e300`` (``INVALID_WEIGHTS`` naming
+  the cells). The fit runs in float64 on the seed divided by its largest value,
+  so every positive seed value must be at least ``1e-280`` times the largest
+  (else ``INVALID_WEIGHTS`` naming the cell; write 0 for an empty cell). ``prior``
+  is a number from 0 to ``1e6`` and ``tolerance`` a finite number ``>= 0``.
 * **Zero-cell rule.** A *structural zero* (listed in ``structural_zeros`` /
   ``zero_mask``) must stay 0 and does. A seed cell that is 0 but not structural
   is *empty history*, not impossibility: it starts at a small prior,
@@ -50,6 +54,7 @@ Documented rules
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -67,15 +72,18 @@ from service.domain.allocation.errors import (
 )
 from service.domain.allocation.exact import (
     BIGINT_MAX,
+    NUMBER_RULE,
     Number,
     format_decimal,
     from_json_number,
     is_int_amount,
     json_number,
+    show,
     to_fraction,
 )
 from service.domain.allocation.flow import MaxFlow
 from service.domain.allocation.rounding import integerize
+from service.domain.allocation.units import MINOR, Units
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -86,6 +94,11 @@ DEFAULT_TOLERANCE = 1e-4
 """Largest margin residual accepted, in units (minor units): a hundredth of a cent."""
 DEFAULT_MAX_ITERATIONS = 2000
 _FLOAT_RESOLUTION = 64 * 2.0**-52
+MAX_SEED = 1e300
+"""Largest seed value (the fit runs in float64)."""
+MIN_SEED_RATIO = 1e-280
+"""Smallest positive seed value, relative to the largest one."""
+MAX_PRIOR = 10**6
 _MAX_LISTED = 20
 
 
@@ -154,6 +167,8 @@ class MatrixRequest:
     prior: Number = DEFAULT_PRIOR
     tolerance: float = DEFAULT_TOLERANCE
     max_iterations: int = DEFAULT_MAX_ITERATIONS
+    units: Units = field(default=MINOR, compare=False)
+    """How texts print amounts (not stored)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,9 +199,11 @@ class MatrixRequest:
                 tolerance=float(data.get("tolerance", DEFAULT_TOLERANCE)),
                 max_iterations=int(data.get("max_iterations", DEFAULT_MAX_ITERATIONS)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise AllocationInputError(
-                AllocationErrorCode.INVALID_INPUT, f"malformed matrix request: {exc}", {}
+                AllocationErrorCode.INVALID_INPUT,
+                f"malformed matrix request: {show(str(exc), 120)}",
+                {},
             ) from None
 
 
@@ -207,6 +224,7 @@ class MatrixResult:
     seed: tuple[tuple[float, ...], ...] = field(repr=False, compare=False)
     rules: tuple[tuple[str, ...], ...] = field(repr=False, compare=False)
     scaled: tuple[tuple[str, ...], ...] = field(repr=False, compare=False)
+    units: Units = field(default=MINOR, repr=False, compare=False)
 
     def cell(self, row_key: str, col_key: str) -> int:
         return self.cells[self.row_keys.index(row_key)][self.col_keys.index(col_key)]
@@ -234,8 +252,8 @@ class MatrixResult:
                     "STRUCTURAL_ZERO": "structural zero",
                 }[rule]
                 text = (
-                    f"{row_key} x {col_key}: {final} ({start_text}; fitted {self.scaled[r][c]}; "
-                    f"rounded {rounding.lower()})"
+                    f"{row_key} x {col_key}: {self.units.amount(final)} ({start_text}; fitted "
+                    f"{self.units.exact(scaled)}; rounded {rounding.lower()})"
                 )
                 out.append(
                     CellExplanation(
@@ -310,6 +328,7 @@ def split_matrix(request: MatrixRequest) -> MatrixResult:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT, f"the seed must be {m} rows x {n} columns", {}
         )
+    units = request.units
     seed = _seed_array(request.seed, rows, cols)
     mask = np.zeros((m, n), dtype=bool)
     row_index = {k: i for i, k in enumerate(rows)}
@@ -333,6 +352,7 @@ def split_matrix(request: MatrixRequest) -> MatrixResult:
         prior=request.prior,
         tolerance=request.tolerance,
         max_iterations=request.max_iterations,
+        units=units,
     )
     _require_usable(fit)
     rounding = _controlled(
@@ -341,6 +361,7 @@ def split_matrix(request: MatrixRequest) -> MatrixResult:
         [request.col_targets[i] for i in col_order],
         [rows[i] for i in row_order],
         [cols[i] for i in col_order],
+        units,
     )
     start = _start_table(seed[ix], mask[ix], request.prior)
     inv_r = np.argsort(row_order)
@@ -380,6 +401,7 @@ def split_matrix(request: MatrixRequest) -> MatrixResult:
         seed=tuple(tuple(float(v) for v in row) for row in seed),
         rules=rules,
         scaled=scaled,
+        units=units,
     )
 
 
@@ -392,43 +414,51 @@ def fit_ipf(
     prior: Number = DEFAULT_PRIOR,
     tolerance: float = DEFAULT_TOLERANCE,
     max_iterations: int = DEFAULT_MAX_ITERATIONS,
+    units: Units = MINOR,
 ) -> IpfFit:
     """Iterative proportional fitting of ``seed`` (N-D) to one integer margin per dimension.
 
     Applies the zero-cell rule (see the module docstring), checks the margins,
     and returns the fit whether or not it converged (``converged`` says).
     """
-    x = np.array(seed, dtype=np.float64)
+    x = _float_table(seed)
     nd = x.ndim
     keys = _axis_keys(axis_keys, x.shape)
     if nd < 1 or x.size == 0:
         raise AllocationInputError(AllocationErrorCode.INVALID_INPUT, "the seed table is empty", {})
-    if not np.isfinite(x).all() or (x < 0).any():
-        bad = np.argwhere(~(np.isfinite(x) & (x >= 0)))[:_MAX_LISTED]
+    if not np.isfinite(x).all() or (x < 0).any() or (x > MAX_SEED).any():
+        bad = np.argwhere(~(np.isfinite(x) & (x >= 0) & (x <= MAX_SEED)))[:_MAX_LISTED]
         cells = ["/".join(keys[d][i] for d, i in enumerate(idx)) for idx in bad.tolist()]
         raise AllocationInputError(
             AllocationErrorCode.INVALID_WEIGHTS,
-            f"seed values must be finite and >= 0: {', '.join(cells)}",
+            f"seed values must be finite, >= 0 and at most 1e300: {', '.join(cells)}",
             {"cells": cells},
         )
+    x = _normalised(x, keys)
     mask = np.zeros(x.shape, dtype=bool) if zero_mask is None else np.array(zero_mask, dtype=bool)
     if mask.shape != x.shape:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT, "the zero mask must have the seed's shape", {}
         )
-    targets = _check_margins(margins, x.shape, keys)
-    if not (isinstance(tolerance, float | int) and tolerance >= 0) or isinstance(tolerance, bool):
+    targets = _check_margins(margins, x.shape, keys, units)
+    if (
+        not isinstance(tolerance, float | int)
+        or isinstance(tolerance, bool)
+        or not (tolerance >= 0 and math.isfinite(tolerance))
+    ):
         raise AllocationInputError(
-            AllocationErrorCode.INVALID_INPUT, f"tolerance must be >= 0, got {tolerance!r}", {}
+            AllocationErrorCode.INVALID_INPUT,
+            f"tolerance must be a finite number >= 0, got {show(tolerance)}",
+            {},
         )
     if not is_int_amount(max_iterations) or max_iterations < 0:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT,
-            f"max_iterations must be an integer >= 0, got {max_iterations!r}",
+            f"max_iterations must be an integer >= 0, got {show(max_iterations)}",
             {},
         )
     start = _start_table(x, mask, prior)
-    _check_support(start, targets, keys)
+    _check_support(start, targets, keys, units)
     total = float(sum(targets[0]))
     floats = [np.array(t, dtype=np.float64) for t in targets]
     table, iterations, residual = _ipf(start, floats, total, tolerance, max_iterations)
@@ -443,13 +473,14 @@ def controlled_round(
     *,
     row_keys: Sequence[str] | None = None,
     col_keys: Sequence[str] | None = None,
+    units: Units = MINOR,
 ) -> ControlledRounding:
     """Round a non-negative table to integers with exactly the given row and column totals.
 
     Zero cells stay zero. With keys, rows and columns are processed in key
     order (the result is in the input order either way).
     """
-    x = np.array(table, dtype=np.float64)
+    x = _float_table(table)
     if x.ndim != 2 or not np.isfinite(x).all() or (x < 0).any():
         raise AllocationInputError(
             AllocationErrorCode.INVALID_WEIGHTS,
@@ -459,7 +490,7 @@ def controlled_round(
     m, n = x.shape
     rk = list(row_keys) if row_keys is not None else [f"#{i}" for i in range(m)]
     ck = list(col_keys) if col_keys is not None else [f"#{j}" for j in range(n)]
-    _check_margins([row_targets, col_targets], x.shape, [rk, ck])
+    _check_margins([row_targets, col_targets], x.shape, [rk, ck], units)
     row_order = sorted(range(m), key=lambda i: rk[i]) if row_keys is not None else list(range(m))
     col_order = sorted(range(n), key=lambda j: ck[j]) if col_keys is not None else list(range(n))
     out = _controlled(
@@ -468,6 +499,7 @@ def controlled_round(
         [col_targets[j] for j in col_order],
         [rk[i] for i in row_order],
         [ck[j] for j in col_order],
+        units,
     )
     inv_r = np.argsort(row_order).tolist()
     inv_c = np.argsort(col_order).tolist()
@@ -487,9 +519,10 @@ def split_table(
     prior: Number = DEFAULT_PRIOR,
     tolerance: float = DEFAULT_TOLERANCE,
     max_iterations: int = DEFAULT_MAX_ITERATIONS,
+    units: Units = MINOR,
 ) -> TableResult:
     """N-way split: IPF to one integer margin per dimension, then exact-margin rounding."""
-    x = np.array(seed, dtype=np.float64)
+    x = _float_table(seed)
     keys = _axis_keys(axis_keys, x.shape)
     orders = [_key_order(k) if axis_keys is not None else list(range(len(k))) for k in keys]
     ix = np.ix_(*orders)
@@ -508,10 +541,11 @@ def split_table(
         prior=prior,
         tolerance=tolerance,
         max_iterations=max_iterations,
+        units=units,
     )
     _require_usable(fit)
     cells, band = _round_nd(
-        fit.table, [list(m) for m in sorted_margins], sorted_keys, tolerance, max_iterations
+        fit.table, [list(m) for m in sorted_margins], sorted_keys, tolerance, max_iterations, units
     )
     inverse = np.ix_(*[np.argsort(o) for o in orders])
     return TableResult(
@@ -558,9 +592,11 @@ def _ipf(
 
 def _start_table(seed: FloatArray, mask: BoolArray, prior: Number) -> FloatArray:
     p = to_fraction(prior)
-    if p is None or p < 0:
+    if p is None or not 0 <= p <= MAX_PRIOR:
         raise AllocationInputError(
-            AllocationErrorCode.INVALID_INPUT, f"prior must be a number >= 0, got {prior!r}", {}
+            AllocationErrorCode.INVALID_INPUT,
+            f"prior must be a number from 0 to {MAX_PRIOR}, got {show(prior)}",
+            {"prior": show(prior)},
         )
     x = np.where(mask, 0.0, seed)
     positive = x > 0
@@ -572,7 +608,7 @@ def _start_table(seed: FloatArray, mask: BoolArray, prior: Number) -> FloatArray
 
 
 def _check_support(
-    x: FloatArray, targets: Sequence[Sequence[int]], keys: Sequence[Sequence[str]]
+    x: FloatArray, targets: Sequence[Sequence[int]], keys: Sequence[Sequence[str]], units: Units
 ) -> None:
     nd = x.ndim
     problems: list[str] = []
@@ -581,7 +617,7 @@ def _check_support(
         support = np.asarray((x > 0).any(axis=others) if others else x > 0, dtype=bool)
         for i, t in enumerate(targets[d]):
             if t > 0 and not support[i]:
-                problems.append(f"{keys[d][i]} (target {t})")
+                problems.append(f"{keys[d][i]} (target {units.amount(t)})")
     if problems:
         raise InfeasibleAllocationError(
             AllocationErrorCode.ZERO_MARGIN_CELLS,
@@ -621,6 +657,7 @@ def _controlled(
     col_targets: Sequence[int],
     row_keys: Sequence[str],
     col_keys: Sequence[str],
+    units: Units = MINOR,
 ) -> ControlledRounding:
     """Controlled rounding of ``x`` (already in canonical order)."""
     m, n = x.shape
@@ -635,7 +672,7 @@ def _controlled(
         if not cols:
             raise InfeasibleAllocationError(
                 AllocationErrorCode.ZERO_MARGIN_CELLS,
-                f"row {row_keys[r]} has target {target} but no positive cell",
+                f"row {row_keys[r]} has target {units.amount(target)} but no positive cell",
                 {"members": [row_keys[r]]},
             )
         weights = integerize([Fraction(float(x[r, c])) for c in cols])
@@ -749,15 +786,18 @@ def _round_nd(
     keys: Sequence[Sequence[str]],
     tolerance: float,
     max_iterations: int,
+    units: Units = MINOR,
 ) -> tuple[IntArray, int]:
     """Round an N-D fitted table (canonical order) with every 1-D margin exact."""
     nd = x.ndim
     if nd == 1:
         return np.array(margins[0], dtype=np.int64), 0
     if nd == 2:
-        out = _controlled(x, margins[0], margins[1], keys[0], keys[1])
+        out = _controlled(x, margins[0], margins[1], keys[0], keys[1], units)
         return np.array(out.cells, dtype=np.int64), out.rounding_band
-    rest, band_rest = _round_nd(x.sum(axis=0), margins[1:], keys[1:], tolerance, max_iterations)
+    rest, band_rest = _round_nd(
+        x.sum(axis=0), margins[1:], keys[1:], tolerance, max_iterations, units
+    )
     flat_targets = [int(v) for v in rest.ravel().tolist()]
     z = x.reshape(x.shape[0], -1).copy()
     total = float(sum(margins[0]))
@@ -771,7 +811,7 @@ def _round_nd(
     if residual > max(float(tolerance), _FLOAT_RESOLUTION * total):
         _require_usable(IpfFit(z, iterations, residual, False))
     flat_keys = [f"#{j:09d}" for j in range(z.shape[1])]
-    out = _controlled(z, margins[0], flat_targets, keys[0], flat_keys)
+    out = _controlled(z, margins[0], flat_targets, keys[0], flat_keys, units)
     cells = np.array(out.cells, dtype=np.int64).reshape(x.shape)
     return cells, max(band_rest, out.rounding_band)
 
@@ -820,7 +860,10 @@ def _axis_keys(
 
 
 def _check_margins(
-    margins: Sequence[Sequence[int]], shape: tuple[int, ...], keys: Sequence[Sequence[str]]
+    margins: Sequence[Sequence[int]],
+    shape: tuple[int, ...],
+    keys: Sequence[Sequence[str]],
+    units: Units = MINOR,
 ) -> list[list[int]]:
     if len(margins) != len(shape):
         raise AllocationInputError(
@@ -845,7 +888,8 @@ def _check_margins(
         if bad:
             raise AllocationInputError(
                 AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
-                f"targets must be integers between 0 and 2**63-1: {', '.join(bad[:_MAX_LISTED])}",
+                f"targets must be whole amounts from 0 to {units.amount(BIGINT_MAX)}: "
+                f"{', '.join(bad[:_MAX_LISTED])}",
                 {"members": bad[:_MAX_LISTED]},
             )
         out.append(values)
@@ -854,12 +898,15 @@ def _check_margins(
         raise AllocationInputError(
             AllocationErrorCode.MARGINS_MISMATCH,
             "the margins add up to different totals: "
-            + ", ".join(f"dimension {d}: {t}" for d, t in enumerate(totals)),
+            + ", ".join(f"dimension {d}: {units.amount(t)}" for d, t in enumerate(totals)),
             {"totals": totals},
         )
     if totals and totals[0] > BIGINT_MAX:
         raise AllocationInputError(
-            AllocationErrorCode.AMOUNT_OUT_OF_RANGE, f"the total {totals[0]} is above 2**63-1", {}
+            AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
+            f"the total {units.amount(totals[0])} is above the largest target "
+            f"{units.amount(BIGINT_MAX)}",
+            {},
         )
     return out
 
@@ -867,24 +914,56 @@ def _check_margins(
 def _seed_array(
     seed: Sequence[Sequence[Number]], rows: Sequence[str], cols: Sequence[str]
 ) -> FloatArray:
+    """The seed as float64, each value read by the number rule first (exact), so a huge
+    or malformed value is named instead of overflowing."""
     values: list[list[float]] = []
     bad: list[str] = []
     for r, row in enumerate(seed):
         out: list[float] = []
         for c, v in enumerate(row):
-            if isinstance(v, float | int) and not isinstance(v, bool):
-                f = float(v)
+            frac = to_fraction(v)
+            if frac is None or frac < 0 or frac > MAX_SEED:
+                bad.append(f"{rows[r]}/{cols[c]}={show(v)}")
+                out.append(0.0)
             else:
-                frac = to_fraction(v)
-                f = float(frac) if frac is not None else float("nan")
-            if not (f >= 0 and f != float("inf")):
-                bad.append(f"{rows[r]}/{cols[c]}={v!r}")
-            out.append(f)
+                out.append(float(frac))
         values.append(out)
     if bad:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_WEIGHTS,
-            "seed values must be finite and >= 0: " + ", ".join(bad[:_MAX_LISTED]),
+            f"seed values must be {NUMBER_RULE} and at most 1e300: " + ", ".join(bad[:_MAX_LISTED]),
             {"cells": bad[:_MAX_LISTED]},
         )
     return np.array(values, dtype=np.float64)
+
+
+def _float_table(table: npt.ArrayLike) -> FloatArray:
+    """A float64 array of a table given by the caller, or ``INVALID_WEIGHTS``."""
+    try:
+        return np.array(table, dtype=np.float64)
+    except (OverflowError, ValueError, TypeError, ArithmeticError) as exc:
+        raise AllocationInputError(
+            AllocationErrorCode.INVALID_WEIGHTS,
+            f"the table must hold finite numbers >= 0 (at most 1e300): {show(str(exc), 120)}",
+            {},
+        ) from None
+
+
+def _normalised(x: FloatArray, keys: Sequence[Sequence[str]]) -> FloatArray:
+    """``x`` divided by its largest value (IPF is scale-free); refuses positive values
+    below ``MIN_SEED_RATIO`` of the largest, which float64 could not carry through."""
+    top = float(x.max()) if x.size else 0.0
+    if top <= 0:
+        return x
+    y = x / top
+    tiny = (x > 0) & (y < MIN_SEED_RATIO)
+    if tiny.any():
+        idx = np.argwhere(tiny)[:_MAX_LISTED]
+        cells = ["/".join(keys[d][i] for d, i in enumerate(ix)) for ix in idx.tolist()]
+        raise AllocationInputError(
+            AllocationErrorCode.INVALID_WEIGHTS,
+            f"seed values below {MIN_SEED_RATIO:g} times the largest seed value ({top:g}) "
+            f"cannot be fitted in floating point: {', '.join(cells)}; write 0 for an empty cell",
+            {"cells": cells},
+        )
+    return y

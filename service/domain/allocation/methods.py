@@ -11,8 +11,8 @@ Documented rules
   free children only (a locked child needs no weight, history or potential).
 * **WEIGHTS**: weights must be finite and ``>= 0``; a missing weight is
   ``MISSING_INPUT``. With ``percentages=True`` the weights given (on all
-  children, locked ones included) must sum to 100 within ``1e-9`` (checked on
-  their ``math.fsum``); shares are the weights over their actual sum.
+  children, locked ones included) must sum to 100 within ``1e-9`` (an exact
+  sum); shares are the weights over their actual sum.
 * **No-history floor**: the FLOOR rule's amount never exceeds the child's own
   cap (the cap wins).
 * **HISTORY**: all non-empty histories have the same length (periods aligned,
@@ -40,7 +40,6 @@ Documented rules
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -51,7 +50,18 @@ from service.domain.allocation.errors import (
     AllocationInputError,
     InfeasibleAllocationError,
 )
-from service.domain.allocation.exact import Number, json_number, to_fraction
+from service.domain.allocation.exact import (
+    BIGINT_MAX,
+    MAX_DIGITS,
+    NUMBER_RULE,
+    Number,
+    is_int_amount,
+    json_number,
+    show,
+    sig_text,
+    to_float,
+    to_fraction,
+)
 from service.domain.allocation.explain import Adjustment, AdjustmentKind, ComponentShare, share_text
 from service.domain.allocation.model import (
     AllocationMethod,
@@ -65,6 +75,7 @@ from service.domain.allocation.model import (
 
 PERCENT_TOLERANCE = 1e-9
 """Percentages must sum to 100 within this absolute tolerance."""
+_PERCENT_TOLERANCE = Fraction(1, 10**9)
 
 BLENDABLE = frozenset(
     {
@@ -117,23 +128,26 @@ def compute_shares(
 
 
 def check_percentages(children: Sequence[ChildInput]) -> None:
-    """Percentages given on the children must sum to 100 (within ``PERCENT_TOLERANCE``)."""
+    """Percentages given on the children must sum to 100 (within ``PERCENT_TOLERANCE``).
+
+    The sum is exact (each percentage read by the number rule, a float as the
+    decimal it prints as), so ``1e309`` next to ``0.5`` is simply far from 100.
+    """
     given = [c for c in children if c.weight is not None]
-    floats: list[float] = []
+    total = Fraction(0)
     for c in given:
         frac = to_fraction(c.weight)
         if frac is None:
             return  # reported as INVALID_WEIGHTS by the method itself
-        floats.append(c.weight if isinstance(c.weight, float) else float(frac))
-    total = math.fsum(floats)
-    if abs(total - 100.0) > PERCENT_TOLERANCE:
+        total += frac
+    if abs(total - 100) > _PERCENT_TOLERANCE:
         raise AllocationInputError(
             AllocationErrorCode.PERCENTAGES_NOT_100,
-            f"percentages sum to {total!r}, not 100 (over {len(given)} children)",
+            f"percentages sum to {sig_text(total, 12)}, not 100 (over {len(given)} children)",
             {
                 "children": [c.key for c in given[:_MAX_LISTED]],
-                "sum": total,
-                "difference": total - 100.0,
+                "sum": sig_text(total, 17),
+                "difference": sig_text(total - 100, 17),
             },
         )
 
@@ -170,39 +184,43 @@ def _parse_column(
     children: Sequence[ChildInput], name: str, values: Sequence[Number | None], *, required: bool
 ) -> list[Fraction | None]:
     """Exact non-negative values of one input column; raises naming the children at fault."""
-    missing: list[str] = []
-    bad: list[tuple[str, Any]] = []
+    missing: list[ChildInput] = []
+    bad: list[tuple[ChildInput, Any]] = []
     out: list[Fraction | None] = []
     for child, value in zip(children, values, strict=True):
         if value is None:
             if required:
-                missing.append(child.key)
+                missing.append(child)
             out.append(None)
             continue
         frac = to_fraction(value)
         if frac is None or frac < 0:
-            bad.append((child.key, value))
+            bad.append((child, value))
             out.append(None)
         else:
             out.append(frac)
     if bad:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_WEIGHTS,
-            f"{name} must be finite non-negative numbers: "
-            + ", ".join(f"{k}={v!r}" for k, v in bad[:_MAX_LISTED]),
+            f"{name} must be {NUMBER_RULE}: "
+            + ", ".join(f"{c.name} {name} {show(v)}" for c, v in bad[:_MAX_LISTED]),
             {
                 "input": name,
-                "children": [k for k, _ in bad[:_MAX_LISTED]],
-                "values": [repr(v) for _, v in bad[:_MAX_LISTED]],
+                "children": [c.key for c, _ in bad[:_MAX_LISTED]],
+                "values": [show(v) for _, v in bad[:_MAX_LISTED]],
                 "count": len(bad),
             },
         )
     if missing:
         raise AllocationInputError(
             AllocationErrorCode.MISSING_INPUT,
-            f"{name} is missing for {', '.join(missing[:_MAX_LISTED])}"
+            f"{name} is missing for {', '.join(c.name for c in missing[:_MAX_LISTED])}"
             + (f" and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""),
-            {"input": name, "children": missing[:_MAX_LISTED], "count": len(missing)},
+            {
+                "input": name,
+                "children": [c.key for c in missing[:_MAX_LISTED]],
+                "count": len(missing),
+            },
         )
     return out
 
@@ -218,7 +236,7 @@ def _weights(children: Sequence[ChildInput], percentages: bool) -> Shares:
         name = "percentage" if percentages else "weight"
         out.inputs[i] = {name: json_number(child.weight)}
         if percentages:
-            out.basis[i] = f"percentage {share_text(weights[i]).rstrip('0').rstrip('.')} %"
+            out.basis[i] = f"percentage {sig_text(weights[i], 6)} %"
         else:
             out.basis[i] = f"weight {_num(weights[i])} of {_num(total)}"
     return out
@@ -266,7 +284,7 @@ def _history(
         )
     periods = lengths.pop() if lengths else 0
     # parse every value, collecting the invalid ones
-    bad: list[tuple[str, Any]] = []
+    bad: list[tuple[ChildInput, int, Any]] = []
     table: list[list[Fraction | None]] = []
     for child in children:
         row: list[Fraction | None] = []
@@ -276,7 +294,7 @@ def _history(
                 continue
             frac = to_fraction(value)
             if frac is None or frac < 0:
-                bad.append((child.key, value))
+                bad.append((child, len(row), value))
                 row.append(None)
             else:
                 row.append(frac)
@@ -284,32 +302,36 @@ def _history(
     if bad:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_WEIGHTS,
-            "history values must be finite non-negative numbers: "
-            + ", ".join(f"{k}={v!r}" for k, v in bad[:_MAX_LISTED]),
+            f"history values must be {NUMBER_RULE}: "
+            + ", ".join(
+                f"{c.name} history period {p + 1} {show(v)}" for c, p, v in bad[:_MAX_LISTED]
+            ),
             {
                 "input": "history",
-                "children": [k for k, _ in bad[:_MAX_LISTED]],
-                "values": [repr(v) for _, v in bad[:_MAX_LISTED]],
+                "children": [c.key for c, _, _ in bad[:_MAX_LISTED]],
+                "periods": [p for _, p, _ in bad[:_MAX_LISTED]],
+                "values": [show(v) for _, _, v in bad[:_MAX_LISTED]],
                 "count": len(bad),
             },
         )
     growth: list[Fraction] = [Fraction(0)] * n
     if use_growth:
-        bad_growth: list[tuple[str, Any]] = []
+        bad_growth: list[tuple[ChildInput, Any]] = []
         for i, child in enumerate(children):
             if child.growth is None:
                 continue
             g = to_fraction(child.growth)
             if g is None or g < -1:
-                bad_growth.append((child.key, child.growth))
+                bad_growth.append((child, child.growth))
             else:
                 growth[i] = g
         if bad_growth:
             raise AllocationInputError(
                 AllocationErrorCode.INVALID_INPUT,
-                "growth rates must be finite and >= -1 (-100 %): "
-                + ", ".join(f"{k}={v!r}" for k, v in bad_growth[:_MAX_LISTED]),
-                {"children": [k for k, _ in bad_growth[:_MAX_LISTED]]},
+                f"growth rates must be >= -1 (-100 %), finite, with at most {MAX_DIGITS} "
+                "digits before or after the decimal point: "
+                + ", ".join(f"{c.name} growth {show(v)}" for c, v in bad_growth[:_MAX_LISTED]),
+                {"input": "growth", "children": [c.key for c, _ in bad_growth[:_MAX_LISTED]]},
             )
 
     has = [any(v is not None for v in row) for row in table]
@@ -319,7 +341,7 @@ def _history(
         keys = [children[i].key for i in without]
         raise AllocationInputError(
             AllocationErrorCode.MISSING_HISTORY,
-            f"no history for {', '.join(keys[:_MAX_LISTED])}"
+            f"no history for {', '.join(children[i].name for i in without[:_MAX_LISTED])}"
             + (f" and {len(keys) - _MAX_LISTED} more" if len(keys) > _MAX_LISTED else "")
             + "; choose a no-history rule (ZERO, FLOOR or RESERVED_SHARE)",
             {"children": keys[:_MAX_LISTED], "count": len(keys)},
@@ -330,15 +352,18 @@ def _history(
         if r is None or not 0 <= r <= 1:
             raise AllocationInputError(
                 AllocationErrorCode.INVALID_INPUT,
-                f"reserved_share must be between 0 and 1, got {options.reserved_share!r}",
-                {"reserved_share": repr(options.reserved_share)},
+                f"reserved_share must be between 0 and 1, got {show(options.reserved_share)}",
+                {"reserved_share": show(options.reserved_share)},
             )
         reserved = r
-    if rule is NoHistoryRule.FLOOR and options.no_history_floor < 0:
+    if rule is NoHistoryRule.FLOOR and not (
+        is_int_amount(options.no_history_floor) and 0 <= options.no_history_floor <= BIGINT_MAX
+    ):
         raise AllocationInputError(
             AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
-            f"no_history_floor must be >= 0, got {options.no_history_floor}",
-            {"no_history_floor": options.no_history_floor},
+            "no_history_floor must be a whole amount from 0 to 2**63-1 minor units, got "
+            f"{show(options.no_history_floor)}",
+            {"no_history_floor": show(options.no_history_floor)},
         )
 
     with_history = [i for i in range(n) if has[i]]
@@ -379,7 +404,7 @@ def _history(
             "history": [None if v is None else json_number(v) for v in child.history]
         }
         if has[i]:
-            inputs["history_share"] = float(raw[i])
+            inputs["history_share"] = to_float(raw[i])
             basis = f"history share {share_text(raw[i])} ({mode_text}, {len(used_periods)} periods)"
             if use_growth and growth[i]:
                 inputs["growth"] = json_number(child.growth)  # type: ignore[arg-type]
@@ -430,8 +455,8 @@ def _blend(children: Sequence[ChildInput], spec: AllocationSpec) -> Shares:
             raise AllocationInputError(
                 AllocationErrorCode.INVALID_WEIGHTS,
                 f"blend weight of {comp.method.value} must be a finite non-negative number, "
-                f"got {comp.weight!r}",
-                {"method": comp.method.value, "value": repr(comp.weight)},
+                f"got {show(comp.weight)}",
+                {"method": comp.method.value, "value": show(comp.weight)},
             )
         betas.append(beta)
     betas = _normalise(betas)
@@ -457,7 +482,7 @@ def _blend(children: Sequence[ChildInput], spec: AllocationSpec) -> Shares:
             values[i] += beta * shares.values[i]
             out.components[i].append(
                 ComponentShare(
-                    comp.method.value, float(beta), float(shares.values[i]), shares.inputs[i]
+                    comp.method.value, to_float(beta), to_float(shares.values[i]), shares.inputs[i]
                 )
             )
             out.notes[i].extend(shares.notes[i])
@@ -491,7 +516,7 @@ def _seasonal(
             AllocationErrorCode.LAG_NO_RECEIVER,
             f"the lag / ramp displaces a share of {share_text(displaced)} but no later period "
             "without reduction has a positive profile to receive it",
-            {"children": keys[:_MAX_LISTED], "displaced_share": float(displaced)},
+            {"children": keys[:_MAX_LISTED], "displaced_share": to_float(displaced)},
         )
     values = list(reduced)
     if displaced:
@@ -502,8 +527,8 @@ def _seasonal(
     for i in range(len(children)):
         out.inputs[i] = {
             **base.inputs[i],
-            "profile": float(profile[i]),
-            "ramp_factor": float(factors[i]),
+            "profile": to_float(profile[i]),
+            "ramp_factor": to_float(factors[i]),
         }
         out.basis[i] = f"seasonal profile {share_text(profile[i])}" + (
             f" (from {base.basis[i]})" if options.source is ProfileSource.HISTORY else ""
@@ -512,7 +537,7 @@ def _seasonal(
             out.notes[i].append(
                 Adjustment(
                     AdjustmentKind.LAG,
-                    f"sales-cycle ramp factor {float(factors[i]):.4g}: "
+                    f"sales-cycle ramp factor {sig_text(factors[i], 4)}: "
                     f"share {share_text(profile[i])} -> {share_text(reduced[i])}",
                     before=share_text(profile[i]),
                     after=share_text(reduced[i]),
@@ -537,24 +562,30 @@ def _ramp_factors(
     if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT,
-            f"lag must be an integer >= 0, got {lag!r}",
-            {"lag": lag},
+            f"lag must be an integer >= 0, got {show(lag)}",
+            {"lag": show(lag)},
         )
     if isinstance(ramp, bool) or not isinstance(ramp, int) or ramp < 0:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT,
-            f"ramp must be an integer >= 0, got {ramp!r}",
-            {"ramp": ramp},
+            f"ramp must be an integer >= 0, got {show(ramp)}",
+            {"ramp": show(ramp)},
         )
     if given is not None:
+        if not isinstance(given, tuple | list):
+            raise AllocationInputError(
+                AllocationErrorCode.INVALID_INPUT,
+                f"ramp factors must be a list of numbers, got {show(given)}",
+                {"ramp_factors": show(given)},
+            )
         factors: list[Fraction] = []
         for value in given:
             f = to_fraction(value)
             if f is None or not 0 <= f <= 1:
                 raise AllocationInputError(
                     AllocationErrorCode.INVALID_INPUT,
-                    f"ramp factors must be between 0 and 1, got {value!r}",
-                    {"ramp_factors": [repr(v) for v in given]},
+                    f"ramp factors must be between 0 and 1, got {show(value)}",
+                    {"ramp_factors": [show(v) for v in given]},
                 )
             factors.append(f)
         return [factors[t] if t < len(factors) else Fraction(1) for t in positions]
@@ -570,14 +601,16 @@ def _ramp_factors(
 
 
 def _num(value: Fraction) -> str:
-    if value.denominator == 1:
+    """An input number for a text: whole numbers in full (up to 15 digits), else 6
+    significant digits; exact for any size (``1e+309``), never through a float."""
+    if value.denominator == 1 and abs(value.numerator) < 10**15:
         return str(value.numerator)
-    return f"{float(value):.6g}"
+    return sig_text(value, 6)
 
 
 def _pct(value: Fraction) -> str:
-    return f"{float(value) * 100:.4g} %"
+    return f"{sig_text(value * 100, 4)} %"
 
 
 def _signed_pct(value: Fraction) -> str:
-    return f"{float(value) * 100:+.4g} %"
+    return f"{'+' if value >= 0 else ''}{sig_text(value * 100, 4)} %"

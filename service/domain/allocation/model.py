@@ -7,6 +7,10 @@ recomputed later with the same cents (``allocate`` is deterministic).
 Amounts (parent, locks, floors, caps, manual amounts) are Python ``int`` in
 minor units or units of quantity, ``0 <= x <= 2**63 - 1``. Every other number
 is a :data:`~service.domain.allocation.exact.Number`, read exactly.
+
+Display: a child's ``label`` (default: its key) and the request's ``units``
+(decimals and unit label) only change how messages and explanation texts read;
+they are not part of the stored form and never change an amount.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from service.domain.allocation.errors import AllocationErrorCode, AllocationInputError
-from service.domain.allocation.exact import Number, from_json_number, json_number
+from service.domain.allocation.exact import Number, from_json_number, json_number, show
+from service.domain.allocation.units import MINOR, Units
 
 
 class AllocationMethod(StrEnum):
@@ -107,6 +112,13 @@ class ChildInput:
     """Lower bound of the child's amount."""
     cap: int | None = None
     """Upper bound of the child's amount."""
+    label: str | None = field(default=None, compare=False)
+    """How texts name the child (a member code or name); defaults to ``key``."""
+
+    @property
+    def name(self) -> str:
+        """The label texts use."""
+        return self.label if self.label is not None else self.key
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key}
@@ -119,7 +131,7 @@ class ChildInput:
         for name in ("amount", "locked_amount", "floor", "cap"):
             value = getattr(self, name)
             if value is not None:
-                out[name] = value
+                out[name] = _json_int(value, f"{name} of {self.name}")
         return out
 
     @classmethod
@@ -127,7 +139,7 @@ class ChildInput:
         _known(data, cls, "child")
         key = data.get("key")
         if not isinstance(key, str):
-            raise _bad(f"child key must be a string, got {key!r}")
+            raise _bad(f"child key must be a string, got {show(key)}")
         history = data.get("history") or ()
         if not isinstance(history, list | tuple):
             raise _bad(f"history of {key} must be a list")
@@ -232,13 +244,13 @@ class AllocationSpec:
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method.value,
-            "step": self.step,
+            "step": _json_int(self.step, "step"),
             "over_assignment": json_number(self.over_assignment),
             "weights": {"percentages": self.weights.percentages},
             "history": {
                 "mode": self.history.mode.value,
                 "no_history": self.history.no_history.value,
-                "no_history_floor": self.history.no_history_floor,
+                "no_history_floor": _json_int(self.history.no_history_floor, "no_history_floor"),
                 "reserved_share": json_number(self.history.reserved_share),
             },
             "potential": {
@@ -251,8 +263,8 @@ class AllocationSpec:
             ],
             "seasonal": {
                 "source": self.seasonal.source.value,
-                "lag": self.seasonal.lag,
-                "ramp": self.seasonal.ramp,
+                "lag": _json_int(self.seasonal.lag, "lag"),
+                "ramp": _json_int(self.seasonal.ramp, "ramp"),
                 "ramp_factors": None
                 if self.seasonal.ramp_factors is None
                 else [json_number(f) for f in self.seasonal.ramp_factors],
@@ -320,17 +332,19 @@ class AllocationSpec:
 class AllocationRequest:
     """Split ``parent`` over ``children`` with ``spec``.
 
-    ``parent_key`` is only used in explanation texts ("42 % of East").
+    ``parent_key`` is the parent's label, only used in texts ("42 % of East");
+    ``units`` says how texts print amounts (see :mod:`.units`).
     """
 
     parent: int
     children: tuple[ChildInput, ...]
     spec: AllocationSpec
     parent_key: str | None = None
+    units: Units = field(default=MINOR, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "parent": self.parent,
+            "parent": _json_int(self.parent, "parent"),
             "parent_key": self.parent_key,
             "spec": self.spec.to_dict(),
             "children": [c.to_dict() for c in self.children],
@@ -357,6 +371,13 @@ class AllocationRequest:
 # from_dict helpers: malformed stored data is an INVALID_INPUT domain error
 
 E = TypeVar("E", bound=StrEnum)
+
+
+def _json_int(value: object, what: str) -> int:
+    """An integer field for the stored form (JSON, PostgreSQL bigint range)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise _bad(f"{what} must be an integer of at most 19 digits, got {show(value)}")
+    return value
 
 
 def _bad(message: str) -> AllocationInputError:
@@ -391,7 +412,7 @@ def _list(value: object, what: str) -> Sequence[Any]:
 def _enum(cls: type[E], value: object, what: str) -> E:
     allowed = ", ".join(m.value for m in cls)
     if not isinstance(value, str) or value not in {m.value for m in cls}:
-        raise _bad(f"{what} must be one of {allowed}, got {value!r}")
+        raise _bad(f"{what} must be one of {allowed}, got {show(value)}")
     return cls(value)
 
 
@@ -403,7 +424,7 @@ def _bool(value: object, what: str) -> bool:
 
 def _int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(f"{what} must be an integer, got {value!r}")
+        raise _bad(f"{what} must be an integer, got {show(value)}")
     return value
 
 

@@ -29,7 +29,7 @@ Documented rules
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -39,7 +39,14 @@ from service.domain.allocation.errors import (
     AllocationInputError,
     InfeasibleAllocationError,
 )
-from service.domain.allocation.exact import BIGINT_MAX, Number, is_int_amount, to_fraction
+from service.domain.allocation.exact import (
+    BIGINT_MAX,
+    NUMBER_RULE,
+    Number,
+    is_int_amount,
+    show,
+    to_fraction,
+)
 from service.domain.allocation.explain import (
     Adjustment,
     AdjustmentKind,
@@ -52,6 +59,7 @@ from service.domain.allocation.model import (
     AllocationSpec,
     ChildInput,
 )
+from service.domain.allocation.units import MINOR, Units, amount_text
 
 _MAX_LISTED = 20
 
@@ -76,6 +84,12 @@ class PeriodInput:
     """Weight for spreading the gap (default: the original target)."""
     locked: bool = False
     """An open period that keeps its target."""
+    label: str | None = field(default=None, compare=False)
+    """How texts name the period (default: the key)."""
+
+    @property
+    def name(self) -> str:
+        return self.label if self.label is not None else self.key
 
 
 @dataclass(frozen=True)
@@ -116,9 +130,14 @@ def replan_remainder(
     overshoot: OvershootRule = OvershootRule.ERROR,
     step: int = 1,
     parent_key: str | None = None,
+    units: Units = MINOR,
 ) -> ReplanResult:
-    """Keep closed periods at their actuals and spread the remaining gap over the open ones."""
-    _validate(periods)
+    """Keep closed periods at their actuals and spread the remaining gap over the open ones.
+
+    ``parent_key`` (the parent's label) and ``units`` only change how texts read.
+    """
+    _validate(periods, units)
+    u = units
     keys = tuple(p.key for p in periods)
     original_total = sum(p.target for p in periods)
     closed = [i for i, p in enumerate(periods) if p.closed]
@@ -133,7 +152,8 @@ def replan_remainder(
         amounts[i] = p.actual
         adjustment = Adjustment(
             AdjustmentKind.CLOSED,
-            f"closed period kept at its actual {p.actual} (target was {p.target})",
+            f"closed period kept at its actual {u.amount(p.actual)} "
+            f"(target was {u.amount(p.target)})",
             str(p.target),
             str(p.actual),
         )
@@ -146,25 +166,29 @@ def replan_remainder(
             unrounded=str(p.actual),
             final=p.actual,
             adjustments=(adjustment,),
-            text=sentence(p.key, p.actual, original_total, parent_key, "actual", (adjustment,)),
+            text=sentence(
+                p.name, p.actual, original_total, parent_key, "actual", (adjustment,), units=u
+            ),
         )
     notes = [
-        f"year total {original_total}; actuals to date {actual_to_date} over {len(closed)} closed "
-        f"period(s); gap {gap} over {len(open_)} open period(s)"
+        f"year total {u.amount(original_total)}; actuals to date {u.amount(actual_to_date)} "
+        f"over {len(closed)} closed period(s); gap {u.amount(gap)} over {len(open_)} open "
+        "period(s)"
     ]
     is_overshoot = gap < 0
     total = original_total
     if not open_:
         total = actual_to_date
     elif not is_overshoot:
-        _spread(periods, open_, gap, step, parent_key, amounts, explanations)
+        _spread(periods, open_, gap, step, parent_key, amounts, explanations, u)
     else:
         locked_open = sum(periods[i].target for i in open_ if periods[i].locked)
         if overshoot is OvershootRule.ERROR:
             raise InfeasibleAllocationError(
                 AllocationErrorCode.OVERSHOOT,
-                f"actuals to date {actual_to_date} already exceed the year's target "
-                f"{original_total} by {-gap}; choose ZERO_OPEN or KEEP_OPEN_TARGETS",
+                f"actuals to date {u.amount(actual_to_date)} already exceed the year's target "
+                f"{u.amount(original_total)} by {u.amount(-gap)}; choose ZERO_OPEN or "
+                "KEEP_OPEN_TARGETS",
                 {
                     "children": [keys[i] for i in closed][:_MAX_LISTED],
                     "actual_to_date": actual_to_date,
@@ -181,7 +205,7 @@ def replan_remainder(
                 AdjustmentKind.LOCK if p.locked else AdjustmentKind.OVERSHOOT,
                 f"overshoot rule {overshoot.value}: "
                 + ("kept at its target" if keep or p.locked else "set to 0")
-                + f" (target {p.target})",
+                + f" (target {u.amount(p.target)})",
                 str(p.target),
                 str(value),
             )
@@ -195,18 +219,26 @@ def replan_remainder(
                 final=value,
                 adjustments=(adjustment,),
                 text=sentence(
-                    p.key, value, original_total, parent_key, "open period", (adjustment,)
+                    p.name,
+                    value,
+                    original_total,
+                    parent_key,
+                    "open period",
+                    (adjustment,),
+                    units=u,
                 ),
             )
         total = actual_to_date + (sum(periods[i].target for i in open_) if keep else locked_open)
         notes.append(
-            f"overshoot by {-gap}: rule {overshoot.value}; the year's total becomes {total}"
+            f"overshoot by {u.amount(-gap)}: rule {overshoot.value}; the year's total becomes "
+            f"{amount_text(total, u)}"
         )
     if total > BIGINT_MAX:
         raise AllocationInputError(
             AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
-            f"the new total {total} is above 2**63-1",
-            {"total": total},
+            f"the new total {amount_text(total, u)} is above the largest target "
+            f"{u.amount(BIGINT_MAX)}",
+            {"total": show(total)},
         )
     assert sum(amounts) == total
     assert all(e is not None for e in explanations)
@@ -224,7 +256,7 @@ def replan_remainder(
     )
 
 
-def _validate(periods: Sequence[PeriodInput]) -> None:
+def _validate(periods: Sequence[PeriodInput], units: Units) -> None:
     if not periods:
         raise AllocationInputError(AllocationErrorCode.INVALID_INPUT, "no periods to re-plan", {})
     keys = [p.key for p in periods]
@@ -234,42 +266,47 @@ def _validate(periods: Sequence[PeriodInput]) -> None:
             "period keys must be unique non-empty strings",
             {"children": keys[:_MAX_LISTED]},
         )
-    bad = [p.key for p in periods if not (is_int_amount(p.target) and 0 <= p.target <= BIGINT_MAX)]
+    bad = [p for p in periods if not (is_int_amount(p.target) and 0 <= p.target <= BIGINT_MAX)]
     if bad:
         raise AllocationInputError(
             AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
-            f"targets must be integers between 0 and 2**63-1: {', '.join(bad[:_MAX_LISTED])}",
-            {"children": bad[:_MAX_LISTED]},
+            f"targets must be whole amounts from 0 to {units.amount(BIGINT_MAX)}: "
+            + ", ".join(f"{p.name} {amount_text(p.target, units)}" for p in bad[:_MAX_LISTED]),
+            {"children": [p.key for p in bad[:_MAX_LISTED]]},
         )
     if sum(p.target for p in periods) > BIGINT_MAX:
         raise AllocationInputError(
-            AllocationErrorCode.AMOUNT_OUT_OF_RANGE, "the targets add up to more than 2**63-1", {}
+            AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
+            f"the targets add up to more than the largest target {units.amount(BIGINT_MAX)}",
+            {},
         )
-    missing = [p.key for p in periods if p.closed and p.actual is None]
+    missing = [p for p in periods if p.closed and p.actual is None]
     if missing:
         raise AllocationInputError(
             AllocationErrorCode.MISSING_INPUT,
-            f"closed periods need their actual: {', '.join(missing[:_MAX_LISTED])}",
-            {"children": missing[:_MAX_LISTED], "input": "actual"},
+            "closed periods need their actual: " + ", ".join(p.name for p in missing[:_MAX_LISTED]),
+            {"children": [p.key for p in missing[:_MAX_LISTED]], "input": "actual"},
         )
     wrong = [
-        p.key
+        p
         for p in periods
         if p.closed and not (is_int_amount(p.actual) and abs(p.actual) <= BIGINT_MAX)  # type: ignore[arg-type]
     ]
     if wrong:
         raise AllocationInputError(
             AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
-            f"actuals must be integers within +-(2**63-1): {', '.join(wrong[:_MAX_LISTED])}",
-            {"children": wrong[:_MAX_LISTED]},
+            f"actuals must be whole amounts within +-{units.amount(BIGINT_MAX)}: "
+            + ", ".join(f"{p.name} {amount_text(p.actual, units)}" for p in wrong[:_MAX_LISTED]),
+            {"children": [p.key for p in wrong[:_MAX_LISTED]]},
         )
     weights = [p for p in periods if not p.closed and p.weight is not None]
-    bad_weights = [p.key for p in weights if (f := to_fraction(p.weight)) is None or f < 0]
+    bad_weights = [p for p in weights if (f := to_fraction(p.weight)) is None or f < 0]
     if bad_weights:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_WEIGHTS,
-            f"weights must be finite non-negative numbers: {', '.join(bad_weights[:_MAX_LISTED])}",
-            {"children": bad_weights[:_MAX_LISTED]},
+            f"weights must be {NUMBER_RULE}: "
+            + ", ".join(f"{p.name} weight {show(p.weight)}" for p in bad_weights[:_MAX_LISTED]),
+            {"children": [p.key for p in bad_weights[:_MAX_LISTED]], "input": "weight"},
         )
 
 
@@ -281,6 +318,7 @@ def _spread(
     parent_key: str | None,
     amounts: list[int],
     explanations: list[ChildExplanation | None],
+    units: Units,
 ) -> None:
     unlocked = [periods[i] for i in open_ if not periods[i].locked]
     weights = [p.weight if p.weight is not None else p.target for p in unlocked]
@@ -290,18 +328,20 @@ def _spread(
             key=periods[i].key,
             weight=periods[i].weight if periods[i].weight is not None else periods[i].target,
             locked_amount=periods[i].target if periods[i].locked else None,
+            label=periods[i].label,
         )
         for i in open_
     )
     method = AllocationMethod.EQUAL if equal else AllocationMethod.WEIGHTS
     try:
         result = allocate(
-            AllocationRequest(gap, children, AllocationSpec(method, step=step), parent_key)
+            AllocationRequest(gap, children, AllocationSpec(method, step=step), parent_key, units)
         )
     except InfeasibleAllocationError as exc:
         raise InfeasibleAllocationError(
             AllocationErrorCode(exc.code),
-            f"cannot spread the remaining gap {gap} over the open periods: {exc.message}",
+            f"cannot spread the remaining gap {units.amount(gap)} over the open periods: "
+            f"{exc.message}",
             {**exc.details, "gap": gap},
         ) from None
     for i, amount, explanation in zip(open_, result.amounts, result.explanations, strict=True):

@@ -52,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.domain.allocation.errors import AllocationErrorCode, AllocationInputError
-from service.domain.allocation.exact import Number, is_int_amount, to_fraction
+from service.domain.allocation.exact import Number, is_int_amount, show, to_fraction
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -402,7 +402,13 @@ def _to_fractions(
     fracs: list[Fraction] = []
     bad: list[int] = []
     for i, value in enumerate(values):
-        frac = to_fraction(value)
+        # exact ints and fractions of any size (integerised shares can exceed the input
+        # magnitude rule); everything else by the number rule
+        frac = (
+            Fraction(value)
+            if isinstance(value, int | Fraction) and not isinstance(value, bool)
+            else to_fraction(value)
+        )
         if frac is None or frac < 0:
             bad.append(i)
             fracs.append(Fraction(0))
@@ -422,8 +428,8 @@ def _check_total(total: int) -> None:
     if not is_int_amount(total) or total < 0:
         raise AllocationInputError(
             AllocationErrorCode.AMOUNT_OUT_OF_RANGE,
-            f"the amount to split must be a non-negative integer, got {total!r}",
-            {"total": total if is_int_amount(total) else repr(total)},
+            f"the amount to split must be a non-negative integer, got {show(total)}",
+            {"total": total if is_int_amount(total) else show(total)},
         )
 
 
@@ -435,14 +441,14 @@ def _raise_invalid(
     indices: Sequence[int], values: Sequence[object], keys: Sequence[str] | None
 ) -> None:
     names = _names(indices[:_MAX_LISTED], keys)
-    shown = ", ".join(f"{k}={v!r}" for k, v in zip(names, values[:_MAX_LISTED], strict=False))
+    shown = ", ".join(f"{k}={show(v)}" for k, v in zip(names, values[:_MAX_LISTED], strict=False))
     more = f" and {len(indices) - _MAX_LISTED} more" if len(indices) > _MAX_LISTED else ""
     raise AllocationInputError(
         AllocationErrorCode.INVALID_WEIGHTS,
         f"weights must be finite non-negative numbers: {shown}{more}",
         {
             "children": names,
-            "values": [repr(v) for v in values[:_MAX_LISTED]],
+            "values": [show(v) for v in values[:_MAX_LISTED]],
             "count": len(indices),
         },
     )
