@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 from service.domain.errors import DomainError
@@ -90,6 +91,8 @@ class MemberFacts:
     retired: bool
     ancestor_ids: tuple[int, ...] = ()
     """Ids of the member's ancestors, top first (not the member itself)."""
+    starts_on: date | None = None
+    """First day of a time member's ``[start, end)`` range (None for other members)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,12 @@ def check_split_members(
       cities, by quarters or straight by months; below East only East's
       cities (or districts) are allowed. Siblings at one level never overlap.
 
-    Returns the members in the requested order.
+    Returns the members in the order their children will have: **time order**
+    (by ``starts_on``) when every member is a time member, so a split's
+    children, and anything that reads their positions (a SEASONAL lag, a
+    ramp), follow the calendar whatever order the request listed them in;
+    otherwise the requested order. Per-child inputs are matched by member id,
+    never by position, so reordering changes nothing but the order.
     """
     if node.split_dimension_id is not None:
         raise InvalidInputError(
@@ -207,4 +215,11 @@ def check_split_members(
                 field,
             )
         ordered.append(member)
+    if all(m.starts_on is not None for m in ordered):
+        ordered.sort(key=_starts_on)  # stable: equal dates keep the requested order
     return ordered
+
+
+def _starts_on(member: MemberFacts) -> date:
+    assert member.starts_on is not None
+    return member.starts_on
