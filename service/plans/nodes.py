@@ -19,19 +19,14 @@ from service.db import repositories as repo
 from service.db.engine import Database
 from service.db.models import PlanVersion, TargetNode
 from service.domain import tree
-from service.domain.allocation import AllocationRequest
-from service.domain.allocation.rebalance import (
-    AbsorbRule,
-    CurrentChild,
-    TreeNode,
-    cascade,
-    rebalance,
-)
+from service.domain.allocation import AllocationRequest, Units, buffer_of, retarget, subtree_needed
+from service.domain.allocation import TargetMode as DomainTargetMode
+from service.domain.allocation.rebalance import AbsorbRule, TreeNode
 from service.domain.kpis import check_kpis, clean_strategy
 from service.domain.money import parse_amount
 from service.domain.tree import InvalidInputError, VersionState
 from service.plans.access import require_planner, require_scope
-from service.plans.uow import UnitOfWork, transaction
+from service.plans.uow import transaction
 
 
 class TargetMode(StrEnum):
@@ -127,12 +122,11 @@ async def set_target(
 ) -> NodeEdit:
     """Give a node a new target and keep every sum exact.
 
-    ``REBALANCE_SIBLINGS`` (the default; a root has no siblings, so its change
-    is always a new plan total): the unlocked siblings absorb the difference by
-    ``absorb`` within their bounds. ``ROLL_UP``: the parent and all ancestors
-    change by the same difference (refused when one of them is locked). In both
-    modes every node whose target changed re-splits its subtree in proportion
-    (locked nodes and their subtrees keep their amounts).
+    The arithmetic is :func:`service.domain.allocation.retarget` (its docstring
+    has the rules: both modes, bounds, locks, buffers, cascade). This loads the
+    nodes it needs, stores the changes it returns and writes one audit entry per
+    changed node. A target equal to the current one changes nothing: no write,
+    no audit entry, no new revision.
     """
     require_planner(principal, "nodeSetTarget")
     async with transaction(db, principal, "nodeSetTarget") as uow:
@@ -140,172 +134,111 @@ async def set_target(
         version, node = await _open(session, version_id, key, revision, principal)
         digits = await _digits(session, node.plan_id)
         amount = parse_amount(target, digits, field="target")
-        new_targets: dict[int, tuple[int, dict[str, Any] | None]] = {
-            node.key: (
-                amount,
+        if amount == node.target:
+            return NodeEdit(node=node, changed=[], version=version)
+        domain_mode = DomainTargetMode(mode.value)
+        ancestor_keys = [int(k) for k in node.path.split(".")[:-2]]
+        ancestors = [
+            a
+            for a in await repo.nodes_by_ids(session, [(version_id, k) for k in ancestor_keys])
+            if a
+        ]
+        path = [_tree_node(n, {}) for n in (node, *reversed(ancestors))]
+        top_key = int(subtree_needed(domain_mode, path[0], path[1:]))
+        top = node if top_key == node.key else next(a for a in ancestors if a.key == top_key)
+        rows = {n.key: n for n in ancestors}
+        rows.update({n.key: n for n in await repo.subtree(session, version_id, top.path)})
+        ordered = sorted(rows.values(), key=lambda n: (n.depth, n.sort_order, n.key))
+        member_ids = sorted({n.member_id for n in ordered if n.member_id is not None})
+        codes = {m.id: m.code for m in await repo.members_by_ids(session, member_ids) if m}
+        original = None
+        if absorb is AbsorbRule.ORIGINAL_METHOD and node.parent_key is not None:
+            parent = rows[node.parent_key]
+            if not parent.split_spec or "spec" not in parent.split_spec:
+                raise InvalidInputError(
+                    "INVALID_VALUE",
+                    "the parent was split as a matrix (or has no stored method); "
+                    "rebalance PROPORTIONAL",
+                    "absorb",
+                )
+            siblings = [n for n in ordered if n.parent_key == parent.key]
+            original = _rekey(AllocationRequest.from_dict(parent.split_spec), siblings, codes)
+        result = retarget(
+            [_tree_node(n, codes) for n in ordered],
+            str(node.key),
+            amount,
+            mode=domain_mode,
+            absorb=absorb,
+            original=original,
+            units=Units(digits),
+            by=principal.subject,
+        )
+        if result.is_noop:
+            return NodeEdit(node=node, changed=[], version=version)
+        moved = [rows[int(c.key)] for c in result.changes if int(c.key) in rows]
+        await require_scope(session, principal, moved)
+        await repo.update_nodes(
+            session,
+            [
                 {
-                    "method": "SET",
-                    "previous": node.target,
-                    "final": amount,
-                    "by": principal.subject,
-                    "mode": mode.value,
-                    "text": f"set by {principal.subject} (was {node.target} minor units)",
-                },
+                    "version_id": version_id,
+                    "key": int(c.key),
+                    "target": c.new_amount,
+                    "explanation": c.explanation,
+                }
+                for c in result.changes
+            ],
+        )
+        for c in result.changes:
+            uow.record(
+                plan_id=node.plan_id,
+                version_id=version_id,
+                node_key=int(c.key),
+                before={"target": c.old_amount},
+                after={"target": c.new_amount},
             )
-        }
-        if node.parent_key is not None and mode is TargetMode.REBALANCE_SIBLINGS:
-            (parent,) = await repo.nodes_by_ids(session, [(version_id, node.parent_key)])
-            assert parent is not None
-            (siblings,) = await repo.children_by_parent_ids(session, [(version_id, parent.key)])
-            original = None
-            if absorb is AbsorbRule.ORIGINAL_METHOD:
-                if not parent.split_spec or "spec" not in parent.split_spec:
-                    raise InvalidInputError(
-                        "INVALID_VALUE",
-                        "the parent was split as a matrix (or has no stored method); "
-                        "rebalance PROPORTIONAL",
-                        "absorb",
-                    )
-                original = AllocationRequest.from_dict(parent.split_spec)
-            label = {s.key: str(s.key) for s in siblings}
-            result = rebalance(
-                [
-                    CurrentChild(
-                        key=label[s.key], amount=s.target, locked=s.locked, floor=s.floor, cap=s.cap
-                    )
-                    for s in siblings
-                ],
-                label[node.key],
-                amount,
-                rule=absorb,
-                original=_rekey(original, siblings) if original else None,
+        changed = [
+            n
+            for n in await repo.nodes_by_ids(
+                session, [(version_id, k) for k in sorted(int(c.key) for c in result.changes)]
             )
-            for sibling, value, why in zip(
-                siblings, result.amounts, result.explanations, strict=True
-            ):
-                if value != sibling.target:
-                    new_targets[sibling.key] = (value, why.to_dict())
-        elif node.parent_key is not None:
-            delta = amount - node.target
-            ancestors = await repo.nodes_by_ids(
-                session, [(version_id, int(k)) for k in node.path.split(".")[:-2]]
-            )
-            for ancestor in ancestors:
-                assert ancestor is not None
-                if ancestor.locked:
-                    raise InvalidInputError(
-                        "LOCKED",
-                        f"rolling up would change a locked ancestor ({ancestor.target} minor "
-                        "units); unlock it or rebalance the siblings instead",
-                        "mode",
-                    )
-                new_targets[ancestor.key] = (ancestor.target + delta, None)
-        touched = await repo.nodes_by_ids(session, [(version_id, k) for k in new_targets])
-        await require_scope(session, principal, [n for n in touched if n is not None])
-        changed = await _apply(session, node, new_targets, uow)
+            if n is not None
+        ]
         await _close(session, version, node)
         return NodeEdit(node=node, changed=changed, version=version)
 
 
-def _rekey(original: AllocationRequest, siblings: list[TargetNode]) -> AllocationRequest:
-    """The stored request keys children by member code in split order; siblings come in
-    the same order (sort order = split order), and rebalance keys them by node key."""
-    if len(original.children) != len(siblings):
+def _tree_node(n: TargetNode, codes: Mapping[int, str]) -> TreeNode:
+    """A stored node as the domain sees it: label (member code), bounds, lock, buffer."""
+    label = "the plan" if n.member_id is None else codes.get(n.member_id, str(n.key))
+    return TreeNode(
+        key=str(n.key),
+        parent_key=None if n.parent_key is None else str(n.parent_key),
+        amount=n.target,
+        locked=n.locked,
+        floor=n.floor,
+        cap=n.cap,
+        label=label,
+        buffer=buffer_of(n.split_spec),
+        split=n.split_dimension_id is not None,
+    )
+
+
+def _rekey(
+    original: AllocationRequest, siblings: list[TargetNode], codes: Mapping[int, str]
+) -> AllocationRequest:
+    """The stored request keys children by member code; rebalance keys them by node key."""
+    by_code = {codes.get(s.member_id or 0): s for s in siblings}
+    if set(by_code) != {c.key for c in original.children}:
         raise InvalidInputError(
             "INVALID_VALUE",
             "the siblings no longer match the original split; rebalance PROPORTIONAL",
             "absorb",
         )
     children = tuple(
-        _with_key(c, str(s.key)) for c, s in zip(original.children, siblings, strict=True)
+        replace(c, key=str(by_code[c.key].key), label=c.key) for c in original.children
     )
-    return AllocationRequest(
-        parent=original.parent,
-        children=children,
-        spec=original.spec,
-        parent_key=original.parent_key,
-    )
-
-
-def _with_key(child: Any, key: str) -> Any:
-    return replace(child, key=key)
-
-
-async def _apply(
-    session: AsyncSession,
-    edited: TargetNode,
-    new_targets: Mapping[int, tuple[int, dict[str, Any] | None]],
-    uow: UnitOfWork,
-) -> list[TargetNode]:
-    """Write new targets and cascade each changed node's subtree in proportion."""
-    updates: dict[int, dict[str, Any]] = {}
-    version_id = edited.version_id
-    nodes = await repo.nodes_by_ids(session, [(version_id, k) for k in new_targets])
-    for current in nodes:
-        assert current is not None
-        amount, explanation = new_targets[current.key]
-        if current.split_dimension_id is not None and not _is_ancestor_change(current, edited):
-            below = await repo.subtree(session, version_id, current.path)
-            result = cascade(
-                [
-                    TreeNode(
-                        key=str(n.key),
-                        parent_key=str(n.parent_key) if n.key != current.key else None,
-                        amount=n.target,
-                        locked=n.locked and n.key != current.key,
-                        floor=n.floor,
-                        cap=n.cap,
-                    )
-                    for n in below
-                ],
-                str(current.key),
-                amount,
-            )
-            for change in result.changes:
-                if change.new_amount != change.old_amount and int(change.key) != current.key:
-                    updates[int(change.key)] = {
-                        "version_id": version_id,
-                        "key": int(change.key),
-                        "target": change.new_amount,
-                        **(
-                            {"explanation": change.explanation.to_dict()}
-                            if change.explanation
-                            else {}
-                        ),
-                    }
-        row: dict[str, Any] = {"version_id": version_id, "key": current.key, "target": amount}
-        if explanation is not None:
-            row["explanation"] = explanation
-        updates[current.key] = row
-    # A bulk UPDATE needs the same keys in every row.
-    with_expl = [u for u in updates.values() if "explanation" in u]
-    without = [u for u in updates.values() if "explanation" not in u]
-    old = {
-        n.key: n.target
-        for n in await repo.nodes_by_ids(session, [(version_id, k) for k in updates])
-        if n
-    }
-    await repo.update_nodes(session, with_expl)
-    await repo.update_nodes(session, without)
-    changed = [
-        n
-        for n in await repo.nodes_by_ids(session, [(version_id, k) for k in sorted(updates)])
-        if n is not None
-    ]
-    for n in changed:
-        uow.record(
-            plan_id=n.plan_id,
-            version_id=version_id,
-            node_key=n.key,
-            before={"target": old.get(n.key)},
-            after={"target": n.target},
-        )
-    return changed
-
-
-def _is_ancestor_change(node: TargetNode, edited: TargetNode) -> bool:
-    """Ancestors in a roll-up keep their other children: only their own total moves."""
-    return node.key != edited.key and edited.path.startswith(node.path)
+    return replace(original, children=children)
 
 
 async def set_lock(

@@ -23,6 +23,7 @@ from service.domain.allocation import (
     PotentialOptions,
     ProfileSource,
     SeasonalOptions,
+    Units,
     WeightsOptions,
 )
 from service.domain.money import parse_amount
@@ -167,5 +168,9 @@ def build_allocation(
         over_assignment=options.over_assignment or 0,
     )
     return AllocationRequest(
-        parent=parent_amount, children=tuple(children), spec=spec, parent_key=parent_label
+        parent=parent_amount,
+        children=tuple(children),
+        spec=spec,
+        parent_key=parent_label,
+        units=Units(digits),
     )

@@ -13,7 +13,7 @@ from service.db import repositories as repo
 from service.db.engine import Database
 from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
 from service.domain import tree
-from service.domain.allocation import MatrixRequest, allocate, split_matrix
+from service.domain.allocation import MatrixRequest, Units, allocate, split_matrix
 from service.domain.calendar import CalendarSpec, TimeLevel, TimeMember, generate_calendar
 from service.domain.money import currency_digits, parse_amount
 from service.domain.tree import InvalidInputError, MemberFacts, NodeFacts, VersionState
@@ -393,6 +393,7 @@ async def split_node_matrix(
             col_targets=col_result.amounts,
             seed=table,
             structural_zeros=tuple(zeros),
+            units=Units(plan.minor_digits),
         )
         result = split_matrix(matrix)
         keys = await repo.new_node_keys(session, m + m * n)
@@ -474,6 +475,7 @@ def _facts(member: Member) -> MemberFacts:
         depth=member.depth,
         retired=member.retired_at is not None,
         ancestor_ids=tuple(int(p) for p in member.path.split(".") if p)[:-1],
+        starts_on=member.starts_on,
     )
 
 
