@@ -24,6 +24,7 @@ from service.domain.allocation import (
     ChildInput,
     HistoryOptions,
     MatrixRequest,
+    NoHistoryRule,
     ProfileSource,
     SeasonalOptions,
     Units,
@@ -81,6 +82,18 @@ def test_engine_messages_speak_in_units_and_labels() -> None:
         allocate(AllocationRequest(100000, locked, AllocationSpec(M.EQUAL), None, Units(2)))
     assert info.value.message == (
         "locked amounts add up to 2000.00, above the 1000.00 to split: East 2000.00"
+    )
+
+
+def test_method_notes_speak_in_units_too() -> None:
+    children = (ChildInput("EAST", history=(5,)), ChildInput("NEW", history=(), label="New"))
+    spec = AllocationSpec(
+        M.HISTORY, history=HistoryOptions(no_history=NoHistoryRule.FLOOR, no_history_floor=2500)
+    )
+    new = allocate(AllocationRequest(100000, children, spec, "the plan", Units(2))).explanations[1]
+    assert new.text == (
+        "New: 25.00 = 2.5 % of the plan: no history; no history: rule FLOOR, floor 25.00; "
+        "held by its floor 25.00 (proportional 0.00)"
     )
 
 

@@ -408,6 +408,7 @@ def test_rebalance_cascade_retarget_with_extreme_amounts(amounts: list[Any], new
 
 def test_apportion_and_texts_of_huge_exact_numbers() -> None:
     assert apportion(10, [Fraction(10**399), Fraction(1, 10**399)]) == [10, 0]
+    assert apportion(10**400, [0.5, 0.25]) == [10**400 - 10**400 // 3, 10**400 // 3]
     assert sig_text(Fraction(10**309)) == "1e+309"
     assert sig_text(Fraction(1, 3)) == "0.333333"
     assert sig_text(Fraction(123456789)) == "1.23457e+08"

@@ -459,7 +459,9 @@ def _trace(request: AllocationRequest, plan: _Plan) -> _Trace:
         return _Trace(out, None, None)
     assert plan.share_method is not None
     free_children = [children[i] for i in plan.free]
-    shares = compute_shares(plan.share_method, free_children, plan.free, request.spec)
+    shares = compute_shares(
+        plan.share_method, free_children, plan.free, request.spec, request.units
+    )
     caps = [plan.caps.get(i) for i in plan.free]
     floors = [
         max(plan.floors.get(i, 0), _under(shares.floors.get(j, 0), caps[j]))

@@ -354,7 +354,7 @@ def split_matrix(request: MatrixRequest) -> MatrixResult:
         max_iterations=request.max_iterations,
         units=units,
     )
-    _require_usable(fit)
+    _require_usable(fit, units)
     rounding = _controlled(
         fit.table,
         [request.row_targets[i] for i in row_order],
@@ -378,7 +378,8 @@ def split_matrix(request: MatrixRequest) -> MatrixResult:
         for r in range(m)
     )
     notes = (
-        f"IPF: {fit.iterations} iterations, largest margin residual {fit.max_residual:.3g}"
+        f"IPF: {fit.iterations} iterations, largest margin residual "
+        f"{fit.max_residual / 10**units.digits:.3g}"
         + ("" if fit.converged else " (iteration cap reached; close enough to round exactly)"),
         "controlled rounding: every row and column total exact; "
         + (
@@ -543,7 +544,7 @@ def split_table(
         max_iterations=max_iterations,
         units=units,
     )
-    _require_usable(fit)
+    _require_usable(fit, units)
     cells, band = _round_nd(
         fit.table, [list(m) for m in sorted_margins], sorted_keys, tolerance, max_iterations, units
     )
@@ -627,7 +628,7 @@ def _check_support(
         )
 
 
-def _require_usable(fit: IpfFit) -> None:
+def _require_usable(fit: IpfFit, units: Units = MINOR) -> None:
     """Refuse a fit that neither converged nor is close enough to round with certainty.
 
     At the iteration cap a fit whose largest residual is below ``0.5 / max(shape)``
@@ -641,7 +642,8 @@ def _require_usable(fit: IpfFit) -> None:
     raise ConvergenceError(
         AllocationErrorCode.NOT_CONVERGED,
         f"iterative proportional fitting did not converge: largest margin residual "
-        f"{fit.max_residual:.6g} after {fit.iterations} iterations (the structural zeros may "
+        f"{fit.max_residual / 10**units.digits:.6g} after {fit.iterations} iterations (the "
+        "structural zeros may "
         "make the margins unreachable; raise max_iterations or the tolerance)",
         {"iterations": fit.iterations, "max_residual": fit.max_residual},
     )
@@ -809,7 +811,7 @@ def _round_nd(
         max_iterations,
     )
     if residual > max(float(tolerance), _FLOAT_RESOLUTION * total):
-        _require_usable(IpfFit(z, iterations, residual, False))
+        _require_usable(IpfFit(z, iterations, residual, False), units)
     flat_keys = [f"#{j:09d}" for j in range(z.shape[1])]
     out = _controlled(z, margins[0], flat_targets, keys[0], flat_keys, units)
     cells = np.array(out.cells, dtype=np.int64).reshape(x.shape)

@@ -72,6 +72,7 @@ from service.domain.allocation.model import (
     NoHistoryRule,
     ProfileSource,
 )
+from service.domain.allocation.units import MINOR, Units
 
 PERCENT_TOLERANCE = 1e-9
 """Percentages must sum to 100 within this absolute tolerance."""
@@ -106,6 +107,7 @@ def compute_shares(
     children: Sequence[ChildInput],
     positions: Sequence[int],
     spec: AllocationSpec,
+    units: Units = MINOR,
 ) -> Shares:
     """Exact shares of ``children`` (the free ones, ``positions`` in the request) by ``method``."""
     if method is AllocationMethod.EQUAL:
@@ -113,13 +115,13 @@ def compute_shares(
     if method is AllocationMethod.WEIGHTS:
         return _weights(children, spec.weights.percentages)
     if method is AllocationMethod.HISTORY:
-        return _history(children, spec.history, use_growth=True)
+        return _history(children, spec.history, use_growth=True, units=units)
     if method is AllocationMethod.POTENTIAL:
         return _potential(children, spec.potential.penetration)
     if method is AllocationMethod.BLEND:
-        return _blend(children, spec)
+        return _blend(children, spec, units)
     if method is AllocationMethod.SEASONAL:
-        return _seasonal(children, positions, spec)
+        return _seasonal(children, positions, spec, units)
     raise AllocationInputError(
         AllocationErrorCode.INVALID_INPUT,
         f"{method.value} does not produce shares (a MANUAL fallback must be another method)",
@@ -269,7 +271,11 @@ def _potential(children: Sequence[ChildInput], default_rate: Number | None) -> S
 
 
 def _history(
-    children: Sequence[ChildInput], options: HistoryOptions, *, use_growth: bool
+    children: Sequence[ChildInput],
+    options: HistoryOptions,
+    *,
+    use_growth: bool,
+    units: Units = MINOR,
 ) -> Shares:
     n = len(children)
     lengths = {len(c.history) for c in children if c.history}
@@ -423,7 +429,7 @@ def _history(
             if rule is NoHistoryRule.ZERO:
                 detail = "no history: rule ZERO, share 0"
             elif rule is NoHistoryRule.FLOOR:
-                detail = f"no history: rule FLOOR, floor {options.no_history_floor}"
+                detail = f"no history: rule FLOOR, floor {units.amount(options.no_history_floor)}"
                 out.floors[i] = options.no_history_floor
             else:
                 detail = (
@@ -436,7 +442,7 @@ def _history(
     return out
 
 
-def _blend(children: Sequence[ChildInput], spec: AllocationSpec) -> Shares:
+def _blend(children: Sequence[ChildInput], spec: AllocationSpec, units: Units) -> Shares:
     if not spec.blend:
         raise AllocationInputError(
             AllocationErrorCode.INVALID_INPUT, "BLEND needs at least one component", {}
@@ -471,7 +477,7 @@ def _blend(children: Sequence[ChildInput], spec: AllocationSpec) -> Shares:
     values = [Fraction(0)] * n
     parts: list[list[str]] = [[] for _ in range(n)]
     for comp, beta in zip(spec.blend, betas, strict=True):
-        shares = compute_shares(comp.method, children, range(n), spec)
+        shares = compute_shares(comp.method, children, range(n), spec, units)
         if beta and n and not any(shares.values):
             raise AllocationInputError(
                 AllocationErrorCode.ZERO_WEIGHTS,
@@ -497,11 +503,14 @@ def _blend(children: Sequence[ChildInput], spec: AllocationSpec) -> Shares:
 
 
 def _seasonal(
-    children: Sequence[ChildInput], positions: Sequence[int], spec: AllocationSpec
+    children: Sequence[ChildInput],
+    positions: Sequence[int],
+    spec: AllocationSpec,
+    units: Units = MINOR,
 ) -> Shares:
     options = spec.seasonal
     if options.source is ProfileSource.HISTORY:
-        base = _history(children, spec.history, use_growth=False)
+        base = _history(children, spec.history, use_growth=False, units=units)
     else:
         base = _weights(children, percentages=False)
     factors = _ramp_factors(options.lag, options.ramp, options.ramp_factors, positions)

@@ -252,6 +252,8 @@ def _lr_float(
     ``w`` is finite and non-negative with ``min(w) == wmin`` and at least one
     positive value. See the module docstring for the error bound.
     """
+    if total > _INT64_MAX:
+        return None  # beyond float's exact integers anyway: the exact path takes it
     n = int(w.size)
     pos: npt.NDArray[np.bool_] | None = None
     if wmin < _TINY:
