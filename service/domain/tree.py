@@ -208,3 +208,35 @@ def check_split_members(
             )
         ordered.append(member)
     return ordered
+
+
+def share(part: int, whole: int) -> float | None:
+    """``part / whole``, a ratio for display (amounts stay exact); None when ``whole`` is 0."""
+    return None if whole == 0 else part / whole
+
+
+MAX_REASON_LENGTH = 2000
+
+
+def clean_reason(reason: str | None, field: str = "reason") -> str | None:
+    """The reason a caller gives for a change: stripped, at most 2000 characters,
+    no NUL or other control characters but line breaks and tabs; empty is none."""
+    if reason is None:
+        return None
+    cleaned = reason.strip()
+    if len(cleaned) > MAX_REASON_LENGTH:
+        raise InvalidInputError(
+            "TOO_LONG",
+            f"{field} has {len(cleaned)} characters; at most {MAX_REASON_LENGTH}",
+            field,
+        )
+    if any(not ch.isprintable() and ch not in "\n\r\t" for ch in cleaned):
+        raise InvalidInputError("INVALID_VALUE", f"{field} contains control characters", field)
+    return cleaned or None
+
+
+class OwnerKind(StrEnum):
+    PERSON = "PERSON"
+    """A person, known by the ``sub`` claim of their tokens."""
+    TEAM = "TEAM"
+    """A team of persons, with an optional lead."""

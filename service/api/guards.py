@@ -1,0 +1,77 @@
+"""Text no database can store, refused at the door for every operation.
+
+PostgreSQL's ``text`` and ``jsonb`` cannot hold the NUL character (U+0000). Rather
+than trusting every input field of every operation, present and future, to check
+for it, any NUL in a string variable or a string literal of the document is a
+validation error naming where it is, before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import ASTValidationRule, GraphQLError, StringValueNode, ValidationContext
+from graphql import ExecutionResult as GraphQLExecutionResult
+from strawberry.extensions import SchemaExtension
+
+NUL = "\x00"
+CODE = "BAD_USER_INPUT"
+
+
+def _find(value: Any, path: str) -> str | None:
+    """The path of the first string holding NUL inside a variable's value, if any."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if NUL in item:
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and NUL in key:
+                    return f"{where}.{key!r}"
+                stack.append((child, f"{where}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}.{i}") for i, child in enumerate(item))
+    return None
+
+
+class NulInLiterals(ASTValidationRule):
+    """String literals of the document must not hold NUL (cached with validation)."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+
+    def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
+        if NUL in node.value:
+            self.report_error(
+                GraphQLError(
+                    "A string literal holds the NUL character (U+0000), which no text field "
+                    "can store; remove it.",
+                    node,
+                    extensions={"code": CODE},
+                )
+            )
+
+
+class NulInVariables(SchemaExtension):
+    """String values of the variables must not hold NUL."""
+
+    def on_execute(self) -> Iterator[None]:
+        variables = self.execution_context.variables or {}
+        for name, value in variables.items():
+            where = _find(value, name)
+            if where is not None:
+                self.execution_context.result = GraphQLExecutionResult(
+                    data=None,
+                    errors=[
+                        GraphQLError(
+                            f'Variable "${name}" holds the NUL character (U+0000) at '
+                            f"{where!r}, which no text field can store; remove it.",
+                            extensions={"code": CODE, "field": where},
+                        )
+                    ],
+                )
+                break
+        yield
