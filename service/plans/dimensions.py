@@ -15,7 +15,13 @@ from service.db.engine import Database
 from service.db.models import Dimension, Member
 from service.domain import tree
 from service.domain.hierarchy import LoadPlan, MemberRow, StoredMember, plan_load
-from service.domain.members import DEFAULT_TIERS, check_attributes, check_depth, check_move
+from service.domain.members import (
+    DEFAULT_TIERS,
+    check_attributes,
+    check_depth,
+    check_move,
+    check_sort_order,
+)
 from service.domain.tree import DimensionKind, InvalidInputError
 from service.plans.access import require_planner
 from service.plans.uow import transaction
@@ -99,6 +105,7 @@ async def create_member(
     require_planner(principal, "memberCreate")
     clean_code = tree.clean_code(code, "code")
     clean_name = tree.clean_name(name, "name")
+    sort_order = check_sort_order(sort_order)
     async with transaction(db, principal, "memberCreate") as uow:
         session = uow.session
         dimension = await _dimension(session, dimension_id)
@@ -201,17 +208,21 @@ async def load_members(
         )
         if progress:
             progress("checked", len(rows), len(rows))
-        await _write_load(session, dimension_id, plan, {m.code: m.id for m in stored}, progress)
-        named = await repo.members_by_codes(
-            session, dimension_id, [tree.clean_code(r.code, "code") for r in rows]
-        )
-        uow.record(
-            after={
-                "dimension": dimension_id,
-                "created": len(plan.create),
-                "updated": len(plan.update),
-                "unchanged": plan.unchanged,
-            }
+        if plan.changes:  # a re-load of identical rows writes and records nothing
+            await _write_load(session, dimension_id, plan, {m.code: m.id for m in stored}, progress)
+            uow.record(
+                after={
+                    "dimension": dimension_id,
+                    "created": len(plan.create),
+                    "updated": len(plan.update),
+                    "unchanged": plan.unchanged,
+                }
+            )
+        by_code = {m.code: m for m in stored}
+        named = (
+            await repo.members_by_codes(session, dimension_id, plan.codes)
+            if plan.changes
+            else [by_code.get(c) for c in plan.codes]
         )
         return LoadResult(
             dimension=dimension,
@@ -299,14 +310,15 @@ async def update_member(
         session = uow.session
         member = await _member(session, member_id)
         dimension = await _dimension(session, member.dimension_id, "id")
-        before = {
+        before: dict[str, Any] = {
             "code": member.code,
             "name": member.name,
             "sortOrder": member.sort_order,
             "attributes": dict(member.attributes),
         }
+        after = dict(before)
         if name is not None:
-            member.name = tree.clean_name(name, "name")
+            after["name"] = tree.clean_name(name, "name")
         if code is not None:
             new_code = tree.clean_code(code, "code")
             if new_code != member.code:
@@ -314,26 +326,21 @@ async def update_member(
                     raise InvalidInputError(
                         "DUPLICATE", f"{dimension.name} already has code {new_code!r}", "code"
                     )
-                member.code = new_code
+                after["code"] = new_code
         if sort_order is not None:
-            member.sort_order = sort_order
+            after["sortOrder"] = check_sort_order(sort_order)
         if attributes is not None:
             merged = {**member.attributes, **attributes}
             merged = {k: v for k, v in merged.items() if v is not None}
-            member.attributes = check_attributes(
+            after["attributes"] = check_attributes(
                 DimensionKind(dimension.kind), merged, tiers=_tiers(dimension)
             ).to_json()
+        if after == before:  # identical values: nothing to write, nothing to record
+            return member
+        member.code, member.name = after["code"], after["name"]
+        member.sort_order, member.attributes = after["sortOrder"], after["attributes"]
         await session.flush()
-        uow.record(
-            before={"member": member.id, **before},
-            after={
-                "member": member.id,
-                "code": member.code,
-                "name": member.name,
-                "sortOrder": member.sort_order,
-                "attributes": member.attributes,
-            },
-        )
+        uow.record(before={"member": member.id, **before}, after={"member": member.id, **after})
         return member
 
 
@@ -357,7 +364,11 @@ async def move_member(
                     "parentId",
                 )
             ancestry = [(m.id, m.code) for m in await repo.member_ancestry(session, parent)]
-        check_move(member.id, member.code, ancestry)
+        height = 0
+        if ancestry is not None and len(ancestry) > member.depth:  # deeper: the subtree too
+            below = await repo.member_descendants(session, member, None)
+            height = max((m.depth for m in below), default=member.depth) - member.depth
+        check_move(member.id, member.code, ancestry, height)
         if member.parent_id != parent_id:
             uow.record(
                 before={"member": member.id, "parent": member.parent_id},

@@ -26,9 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth import Principal
 from service.db.engine import Database
 from service.db.models import AuditEntry, IdempotencyKey
-from service.domain.tree import InvalidInputError
-
-MAX_REASON_LENGTH = 2000
+from service.domain.values import clean_reason as clean_reason  # the domain's; api imports it here
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +39,6 @@ class ChangeContext:
 
 NO_CONTEXT = ChangeContext()  # frozen, so sharing it as the default is safe
 change_context: ContextVar[ChangeContext] = ContextVar("change_context", default=NO_CONTEXT)
-
-
-def clean_reason(reason: str | None) -> str | None:
-    if reason is None:
-        return None
-    cleaned = reason.strip()
-    if len(cleaned) > MAX_REASON_LENGTH:
-        raise InvalidInputError(
-            "TOO_LONG",
-            f"reason has {len(cleaned)} characters; at most {MAX_REASON_LENGTH}",
-            "reason",
-        )
-    return cleaned or None
 
 
 @dataclass
