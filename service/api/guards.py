@@ -1,9 +1,12 @@
 """Text no database can store, refused at the door for every operation.
 
-PostgreSQL's ``text`` and ``jsonb`` cannot hold the NUL character (U+0000). Rather
-than trusting every input field of every operation, present and future, to check
-for it, any NUL in a string variable or a string literal of the document is a
-validation error naming where it is, before anything runs.
+PostgreSQL's ``text`` and ``jsonb`` cannot hold the NUL character (U+0000).
+
+- Mutations check their inputs in the domain, which answers a NUL with a user
+  error naming the field (``service.domain.values``), whatever the door.
+- Everything else is refused here, before anything runs, as a validation error
+  naming where the NUL is: string literals of any document, and the variables of
+  queries (whose arguments, codes and cursors, have no payload to report in).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from graphql import ASTValidationRule, GraphQLError, StringValueNode, ValidationContext
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 NUL = "\x00"
 CODE = "BAD_USER_INPUT"
@@ -56,9 +60,12 @@ class NulInLiterals(ASTValidationRule):
 
 
 class NulInVariables(SchemaExtension):
-    """String values of the variables must not hold NUL."""
+    """String values of a query's variables must not hold NUL."""
 
     def on_execute(self) -> Iterator[None]:
+        if self.execution_context.operation_type is not OperationType.QUERY:
+            yield
+            return
         variables = self.execution_context.variables or {}
         for name, value in variables.items():
             where = _find(value, name)

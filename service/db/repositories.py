@@ -361,6 +361,15 @@ async def member_descendants_count(
     return int(await session.scalar(stmt) or 0)
 
 
+async def member_subtree_height(session: AsyncSession, member: Member) -> int:
+    """Levels below ``member`` (0 for a leaf)."""
+    stmt = select(func.coalesce(func.max(Member.depth), member.depth)).where(
+        Member.dimension_id == member.dimension_id,
+        Member.path.startswith(member.path, autoescape=False),
+    )
+    return int(await session.scalar(stmt) or member.depth) - member.depth
+
+
 def _descendants(member: Member, max_depth: int | None) -> Any:
     stmt = select(Member).where(
         Member.dimension_id == member.dimension_id,

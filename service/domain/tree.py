@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from service.domain.errors import DomainError
+from service.domain.errors import InvalidInputError as InvalidInputError
+from service.domain.values import clean_text
 
 MAX_NAME_LENGTH = 200
 MAX_CODE_LENGTH = 100
@@ -41,34 +42,19 @@ class Measure(StrEnum):
     QUANTITY = "QUANTITY"
 
 
-class InvalidInputError(DomainError):
-    """Input that breaks a rule the user can fix; ``field`` names the input."""
-
-    def __init__(self, code: str, message: str, field: str | None = None, **details: object):
-        super().__init__(code=code, message=message, details={"field": field, **details})
-        self.field = field
-
-
 def clean_name(value: str, field: str, max_length: int = MAX_NAME_LENGTH) -> str:
-    """Strip a display name and check it is neither empty nor too long nor unprintable."""
-    name = value.strip()
-    if not name:
-        raise InvalidInputError("REQUIRED", f"{field} must not be empty", field)
-    if len(name) > max_length:
-        raise InvalidInputError(
-            "TOO_LONG",
-            f"{field} has {len(name)} characters; at most {max_length} are allowed",
-            field,
-            length=len(name),
-            max=max_length,
-        )
-    if any(not ch.isprintable() for ch in name):
-        raise InvalidInputError("INVALID_VALUE", f"{field} contains control characters", field)
-    return name
+    """Strip a display name; refuse it empty, too long, or with a character it may not hold.
+
+    Names are printable text (``values.TextKind`` "printable"): no NUL, no
+    control characters, no line breaks.
+    """
+    cleaned = clean_text(value, field, max_length=max_length, kind="printable")
+    assert cleaned is not None  # required
+    return cleaned
 
 
 def clean_code(value: str, field: str) -> str:
-    """A member code: printable, stripped, at most 100 characters."""
+    """A member code (or a tier, a subject): printable, stripped, at most 100 characters."""
     return clean_name(value, field, MAX_CODE_LENGTH)
 
 
@@ -213,26 +199,6 @@ def check_split_members(
 def share(part: int, whole: int) -> float | None:
     """``part / whole``, a ratio for display (amounts stay exact); None when ``whole`` is 0."""
     return None if whole == 0 else part / whole
-
-
-MAX_REASON_LENGTH = 2000
-
-
-def clean_reason(reason: str | None, field: str = "reason") -> str | None:
-    """The reason a caller gives for a change: stripped, at most 2000 characters,
-    no NUL or other control characters but line breaks and tabs; empty is none."""
-    if reason is None:
-        return None
-    cleaned = reason.strip()
-    if len(cleaned) > MAX_REASON_LENGTH:
-        raise InvalidInputError(
-            "TOO_LONG",
-            f"{field} has {len(cleaned)} characters; at most {MAX_REASON_LENGTH}",
-            field,
-        )
-    if any(not ch.isprintable() and ch not in "\n\r\t" for ch in cleaned):
-        raise InvalidInputError("INVALID_VALUE", f"{field} contains control characters", field)
-    return cleaned or None
 
 
 class OwnerKind(StrEnum):

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from service.domain.tree import InvalidInputError, VersionState
-
-MAX_REASON_LENGTH = 2000
+from service.domain.values import clean_reason
 
 
 class Transition(StrEnum):
@@ -58,7 +57,7 @@ def plan_transition(
     Refused with a user error: a transition from a state it does not leave
     (``INVALID_TRANSITION``, naming the allowed states), a planner attempting
     an admin transition (``FORBIDDEN``), a rejection without a reason, a
-    reason past ``MAX_REASON_LENGTH``.
+    reason that ``values.clean_reason`` refuses (too long, NUL, control characters).
     """
     rule = RULES[transition]
     if rule.admin_only and not is_admin:
@@ -73,16 +72,10 @@ def plan_transition(
             "id",
             state=state.value,
         )
-    cleaned = reason.strip() if reason else None
+    cleaned = clean_reason(reason)
     if rule.needs_reason and not cleaned:
         raise InvalidInputError(
             "REQUIRED", f"{transition.value.lower()} needs a reason for the planner", "reason"
-        )
-    if cleaned and len(cleaned) > MAX_REASON_LENGTH:
-        raise InvalidInputError(
-            "TOO_LONG",
-            f"reason has {len(cleaned)} characters; at most {MAX_REASON_LENGTH}",
-            "reason",
         )
     return rule.target, cleaned
 

@@ -14,7 +14,13 @@ from service.db.models import Dimension, Member
 from service.domain import tree
 from service.domain.audit import AuditAction
 from service.domain.hierarchy import LoadPlan, MemberRow, StoredMember, plan_load
-from service.domain.members import DEFAULT_TIERS, check_attributes, check_depth, check_move
+from service.domain.members import (
+    DEFAULT_TIERS,
+    check_attributes,
+    check_depth,
+    check_move,
+    check_sort_order,
+)
 from service.domain.paging import Page, PageRequest
 from service.domain.tree import DimensionKind, InvalidInputError
 from service.plans.uow import UnitOfWork
@@ -100,6 +106,7 @@ class MemberCreate:
 async def create_member(uow: UnitOfWork, command: MemberCreate) -> Member:
     clean_code = tree.clean_code(command.code, "code")
     clean_name = tree.clean_name(command.name, "name")
+    sort_order = check_sort_order(command.sort_order)
     session = uow.session
     dimension_id, parent_id = command.dimension_id, command.parent_id
     dimension = await _dimension(session, dimension_id)
@@ -128,7 +135,7 @@ async def create_member(uow: UnitOfWork, command: MemberCreate) -> Member:
         parent_id=parent_id,
         code=clean_code,
         name=clean_name,
-        sort_order=command.sort_order,
+        sort_order=sort_order,
         attributes=attrs,
     )
     try:
@@ -203,7 +210,7 @@ async def load_members(uow: UnitOfWork, command: MembersLoad) -> LoadResult:
     )
     if progress:
         progress("checked", len(rows), len(rows))
-    if plan.create or plan.update:
+    if plan.changes:  # a re-load of identical rows writes and records nothing
         await _write_load(session, dimension.id, plan, {m.code: m.id for m in stored}, progress)
         uow.record(
             after={
@@ -213,8 +220,11 @@ async def load_members(uow: UnitOfWork, command: MembersLoad) -> LoadResult:
                 "unchanged": plan.unchanged,
             }
         )
-    named = await repo.members_by_codes(
-        session, dimension.id, [tree.clean_code(r.code, "code") for r in rows]
+    by_code = {m.code: m for m in stored}
+    named = (
+        await repo.members_by_codes(session, dimension.id, plan.codes)
+        if plan.changes
+        else [by_code.get(c) for c in plan.codes]
     )
     return LoadResult(
         dimension=dimension,
@@ -326,7 +336,7 @@ async def update_member(uow: UnitOfWork, command: MemberUpdate) -> Member:
             )
         after["code"] = new_code
     if command.sort_order is not None:
-        after["sortOrder"] = command.sort_order
+        after["sortOrder"] = check_sort_order(command.sort_order)
     if command.attributes is not None:
         merged = {**member.attributes, **command.attributes}
         after["attributes"] = check_attributes(
@@ -369,7 +379,10 @@ async def move_member(uow: UnitOfWork, command: MemberMove) -> Member:
                 "parentId",
             )
         ancestry = [(m.id, m.code) for m in await repo.member_ancestry(session, parent)]
-    check_move(member.id, member.code, ancestry)
+    height = 0
+    if ancestry is not None and len(ancestry) > member.depth:  # deeper: the subtree too
+        height = await repo.member_subtree_height(session, member)
+    check_move(member.id, member.code, ancestry, height)
     if member.parent_id != parent_id:
         uow.record(
             before={"member": member.id, "parent": member.parent_id},

@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from service.db.engine import Database
 from service.domain.audit import AuditAction
-from service.domain.tree import clean_reason
+from service.domain.values import clean_reason
 from service.plans.access import require_planner
 from service.plans.uow import Change, DraftEdit, UnitOfWork, VersionEdit
 
