@@ -14,6 +14,7 @@ from strawberry.types import Info
 from service.api.context import Context
 from service.api.pagination import Connection, page_args
 from service.api.scalars import BigIntID, describe_enum
+from service.api.wrap import wraps
 from service.db.models import AuditEntry as AuditRow
 from service.domain.audit import AuditAction, display_values
 from service.plans import audit
@@ -50,6 +51,7 @@ describe_enum(
 )
 
 
+@wraps(AuditRow)
 @strawberry.type(
     description="One recorded change: who, when, where, what it was before and after, and why. "
     "The trail is append-only."

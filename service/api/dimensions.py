@@ -18,6 +18,7 @@ from service.api.errors import UserError, user_error, user_errors
 from service.api.mutation import INPUT, Payload, errors_field, mutate
 from service.api.pagination import After, Before, Connection, First, Last, page_args
 from service.api.scalars import describe_enum
+from service.api.wrap import wrap_optional, wraps
 from service.db.models import Dimension as DimensionRow
 from service.db.models import Member as MemberRow
 from service.domain import members
@@ -139,6 +140,7 @@ class MemberAttributes:
         )
 
 
+@wraps(DimensionRow)
 @strawberry.type(description="An axis of decomposition with a hierarchy of members.")
 class Dimension(relay.Node):
     row: strawberry.Private[DimensionRow]
@@ -175,12 +177,12 @@ class Dimension(relay.Node):
     async def plan(
         self, info: Info[Context, None]
     ) -> Annotated[Plan, strawberry.lazy("service.api.plans")] | None:
-        from service.api.plans import Plan
-
         if self.row.plan_id is None:
             return None
-        row = await info.context.loaders.plan_by_id.load(self.row.plan_id)
-        return Plan(row=row) if row else None
+        return cast(
+            "Plan | None",
+            wrap_optional(await info.context.loaders.plan_by_id.load(self.row.plan_id)),
+        )
 
     @strawberry.field(description="The top-level members, in sort order (then code).")
     async def roots(
@@ -231,6 +233,7 @@ class Dimension(relay.Node):
         return Member(row=row) if row else None
 
 
+@wraps(MemberRow)
 @strawberry.type(description="A member of a dimension's hierarchy: East, East/Shanghai, Direct.")
 class Member(relay.Node):
     row: strawberry.Private[MemberRow]

@@ -27,6 +27,7 @@ from service.api.prefetch import (
     selected_here,
 )
 from service.api.scalars import Amount, BigIntID, describe_enum
+from service.api.wrap import wrap, wrap_optional, wraps
 from service.db.models import TargetNode as NodeRow
 from service.domain.allocation.rebalance import AbsorbRule
 from service.domain.audit import display_values
@@ -208,6 +209,7 @@ async def _digits(info: Info[Context, None], plan_id: int) -> int:
     return plan.minor_digits
 
 
+@wraps(NodeRow)
 @strawberry.type(
     description="One slice of a version's target. Its children add up exactly to its target "
     "(plus the quota buffer its split may carry)."
@@ -250,12 +252,10 @@ class TargetNode(relay.Node):
     async def owner(
         self, info: Info[Context, None]
     ) -> Annotated[Owner, strawberry.lazy("service.api.owners")] | None:
-        from service.api.owners import Owner
-
         if self.row.owner_id is None:
             return None
-        row = await info.context.loaders.owner_by_id.load(self.row.owner_id)
-        return Owner(row=row) if row else None
+        owner = await info.context.loaders.owner_by_id.load(self.row.owner_id)
+        return cast("Owner | None", wrap_optional(owner))
 
     @strawberry.field(description="Locked targets are kept when siblings are rebalanced.")
     def locked(self) -> bool:
@@ -341,11 +341,9 @@ class TargetNode(relay.Node):
     async def version(
         self, info: Info[Context, None]
     ) -> Annotated[PlanVersion, strawberry.lazy("service.api.versions")]:
-        from service.api.versions import PlanVersion
-
         row = await info.context.loaders.version_by_id.load(self.row.version_id)
         assert row is not None
-        return PlanVersion(row=row)
+        return cast("PlanVersion", wrap(row))
 
     @strawberry.field(description="The parent node; null at the root.")
     async def parent(self, info: Info[Context, None]) -> TargetNode | None:
@@ -568,12 +566,10 @@ class NodePayload(Payload[usecases.NodeEdit]):
 
     @classmethod
     def of(cls, done: usecases.NodeEdit) -> NodePayload:
-        from service.api.versions import PlanVersion
-
         return cls(
             node=TargetNode(row=done.node),
             changed=[TargetNode(row=n) for n in done.changed],
-            version=PlanVersion(row=done.version),
+            version=wrap(done.version),
             user_errors=[],
         )
 

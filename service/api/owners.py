@@ -18,6 +18,7 @@ from service.api.mutation import INPUT, Payload, errors_field, mutate
 from service.api.nodes import TargetNode, prepare_nodes
 from service.api.pagination import After, Before, Connection, First, Last, page_args
 from service.api.scalars import Amount, describe_enum
+from service.api.wrap import wrap, wraps
 from service.db.models import Owner as OwnerRow
 from service.domain.money import format_amount
 from service.domain.tree import OwnerKind
@@ -66,6 +67,7 @@ class OwnerQuota:
     )
 
 
+@wraps(OwnerRow)
 @strawberry.type(description="A person (mapped to a token subject) or a team.")
 class Owner(relay.Node):
     row: strawberry.Private[OwnerRow]
@@ -303,11 +305,7 @@ class NodeAssignOwnerPayload(Payload[usecases.Assignment]):
 
     @classmethod
     def of(cls, done: usecases.Assignment) -> NodeAssignOwnerPayload:
-        from service.api.versions import PlanVersion
-
-        return cls(
-            node=TargetNode(row=done.node), version=PlanVersion(row=done.version), user_errors=[]
-        )
+        return cls(node=TargetNode(row=done.node), version=wrap(done.version), user_errors=[])
 
 
 @strawberry.type

@@ -21,6 +21,7 @@ from service.api.nodes import TargetNode
 from service.api.pagination import After, Before, Connection, First, Last, page_args
 from service.api.scalars import CurrencyCode, describe_enum
 from service.api.versions import PlanVersion, PlanVersionConnection
+from service.api.wrap import wraps
 from service.db.models import Plan as PlanRow
 from service.domain.calendar import CalendarSpec, PeriodPattern, YearEnd
 from service.domain.measures import MAX_QUANTITY_DECIMALS, MAX_UNIT_LENGTH
@@ -55,6 +56,7 @@ describe_enum(
 )
 
 
+@wraps(PlanRow)
 @strawberry.type(description='One target programme, e.g. "FY2027 revenue".')
 class Plan(relay.Node):
     row: strawberry.Private[PlanRow]

@@ -19,6 +19,7 @@ from service.api.errors import UserError
 from service.api.mutation import INPUT, Payload, errors_field, mutate
 from service.api.nodes import TargetNode
 from service.api.scalars import describe_enum
+from service.api.wrap import wrap
 from service.domain.allocation import AllocationMethod, HistoryMode, NoHistoryRule, ProfileSource
 from service.domain.splits import BlendPart, ChildValues, SplitOptions, SplitSpec
 from service.domain.tree import MAX_SPLIT_MEMBERS
@@ -257,12 +258,10 @@ class NodeSplitPayload(Payload[usecases.NodeSplit]):
 
     @classmethod
     def of(cls, done: usecases.NodeSplit) -> NodeSplitPayload:
-        from service.api.versions import PlanVersion
-
         return cls(
             node=TargetNode(row=done.node),
             children=[TargetNode(row=c) for c in done.children],
-            version=PlanVersion(row=done.version),
+            version=wrap(done.version),
             user_errors=[],
         )
 
@@ -357,15 +356,13 @@ class NodeSplitMatrixPayload(Payload[usecases.MatrixSplit]):
 
     @classmethod
     def of(cls, done: usecases.MatrixSplit) -> NodeSplitMatrixPayload:
-        from service.api.versions import PlanVersion
-
         return cls(
             node=TargetNode(row=done.node),
             rows=[TargetNode(row=r) for r in done.rows],
             cells=[TargetNode(row=c) for c in done.cells],
             iterations=done.iterations,
             max_residual=done.max_residual,
-            version=PlanVersion(row=done.version),
+            version=wrap(done.version),
             user_errors=[],
         )
 

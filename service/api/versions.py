@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self, cast
 
 import strawberry
 from strawberry import relay
@@ -26,6 +26,7 @@ from service.api.nodes import (
 from service.api.owners import VersionOwners
 from service.api.pagination import After, Before, Connection, First, Last, page_args
 from service.api.scalars import Amount, BigIntID, describe_enum
+from service.api.wrap import wrap, wraps
 from service.db.models import PlanVersion as VersionRow
 from service.domain.money import format_amount
 from service.domain.tree import InvalidInputError, VersionState
@@ -73,6 +74,7 @@ describe_enum(
 )
 
 
+@wraps(VersionRow)
 @strawberry.type(description="A numbered version of a plan. Only drafts change.")
 class PlanVersion(relay.Node):
     row: strawberry.Private[VersionRow]
@@ -126,11 +128,9 @@ class PlanVersion(relay.Node):
     async def plan(
         self, info: Info[Context, None]
     ) -> Annotated[Plan, strawberry.lazy("service.api.plans")]:
-        from service.api.plans import Plan
-
         row = await info.context.loaders.plan_by_id.load(self.row.plan_id)
         assert row is not None
-        return Plan(row=row)
+        return cast("Plan", wrap(row))
 
     @strawberry.field(
         description="Nodes whose slice contains every given coordinate (e.g. region East and "
