@@ -95,6 +95,7 @@ def create_app(
             settings=settings,
             principal=principal,
             request_id=current_request_id(),
+            idempotency=getattr(request.state, "idempotency", None),
         )
 
     schema = build_schema(settings)

@@ -339,7 +339,8 @@ def cmd_import_members(args: argparse.Namespace) -> int:
     from service.domain.errors import DomainError
     from service.domain.hierarchy import BulkLoadError
     from service.files import MemberFileError, read_member_file
-    from service.plans.dimensions import LoadResult, load_members
+    from service.plans.dimensions import LoadResult, MembersLoad, load_members
+    from service.plans.uow import Change
 
     started = time.perf_counter()
     try:
@@ -381,7 +382,7 @@ def cmd_import_members(args: argparse.Namespace) -> int:
                         "(dimensionCreate) or check the spelling"
                     )
                 return await load_members(
-                    db, principal, dimension_id=dimension.id, rows=rows, progress=progress
+                    db, Change(principal), MembersLoad(dimension.id, rows, progress)
                 )
             finally:
                 bar.close()

@@ -1,4 +1,4 @@
-"""The per-request context: database, caller, DataLoaders, request id."""
+"""The per-request context: database, caller, DataLoaders, request id, idempotency key."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 from strawberry.fastapi import BaseContext
 
+from service.api.errors import PublicError
 from service.api.loaders import Loaders
 from service.auth import Principal
 from service.db.engine import Database
+from service.plans.uow import Change
 from service.settings import Settings
 
 
@@ -18,6 +20,8 @@ class Context(BaseContext):
     settings: Settings
     principal: Principal | None
     request_id: str
+    idempotency: tuple[str, str] | None = None
+    """(subject, key) of the request's ``Idempotency-Key`` header, when it has one."""
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -28,5 +32,14 @@ class Context(BaseContext):
     @property
     def caller(self) -> Principal:
         if self.principal is None:  # only GraphiQL's page is served without a token
-            raise PermissionError("no authenticated caller")
+            raise PublicError("sign in: send a bearer token", code="UNAUTHENTICATED")
         return self.principal
+
+    def change(self, reason: str | None) -> Change:
+        """Who asks for a change, why and under which request: what a use case is given."""
+        return Change(
+            principal=self.caller,
+            reason=reason,
+            request_id=self.request_id,
+            idempotency=self.idempotency,
+        )

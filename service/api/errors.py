@@ -1,4 +1,13 @@
-"""Errors: user errors in payloads, our own public errors, and masking of the rest."""
+"""Errors: user errors in payloads, public errors at the top level, masking of the rest.
+
+- Anything a caller of a mutation can fix is a ``UserError`` in the payload
+  (``service.api.mutation``), nothing written.
+- A read whose argument is wrong (a bad id, cursor or page size) raises a
+  ``DomainError``; it reaches the client as a top-level error whose
+  ``extensions`` carry its ``code`` and the ``field`` at fault.
+- Everything else is unexpected and masked: the client gets "Internal error"
+  and the request id, the logs get the trace.
+"""
 
 from __future__ import annotations
 
@@ -15,93 +24,99 @@ from service.observability import GRAPHQL_ERRORS, current_request_id
 
 log = logging.getLogger("quotatree.graphql")
 
+_CODES: dict[str, str] = {
+    "REQUIRED": "A required value is missing or empty.",
+    "TOO_LONG": "A text is longer than allowed.",
+    "INVALID_VALUE": "A value is not one the field accepts.",
+    "OUT_OF_RANGE": "A number is outside the field's range.",
+    "UNKNOWN_CURRENCY": "Not an ISO 4217 currency with a minor unit.",
+    "INVALID_AMOUNT": "An amount is not a decimal number the plan can hold.",
+    "NEGATIVE_AMOUNT": "An amount is negative; targets are zero or more.",
+    "AMOUNT_TOO_LARGE": "An amount is above the largest storable target.",
+    "TOO_MANY_DECIMALS": "An amount has more decimals than the plan's currency or unit.",
+    "NOT_FOUND": "An id or code names nothing that exists.",
+    "INVALID_ID": "A string is not an id of the expected type.",
+    "ALREADY_SPLIT": "The node is split already; unsplit it first.",
+    "EMPTY_SET": "A list that needs at least one item is empty.",
+    "TOO_MANY": "A list has more items than allowed.",
+    "DUPLICATE": "Something with the same name, code or key exists, or a list repeats it.",
+    "WRONG_DIMENSION": "A member or dimension belongs to another dimension or plan.",
+    "WRONG_LEVEL": "Members of a split are not at one level inside the node's slice.",
+    "RETIRED": "A retired member cannot take new targets.",
+    "NOT_DRAFT": "Only drafts change; copy the version into a new draft.",
+    "CONFLICT": "The version changed since you read it; reload and apply again.",
+    "FORBIDDEN": "The token's role or owner scope does not allow this change.",
+    "CYCLE": "A move would put a member inside its own subtree.",
+    "TOO_DEEP": "A hierarchy would be deeper than allowed.",
+    "INVALID_TRANSITION": "The version's state does not allow this lifecycle step.",
+    "NOT_SPLIT": "The node is a leaf; there is nothing to unsplit.",
+    "LOCKED": "A locked node would have to change.",
+    "INVALID_INPUT": "The allocation input is malformed.",
+    "DUPLICATE_KEY": "Two children, rows or columns share a key.",
+    "PERCENTAGES_NOT_100": "Percentages do not add up to 100.",
+    "UNKNOWN_KEY": "A key names no child of the split.",
+    "AMOUNT_OUT_OF_RANGE": "An amount is negative or above the largest storable target.",
+    "INVALID_BOUNDS": "A floor is above its cap, or a fixed amount is outside its bounds.",
+    "INVALID_WEIGHTS": "A weight, history value, potential or rate is negative or not finite.",
+    "ZERO_WEIGHTS": "Every weight of the children that must absorb an amount is zero.",
+    "MISSING_INPUT": "A child lacks the input its method needs.",
+    "MISSING_HISTORY": "A child has no history and the no-history rule is ERROR.",
+    "LOCKED_EXCEEDS_TOTAL": "Locked or manual amounts add up to more than the amount to split.",
+    "NOTHING_TO_ABSORB": "Every child is locked but the locks do not add up to the amount.",
+    "FLOORS_EXCEED_TOTAL": "Floors add up to more than the amount to split.",
+    "CAPS_BELOW_TOTAL": "Caps add up to less than the amount to split.",
+    "STEP_INFEASIBLE": "No multiple of the rounding step fits a child's bounds.",
+    "LAG_NO_RECEIVER": "A sales-cycle lag leaves no later period to receive the target.",
+    "MANUAL_MISMATCH": "Manual amounts do not add up and no fallback method is set.",
+    "REBALANCE_INFEASIBLE": "The siblings cannot absorb the change within locks and bounds.",
+    "TREE_INCONSISTENT": "A node's children do not add up to it.",
+    "OVERSHOOT": "Actuals to date already exceed the year's target.",
+    "MARGINS_MISMATCH": "Row and column targets of a two-way split add up differently.",
+    "ZERO_MARGIN_CELLS": "A row or column with a target has no cell that may hold it.",
+    "NOT_CONVERGED": "The two-way fit did not converge; check the seed and margins.",
+    "ROUNDING_INFEASIBLE": "No rounding of the two-way fit keeps every margin exact.",
+}
 
-@strawberry.enum(description="Machine-readable reason of a user error.")
-class UserErrorCode(Enum):
-    REQUIRED = "REQUIRED"
-    TOO_LONG = "TOO_LONG"
-    INVALID_VALUE = "INVALID_VALUE"
-    OUT_OF_RANGE = "OUT_OF_RANGE"
-    UNKNOWN_CURRENCY = "UNKNOWN_CURRENCY"
-    INVALID_AMOUNT = "INVALID_AMOUNT"
-    NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
-    AMOUNT_TOO_LARGE = "AMOUNT_TOO_LARGE"
-    TOO_MANY_DECIMALS = "TOO_MANY_DECIMALS"
-    NOT_FOUND = "NOT_FOUND"
-    INVALID_ID = "INVALID_ID"
-    ALREADY_SPLIT = "ALREADY_SPLIT"
-    EMPTY_SET = "EMPTY_SET"
-    TOO_MANY = "TOO_MANY"
-    DUPLICATE = "DUPLICATE"
-    WRONG_DIMENSION = "WRONG_DIMENSION"
-    WRONG_LEVEL = "WRONG_LEVEL"
-    RETIRED = "RETIRED"
-    NOT_DRAFT = "NOT_DRAFT"
-    CONFLICT = "CONFLICT"
-    FORBIDDEN = "FORBIDDEN"
-    CYCLE = "CYCLE"
-    TOO_DEEP = "TOO_DEEP"
-    INVALID_TRANSITION = "INVALID_TRANSITION"
-    NOT_SPLIT = "NOT_SPLIT"
-    LOCKED = "LOCKED"
-    # The allocation engine's codes (service.domain.allocation.AllocationErrorCode):
-    INVALID_INPUT = "INVALID_INPUT"
-    DUPLICATE_KEY = "DUPLICATE_KEY"
-    PERCENTAGES_NOT_100 = "PERCENTAGES_NOT_100"
-    UNKNOWN_KEY = "UNKNOWN_KEY"
-    AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
-    INVALID_BOUNDS = "INVALID_BOUNDS"
-    INVALID_WEIGHTS = "INVALID_WEIGHTS"
-    ZERO_WEIGHTS = "ZERO_WEIGHTS"
-    MISSING_INPUT = "MISSING_INPUT"
-    MISSING_HISTORY = "MISSING_HISTORY"
-    LOCKED_EXCEEDS_TOTAL = "LOCKED_EXCEEDS_TOTAL"
-    NOTHING_TO_ABSORB = "NOTHING_TO_ABSORB"
-    FLOORS_EXCEED_TOTAL = "FLOORS_EXCEED_TOTAL"
-    CAPS_BELOW_TOTAL = "CAPS_BELOW_TOTAL"
-    STEP_INFEASIBLE = "STEP_INFEASIBLE"
-    LAG_NO_RECEIVER = "LAG_NO_RECEIVER"
-    MANUAL_MISMATCH = "MANUAL_MISMATCH"
-    REBALANCE_INFEASIBLE = "REBALANCE_INFEASIBLE"
-    TREE_INCONSISTENT = "TREE_INCONSISTENT"
-    OVERSHOOT = "OVERSHOOT"
-    MARGINS_MISMATCH = "MARGINS_MISMATCH"
-    ZERO_MARGIN_CELLS = "ZERO_MARGIN_CELLS"
-    NOT_CONVERGED = "NOT_CONVERGED"
-    ROUNDING_INFEASIBLE = "ROUNDING_INFEASIBLE"
+_user_error_codes: Any = Enum(  # type: ignore[misc]
+    "UserErrorCode",
+    {code: strawberry.enum_value(code, description=text) for code, text in _CODES.items()},
+)
+UserErrorCode: Any = strawberry.enum(
+    _user_error_codes, description="Machine-readable reason of a user error."
+)
 
 
 @strawberry.type(description="Something the caller can fix. Nothing was written.")
 class UserError:
     code: UserErrorCode = strawberry.field(description="Machine-readable reason.")
     field: list[str] | None = strawberry.field(
-        description='Path of the input field at fault, e.g. ["input", "target"].'
+        description='Path of the input field at fault, e.g. ["input", "target"]; null when '
+        "the error is about the whole input."
     )
-    message: str = strawberry.field(description="What is wrong and how to fix it.")
+    message: str = strawberry.field(
+        description="What is wrong and how to fix it, in the plan's units and names."
+    )
 
 
-def user_error(exc: DomainError) -> UserError:
-    """Map a domain error to a user error; an unmapped code is a bug (raises)."""
-    code = UserErrorCode[exc.code]
+def user_error(code: str, field: str | None, message: str) -> UserError:
+    GRAPHQL_ERRORS.labels(kind="user").inc()
+    return UserError(
+        code=UserErrorCode[code],
+        field=["input", *field.split(".")] if field else None,
+        message=message,
+    )
+
+
+def user_errors(exc: DomainError) -> list[UserError]:
+    """The user error of a domain error; an unknown code is a bug (raises)."""
     field = exc.details.get("field")
     if field is None and "children" in exc.details:
         field = "children"  # the allocation engine names the children in its message
-    path = ["input", *str(field).split(".")] if field else None
-    GRAPHQL_ERRORS.labels(kind="user").inc()
-    return UserError(code=code, field=path, message=exc.message)
-
-
-def user_errors(items: list[tuple[str, str, str]]) -> list[UserError]:
-    """Several user errors at once: (code, dotted field, message) each."""
-    GRAPHQL_ERRORS.labels(kind="user").inc(len(items))
-    return [
-        UserError(code=UserErrorCode[code], field=["input", *field.split(".")], message=message)
-        for code, field, message in items
-    ]
+    return [user_error(exc.code, str(field) if field else None, exc.message)]
 
 
 class PublicError(Exception):
-    """An error whose message is safe to show (bad cursor, bad argument, not signed in)."""
+    """An error whose message is safe to show (not signed in, a bad request)."""
 
     def __init__(self, message: str, code: str = "BAD_REQUEST") -> None:
         super().__init__(message)
@@ -109,13 +124,14 @@ class PublicError(Exception):
 
 
 def is_unexpected(error: GraphQLError) -> bool:
-    """Validation and parse errors carry no original error; ours are PublicError."""
+    """Validation and parse errors carry no original error; ours are public."""
     original = error.original_error
-    return not (original is None or isinstance(original, PublicError | GraphQLError))
+    return not (original is None or isinstance(original, PublicError | GraphQLError | DomainError))
 
 
 class RequestIdMaskErrors(MaskErrors):
-    """Masks unexpected errors; the message carries the request id for the logs."""
+    """Masks unexpected errors (the message carries the request id for the logs) and
+    gives domain errors of reads their code and field."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected)
@@ -132,6 +148,27 @@ class RequestIdMaskErrors(MaskErrors):
             original_error=None,
             extensions={"code": "INTERNAL", "requestId": rid},
         )
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [_public(e) for e in super()._process_errors(errors)]
+
+
+def _public(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if not isinstance(original, DomainError):
+        return error
+    extensions: dict[str, Any] = {"code": original.code}
+    if original.details.get("field"):
+        extensions["field"] = str(original.details["field"])
+    return GraphQLError(
+        message=original.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
 
 
 def log_errors(errors: list[GraphQLError], extra: dict[str, Any] | None = None) -> None:

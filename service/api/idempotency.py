@@ -12,10 +12,10 @@ Per token subject and key:
 - while the first request is still running a retry gets HTTP 409
   (``IDEMPOTENCY_IN_PROGRESS``); retry a little later;
 - whether the change was applied is written in the change's own transaction
-  (``service.plans.uow``), so a request that died before answering is never
-  applied twice: if it was applied the retry gets HTTP 409
-  (``IDEMPOTENCY_RESULT_LOST``: reload), otherwise, after 60 seconds, the retry
-  runs it.
+  (``service.plans.uow``, told of the key through the request's state), so a
+  request that died before answering is never applied twice: if it was applied
+  the retry gets HTTP 409 (``IDEMPOTENCY_RESULT_LOST``: reload), otherwise, after
+  60 seconds, the retry runs it.
 
 Keys are kept for at least 24 hours (rows older than 48 hours are removed as
 new keys arrive).
@@ -35,7 +35,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.auth import AuthenticationError, Authenticator
 from service.db.engine import Database
 from service.db.models import IdempotencyKey
-from service.plans.uow import ChangeContext, change_context
 
 MAX_KEY_LENGTH = 200
 STALE_SECONDS = 60
@@ -101,11 +100,11 @@ class IdempotencyMiddleware:
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        token = change_context.set(ChangeContext(idempotency=(subject, key)))
+        # The unit of work of the change marks the key applied in its own commit.
+        scope.setdefault("state", {})["idempotency"] = (subject, key)
         try:
             await self.app(scope, replay_receive, capture)
         finally:
-            change_context.reset(token)
             await _finish(db, subject, key, status, b"".join(chunks), response_headers)
 
 

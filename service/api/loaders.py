@@ -1,7 +1,8 @@
-"""DataLoaders: one batched SQL statement per kind of object per tick.
+"""DataLoaders: the API's only path to the repositories.
 
-Named ``XByYLoader`` and returning results in key order. Each batch opens its
-own short read session (autocommit: no BEGIN, no ROLLBACK): resolvers run
+One batched SQL statement per kind of object per tick, named ``XByYLoader`` style
+(``plan_by_id``) and returning results in key order. Each batch opens its own
+short read session (autocommit: no BEGIN, no ROLLBACK): resolvers run
 concurrently and a session is not shareable.
 """
 
@@ -10,12 +11,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from service.db import repositories as repo
-from service.db.engine import Database
-from service.db.models import Dimension, Member, Owner, Plan, PlanVersion, TargetNode
+from service.db.engine import Database, Session
+from service.db.models import (
+    AuditEntry,
+    Dimension,
+    Member,
+    Owner,
+    Plan,
+    PlanVersion,
+    TargetNode,
+)
+from service.domain.paging import Page, PageRequest
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -35,7 +44,7 @@ def cached(loader: DataLoader[K, V], key: K) -> V | None:
 
 
 def _loader(
-    db: Database, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[list[V]]]
+    db: Database, fetch: Callable[[Session, Sequence[K]], Awaitable[list[V]]]
 ) -> DataLoader[K, V]:
     async def load(keys: list[K]) -> list[V]:
         async with db.read_session() as session:
@@ -44,13 +53,17 @@ def _loader(
     return DataLoader(load_fn=load)
 
 
+PageKey = tuple[int, PageRequest]
+
+
 class Loaders:
     def __init__(self, db: Database) -> None:
         self.plan_by_id: DataLoader[int, Plan | None] = _loader(db, repo.plans_by_ids)
         self.version_by_id: DataLoader[int, PlanVersion | None] = _loader(db, repo.versions_by_ids)
-        self.versions_by_plan_id: DataLoader[int, list[PlanVersion]] = _loader(
-            db, repo.versions_by_plan_ids
+        self.versions_by_plan_id: DataLoader[PageKey, Page[PlanVersion]] = _loader(
+            db, repo.versions_pages
         )
+        self.version_count_by_plan_id: DataLoader[int, int] = _loader(db, repo.versions_count)
         self.node_by_id: DataLoader[tuple[int, int], TargetNode | None] = _loader(
             db, repo.nodes_by_ids
         )
@@ -64,16 +77,24 @@ class Loaders:
             db, repo.dimensions_by_ids
         )
         self.member_by_id: DataLoader[int, Member | None] = _loader(db, repo.members_by_ids)
-        self.owner_by_id: DataLoader[int, Owner | None] = _loader(db, repo.owners_by_ids)
-        self.team_members_by_team_id: DataLoader[int, list[Owner]] = _loader(db, repo.team_members)
-        self.teams_by_person_id: DataLoader[int, list[Owner]] = _loader(db, repo.teams_of)
         self.member_by_code: DataLoader[tuple[int, str], Member | None] = _loader(
             db, repo.members_by_dimension_codes
         )
-        self.member_children_by_id: DataLoader[repo.SiblingPageKey, list[Member]] = _loader(
+        self.children_by_member_id: DataLoader[PageKey, Page[Member]] = _loader(
             db, repo.member_children
         )
-        self.roots_by_dimension_id: DataLoader[repo.SiblingPageKey, list[Member]] = _loader(
+        self.roots_by_dimension_id: DataLoader[PageKey, Page[Member]] = _loader(
             db, repo.dimension_roots
         )
         self.member_count_by_dimension_id: DataLoader[int, int] = _loader(db, repo.members_count)
+        self.root_count_by_dimension_id: DataLoader[int, int] = _loader(db, repo.root_counts)
+        self.child_count_by_member_id: DataLoader[int, int] = _loader(db, repo.child_counts)
+        self.owner_by_id: DataLoader[int, Owner | None] = _loader(db, repo.owners_by_ids)
+        self.members_by_team_id: DataLoader[PageKey, Page[Owner]] = _loader(
+            db, repo.team_members_pages
+        )
+        self.member_count_by_team_id: DataLoader[int, int] = _loader(db, repo.team_members_count)
+        self.teams_by_person_id: DataLoader[int, list[Owner]] = _loader(db, repo.teams_of)
+        self.audit_entry_by_id: DataLoader[int, AuditEntry | None] = _loader(
+            db, repo.audit_entries_by_ids
+        )

@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
 from service.api import ids
-from service.api.change import change
+from service.api.audit import AuditEntryConnection, audit_trail
 from service.api.context import Context
-from service.api.errors import PublicError, UserError, user_error
-from service.api.types import (
-    Amount,
-    AuditEntryConnection,
-    Member,
-    PlanVersion,
-    TargetNode,
-    audit_trail,
-)
-from service.db import models
-from service.db import repositories as repo
-from service.domain.errors import DomainError
+from service.api.dimensions import Member
+from service.api.errors import UserError
+from service.api.mutation import INPUT, Payload, errors_field, mutate
+from service.api.nodes import TargetNode, prepare_nodes
+from service.api.pagination import After, Before, Connection, First, Last, page_args
+from service.api.scalars import Amount, describe_enum
+from service.api.wrap import wrap, wraps
+from service.db.models import Owner as OwnerRow
 from service.domain.money import format_amount
-from service.domain.quota import HeldNode, quota
+from service.domain.tree import OwnerKind
 from service.plans import owners as usecases
+from service.plans.audit import AuditScope
 
-MAX_UNOWNED = 1000
+if TYPE_CHECKING:
+    from service.api.versions import PlanVersion
+
+describe_enum(
+    OwnerKind,
+    "Who can own targets.",
+    {
+        "PERSON": "A person, known by the `sub` claim of their tokens.",
+        "TEAM": "A team of persons, with an optional lead.",
+    },
+)
 
 
 @strawberry.type(description="An amount held in one time period (null: the whole year).")
@@ -51,7 +58,7 @@ class OwnerQuota:
         description="Sum of the topmost nodes held (a node inside another held node is not "
         "counted twice)."
     )
-    nodes: list[TargetNode] = strawberry.field(description="The topmost held nodes.")
+    nodes: list[TargetNode] = strawberry.field(description="The topmost held nodes, in tree order.")
     by_period: list[PeriodAmount] = strawberry.field(
         description="The total by the deepest time member of each node's slice."
     )
@@ -60,9 +67,10 @@ class OwnerQuota:
     )
 
 
+@wraps(OwnerRow)
 @strawberry.type(description="A person (mapped to a token subject) or a team.")
 class Owner(relay.Node):
-    row: strawberry.Private[models.Owner]
+    row: strawberry.Private[OwnerRow]
 
     @classmethod
     def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
@@ -75,9 +83,9 @@ class Owner(relay.Node):
         rows = await info.context.loaders.owner_by_id.load_many([int(i) for i in node_ids])
         return [cls(row=r) if r else None for r in rows]
 
-    @strawberry.field(description="PERSON or TEAM.")
-    def kind(self) -> str:
-        return self.row.kind
+    @strawberry.field(description="A person or a team.")
+    def kind(self) -> OwnerKind:
+        return OwnerKind(self.row.kind)
 
     @strawberry.field(description="Display name (unique among teams).")
     def name(self) -> str:
@@ -91,78 +99,84 @@ class Owner(relay.Node):
     def email(self) -> str | None:
         return self.row.email
 
-    @strawberry.field(description="TEAM: its lead.")
+    @strawberry.field(description="TEAM: its lead; null for persons and teams without one.")
     async def lead(self, info: Info[Context, None]) -> Owner | None:
         if self.row.lead_id is None:
             return None
         row = await info.context.loaders.owner_by_id.load(self.row.lead_id)
         return Owner(row=row) if row else None
 
-    @strawberry.field(description="TEAM: its members.")
-    async def members(self, info: Info[Context, None]) -> list[Owner]:
-        rows = await info.context.loaders.team_members_by_team_id.load(self.row.id)
-        return [Owner(row=r) for r in rows]
+    @strawberry.field(description="TEAM: its persons, by name; empty for persons.")
+    async def members(
+        self,
+        info: Info[Context, None],
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> OwnerConnection:
+        request = page_args("team", (str, int), first, after, last, before)
+        loaders = info.context.loaders
+        page = await loaders.members_by_team_id.load((self.row.id, request))
+        return OwnerConnection.of(
+            page,
+            "team",
+            lambda r: Owner(row=r),
+            lambda: loaders.member_count_by_team_id.load(self.row.id),
+        )
 
-    @strawberry.field(description="PERSON: the teams they belong to.")
+    @strawberry.field(
+        description="PERSON: the teams they belong to, by name (at most "
+        f"{usecases.MAX_TEAMS_PER_PERSON})."
+    )
     async def teams(self, info: Info[Context, None]) -> list[Owner]:
         rows = await info.context.loaders.teams_by_person_id.load(self.row.id)
         return [Owner(row=r) for r in rows]
 
     @strawberry.field(description="What this owner holds in a version, with breakdowns.")
-    async def quota(self, info: Info[Context, None], version: strawberry.ID) -> OwnerQuota:
-        try:
-            version_id = ids.decode(version, "PlanVersion", "version")
-        except DomainError as exc:
-            raise PublicError(exc.message, code="INVALID_ID") from None
-        async with info.context.db.session() as session:
-            (row,) = await repo.versions_by_ids(session, [version_id])
-            if row is None:
-                raise PublicError("`version` is not a known version", code="NOT_FOUND")
-            held = await repo.owned_nodes(session, version_id, self.row.id)
-        plan = await info.context.loaders.plan_by_id.load(row.plan_id)
-        assert plan is not None
-        result = quota(
-            [
-                HeldNode(
-                    key=n.key,
-                    path=n.path,
-                    target=n.target,
-                    coordinates=tuple((d, m) for d, m in n.coordinates),
-                )
-                for n in held
-            ],
-            plan.time_dimension_id,
+    async def quota(
+        self,
+        info: Info[Context, None],
+        version: Annotated[strawberry.ID, strawberry.argument(description="The version's id.")],
+    ) -> OwnerQuota:
+        result = await usecases.owner_quota(
+            info.context.db, self.row.id, ids.decode(version, "PlanVersion", "version")
         )
-        digits = plan.minor_digits
-        by_key = {n.key: n for n in held}
-        members = await info.context.loaders.member_by_id.load_many(
-            [m for m, _ in result.by_period if m is not None]
-            + [m for _, m, _ in result.by_coordinate]
-        )
-        member_rows = {m.id: m for m in members if m is not None}
+        digits = result.plan.minor_digits
+        members = result.members
         return OwnerQuota(
-            total=Amount(format_amount(result.total, digits)),
-            nodes=[TargetNode(row=by_key[n.key]) for n in result.nodes],
+            total=Amount(format_amount(result.quota.total, digits)),
+            nodes=await prepare_nodes(info, result.nodes, ("nodes",)),
             by_period=[
                 PeriodAmount(
-                    period=Member(row=member_rows[m]) if m is not None else None,
+                    period=Member(row=members[m]) if m is not None else None,
                     amount=Amount(format_amount(a, digits)),
                 )
-                for m, a in result.by_period
+                for m, a in result.quota.by_period
             ],
             by_dimension=[
                 CoordinateAmount(
-                    member=Member(row=member_rows[m]), amount=Amount(format_amount(a, digits))
+                    member=Member(row=members[m]), amount=Amount(format_amount(a, digits))
                 )
-                for _, m, a in result.by_coordinate
+                for _, m, a in result.quota.by_coordinate
             ],
         )
 
     @strawberry.field(description="Changes of this owner's assignments, oldest first.")
     async def audit_trail(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> AuditEntryConnection:
-        return await audit_trail(info, first, after, owner_id=self.row.id)
+        return await audit_trail(info, AuditScope(owner_id=self.row.id), first, after, last, before)
+
+
+@strawberry.type(description="A page of owners.")
+class OwnerConnection(Connection[Owner]):
+    pass
 
 
 @strawberry.type(description="An owner's total in a version.")
@@ -174,31 +188,43 @@ class OwnerTotal:
 
 @strawberry.type(description="Who holds what in a version, and which leaves nobody holds.")
 class VersionOwners:
-    owners: list[OwnerTotal] = strawberry.field(description="Every owner holding a node.")
+    owners: list[OwnerTotal] = strawberry.field(
+        description="Every owner holding a node of the version, by owner id."
+    )
     unowned_leaves: list[TargetNode] = strawberry.field(
-        description=f"Leaves with no owner on themselves or above them (at most {MAX_UNOWNED})."
+        description=f"Leaves with no owner on themselves or above them, in tree order (at most "
+        f"{usecases.MAX_UNOWNED})."
     )
 
+    @classmethod
+    async def of(cls, info: Info[Context, None], version_id: int) -> VersionOwners:
+        result = await usecases.version_owners(info.context.db, version_id)
+        digits = result.plan.minor_digits
+        return cls(
+            owners=[
+                OwnerTotal(
+                    owner=Owner(row=o.owner),
+                    total=Amount(format_amount(o.total, digits)),
+                    node_count=o.node_count,
+                )
+                for o in result.owners
+            ],
+            unowned_leaves=await prepare_nodes(info, result.unowned_leaves, ("unownedLeaves",)),
+        )
 
-async def version_owners(info: Info[Context, None], version: PlanVersion) -> VersionOwners:
-    async with info.context.db.session() as session:
-        totals = await repo.owner_totals(session, version.row.id)
-        leaves = await repo.unowned_leaves(session, version.row.id, MAX_UNOWNED)
-    plan = await info.context.loaders.plan_by_id.load(version.row.plan_id)
-    assert plan is not None
-    owners = await info.context.loaders.owner_by_id.load_many([o for o, _, _ in totals])
-    return VersionOwners(
-        owners=[
-            OwnerTotal(
-                owner=Owner(row=row),
-                total=Amount(format_amount(total, plan.minor_digits)),
-                node_count=count,
-            )
-            for (_, total, count), row in zip(totals, owners, strict=True)
-            if row is not None
-        ],
-        unowned_leaves=[TargetNode(row=n) for n in leaves],
+
+@strawberry.type
+class OwnerQueries:
+    @strawberry.field(
+        description="The owner whose subject is this token's `sub`: what I own (quota) and "
+        "my teams; null when no owner has this subject."
     )
+    async def me(self, info: Info[Context, None]) -> Owner | None:
+        row = await usecases.owner_by_subject(info.context.db, info.context.caller.subject)
+        return Owner(row=row) if row else None
+
+
+# --- mutations -----------------------------------------------------------------------
 
 
 @strawberry.input(description="A new person.")
@@ -209,6 +235,9 @@ class OwnerCreateInput:
     )
     email: str | None = strawberry.field(default=None, description="E-mail address.")
 
+    def command(self) -> usecases.PersonCreate:
+        return usecases.PersonCreate(name=self.name, subject=self.subject, email=self.email)
+
 
 @strawberry.input(description="A new team.")
 class TeamCreateInput:
@@ -217,11 +246,22 @@ class TeamCreateInput:
         default=None, description="Its lead (a person; becomes a member)."
     )
 
+    def command(self) -> usecases.TeamCreate:
+        return usecases.TeamCreate(
+            name=self.name, lead_id=ids.decode_optional(self.lead_id, "Owner", "leadId")
+        )
+
 
 @strawberry.input(description="Add a person to a team.")
 class TeamAddMemberInput:
     team_id: strawberry.ID = strawberry.field(description="The team.")
     person_id: strawberry.ID = strawberry.field(description="The person.")
+
+    def command(self) -> usecases.TeamMemberAdd:
+        return usecases.TeamMemberAdd(
+            team_id=ids.decode(self.team_id, "Owner", "teamId"),
+            person_id=ids.decode(self.person_id, "Owner", "personId"),
+        )
 
 
 @strawberry.input(description="Give a node of a draft an owner (or none).")
@@ -231,96 +271,71 @@ class NodeAssignOwnerInput:
     owner_id: strawberry.ID | None = strawberry.field(
         description="The owner (a person or a team); null removes the owner."
     )
-    reason: str | None = strawberry.field(default=None, description="Why, for the audit trail.")
+    reason: str | None = strawberry.field(
+        default=None, description="Why, for the audit trail (up to 2000 characters)."
+    )
+
+    def command(self) -> usecases.OwnerAssign:
+        version_id, key = ids.decode_node(self.node_id, "nodeId")
+        return usecases.OwnerAssign(
+            version_id=version_id,
+            key=key,
+            revision=self.revision,
+            owner_id=ids.decode_optional(self.owner_id, "Owner", "ownerId"),
+        )
 
 
 @strawberry.type(description="Result of an owner mutation.")
-class OwnerPayload:
+class OwnerPayload(Payload[OwnerRow]):
     owner: Owner | None = strawberry.field(description="The owner (the team for teams).")
-    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
+    user_errors: list[UserError] = errors_field()
+
+    @classmethod
+    def of(cls, row: OwnerRow) -> OwnerPayload:
+        return cls(owner=Owner(row=row), user_errors=[])
 
 
 @strawberry.type(description="Result of nodeAssignOwner.")
-class NodeAssignOwnerPayload:
+class NodeAssignOwnerPayload(Payload[usecases.Assignment]):
     node: TargetNode | None = strawberry.field(description="The node.")
-    version: PlanVersion | None = strawberry.field(description="The version, new revision.")
-    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
+    version: Annotated[PlanVersion, strawberry.lazy("service.api.versions")] | None = (
+        strawberry.field(description="The version, with its new revision.")
+    )
+    user_errors: list[UserError] = errors_field()
+
+    @classmethod
+    def of(cls, done: usecases.Assignment) -> NodeAssignOwnerPayload:
+        return cls(node=TargetNode(row=done.node), version=wrap(done.version), user_errors=[])
 
 
 @strawberry.type
 class OwnerMutations:
     @strawberry.mutation(description="Create a person who can own targets.")
     async def owner_create(
-        self, info: Info[Context, None], input: OwnerCreateInput
+        self, info: Info[Context, None], input: Annotated[OwnerCreateInput, INPUT]
     ) -> OwnerPayload:
-        try:
-            with change(None):
-                row = await usecases.create_person(
-                    info.context.db,
-                    info.context.caller,
-                    name=input.name,
-                    subject=input.subject,
-                    email=input.email,
-                )
-        except DomainError as exc:
-            return OwnerPayload(owner=None, user_errors=[user_error(exc)])
-        return OwnerPayload(owner=Owner(row=row), user_errors=[])
+        return await mutate(info, usecases.create_person, input.command, OwnerPayload)
 
     @strawberry.mutation(description="Create a team.")
-    async def team_create(self, info: Info[Context, None], input: TeamCreateInput) -> OwnerPayload:
-        try:
-            with change(None):
-                row = await usecases.create_team(
-                    info.context.db,
-                    info.context.caller,
-                    name=input.name,
-                    lead_id=ids.decode(input.lead_id, "Owner", "leadId") if input.lead_id else None,
-                )
-        except DomainError as exc:
-            return OwnerPayload(owner=None, user_errors=[user_error(exc)])
-        return OwnerPayload(owner=Owner(row=row), user_errors=[])
+    async def team_create(
+        self, info: Info[Context, None], input: Annotated[TeamCreateInput, INPUT]
+    ) -> OwnerPayload:
+        return await mutate(info, usecases.create_team, input.command, OwnerPayload)
 
     @strawberry.mutation(description="Add a person to a team; a person may be in several teams.")
     async def team_add_member(
-        self, info: Info[Context, None], input: TeamAddMemberInput
+        self, info: Info[Context, None], input: Annotated[TeamAddMemberInput, INPUT]
     ) -> OwnerPayload:
-        try:
-            with change(None):
-                row = await usecases.add_team_member(
-                    info.context.db,
-                    info.context.caller,
-                    team_id=ids.decode(input.team_id, "Owner", "teamId"),
-                    person_id=ids.decode(input.person_id, "Owner", "personId"),
-                )
-        except DomainError as exc:
-            return OwnerPayload(owner=None, user_errors=[user_error(exc)])
-        return OwnerPayload(owner=Owner(row=row), user_errors=[])
+        return await mutate(info, usecases.add_team_member, input.command, OwnerPayload)
 
     @strawberry.mutation(description="Give a node at most one owner.")
     async def node_assign_owner(
-        self, info: Info[Context, None], input: NodeAssignOwnerInput
+        self, info: Info[Context, None], input: Annotated[NodeAssignOwnerInput, INPUT]
     ) -> NodeAssignOwnerPayload:
-        try:
-            version_id, key = ids.decode_node(input.node_id, "nodeId")
-            with change(input.reason):
-                done = await usecases.assign_owner(
-                    info.context.db,
-                    info.context.caller,
-                    version_id=version_id,
-                    key=key,
-                    revision=input.revision,
-                    owner_id=(
-                        ids.decode(input.owner_id, "Owner", "ownerId") if input.owner_id else None
-                    ),
-                )
-        except DomainError as exc:
-            return NodeAssignOwnerPayload(node=None, version=None, user_errors=[user_error(exc)])
-        return NodeAssignOwnerPayload(
-            node=TargetNode(row=done.node), version=PlanVersion(row=done.version), user_errors=[]
+        return await mutate(
+            info,
+            usecases.assign_owner,
+            input.command,
+            NodeAssignOwnerPayload,
+            reason=input.reason,
         )
-
-
-async def me(info: Info[Context, None]) -> Owner | None:
-    async with info.context.db.session() as session:
-        row = await repo.owner_by_subject(session, info.context.caller.subject)
-    return Owner(row=row) if row else None

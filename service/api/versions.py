@@ -1,19 +1,320 @@
-"""Version lifecycle mutations and the version diff."""
+"""Plan versions: the type, the lifecycle mutations and the version diff."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Self, cast
+
 import strawberry
+from strawberry import relay
 from strawberry.types import Info
 
 from service.api import ids
-from service.api.change import change
+from service.api.audit import AuditEntryConnection, audit_trail
 from service.api.context import Context
-from service.api.errors import PublicError, UserError, user_error
-from service.api.types import Amount, BigIntID, PlanVersion, TargetNode
-from service.domain.errors import DomainError
+from service.api.errors import UserError
+from service.api.mutation import INPUT, Payload, errors_field, mutate
+from service.api.nodes import (
+    NodeTable,
+    SliceInput,
+    TargetNode,
+    TargetNodeConnection,
+    prepare_nodes,
+    slice_pairs,
+)
+from service.api.owners import VersionOwners
+from service.api.pagination import After, Before, Connection, First, Last, page_args
+from service.api.scalars import Amount, BigIntID, describe_enum
+from service.api.wrap import wrap, wraps
+from service.db.models import PlanVersion as VersionRow
 from service.domain.money import format_amount
-from service.domain.versions import Transition
+from service.domain.tree import InvalidInputError, VersionState
+from service.domain.versions import ChangeAspect, ChangeKind
+from service.plans import nodes as node_reads
 from service.plans import versions as usecases
+from service.plans.audit import AuditScope
+
+if TYPE_CHECKING:
+    from service.api.plans import Plan
+
+describe_enum(
+    VersionState,
+    "Where a version stands in its lifecycle; only drafts change.",
+    {
+        "DRAFT": "Being edited.",
+        "SUBMITTED": "Submitted for review (reject sends it back to DRAFT).",
+        "APPROVED": "Approved, ready to publish.",
+        "PUBLISHED": "The plan's current targets; at most one version is published.",
+        "ARCHIVED": "Kept for history, read-only forever.",
+    },
+)
+describe_enum(
+    ChangeKind,
+    "How a node differs between two versions.",
+    {
+        "ADDED": "Only in the other version.",
+        "REMOVED": "Only in the base version.",
+        "CHANGED": "In both, with the aspects listed changed.",
+    },
+)
+describe_enum(
+    ChangeAspect,
+    "What changed on a node present in both versions.",
+    {
+        "TARGET": "Its target amount.",
+        "SPLIT": "How it is split (dimension, method or inputs).",
+        "LOCK": "Locked or unlocked.",
+        "BOUNDS": "Its floor or cap.",
+        "OWNER": "Its owner.",
+        "STRATEGY": "Its execution strategy.",
+        "KPIS": "Its KPI targets.",
+        "POSITION": "Its parent or slice.",
+    },
+)
+
+
+@wraps(VersionRow)
+@strawberry.type(description="A numbered version of a plan. Only drafts change.")
+class PlanVersion(relay.Node):
+    row: strawberry.Private[VersionRow]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        rows = await info.context.loaders.version_by_id.load_many([int(i) for i in node_ids])
+        return [cls(row=r) if r else None for r in rows]
+
+    @strawberry.field(description="1, 2, 3 ... within the plan.")
+    def number(self) -> int:
+        return self.row.number
+
+    @strawberry.field(description="Display name.")
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="Lifecycle state.")
+    def state(self) -> VersionState:
+        return VersionState(self.row.state)
+
+    @strawberry.field(
+        description="Changes with every edit of the version. Send it back with your next "
+        "edit: a stale revision is a CONFLICT, never a silent overwrite."
+    )
+    def revision(self) -> int:
+        return self.row.revision
+
+    @strawberry.field(description="Token subject of the creator.")
+    def created_by(self) -> str:
+        return self.row.created_by
+
+    @strawberry.field(description="When the version was created.")
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="The version this one was copied from; null for version 1.")
+    async def copied_from(self, info: Info[Context, None]) -> PlanVersion | None:
+        if self.row.copied_from_id is None:
+            return None
+        row = await info.context.loaders.version_by_id.load(self.row.copied_from_id)
+        return PlanVersion(row=row) if row else None
+
+    @strawberry.field(description="The plan this version belongs to.")
+    async def plan(
+        self, info: Info[Context, None]
+    ) -> Annotated[Plan, strawberry.lazy("service.api.plans")]:
+        row = await info.context.loaders.plan_by_id.load(self.row.plan_id)
+        assert row is not None
+        return cast("Plan", wrap(row))
+
+    @strawberry.field(
+        description="Nodes whose slice contains every given coordinate (e.g. region East and "
+        "quarter FY2027-Q1), in tree order. With `exact` only the node whose slice is exactly "
+        "those coordinates: a lookup by slice without the node's id. The root's fiscal year "
+        "is implicit: leave the year out."
+    )
+    async def nodes(
+        self,
+        info: Info[Context, None],
+        slice: Annotated[
+            list[SliceInput] | None,
+            strawberry.argument(
+                description=f"Coordinates the slice must contain (at most "
+                f"{node_reads.MAX_SLICE_COORDINATES})."
+            ),
+        ] = None,
+        exact: Annotated[
+            bool,
+            strawberry.argument(description="Only the node whose slice is exactly these."),
+        ] = False,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> TargetNodeConnection:
+        request = page_args("nodes", (str,), first, after, last, before)
+        pairs = slice_pairs(slice)
+        db, version_id = info.context.db, self.row.id
+        page = await node_reads.nodes_page(db, version_id, pairs, exact, request)
+        return TargetNodeConnection.of(
+            page,
+            "nodes",
+            lambda row: TargetNode(row=row),
+            lambda: node_reads.nodes_count(db, version_id, pairs, exact),
+            await prepare_nodes(info, list(page.items), ("edges", "node"), ("nodes",)),
+        )
+
+    @strawberry.field(
+        description="A whole subtree in one compact, columnar payload for clients that build "
+        f"the tree themselves (treemaps, pivots): at most {node_reads.MAX_BULK_NODES} nodes. "
+        "See NodeTable for the columns."
+    )
+    async def subtree(
+        self,
+        info: Info[Context, None],
+        root_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="The subtree's root; the version's root when null."),
+        ] = None,
+        max_depth: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Levels below the subtree's root (0 to "
+                f"{node_reads.MAX_TREE_DEPTH}); null: all."
+            ),
+        ] = None,
+    ) -> NodeTable:
+        root_key = None
+        if root_id is not None:
+            version_id, root_key = ids.decode_node(root_id, "rootId")
+            if version_id != self.row.id:
+                raise InvalidInputError(
+                    "INVALID_VALUE", "`rootId` is a node of another version", "rootId"
+                )
+        table = await node_reads.subtree(info.context.db, self.row.id, root_key, max_depth)
+        plan = await info.context.loaders.plan_by_id.load(self.row.plan_id)
+        assert plan is not None
+        return NodeTable.of(table, plan.minor_digits)
+
+    @strawberry.field(
+        description="Who holds what in this version: owners with their totals, and the leaves "
+        "nobody owns."
+    )
+    async def owners(self, info: Info[Context, None]) -> VersionOwners:
+        return await VersionOwners.of(info, self.row.id)
+
+    @strawberry.field(description="Every recorded change of this version, oldest first.")
+    async def audit_trail(
+        self,
+        info: Info[Context, None],
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> AuditEntryConnection:
+        scope = AuditScope(version_id=self.row.id)
+        return await audit_trail(info, scope, first, after, last, before)
+
+    @strawberry.field(description="The root node: the whole target of the version.")
+    async def root(self, info: Info[Context, None]) -> TargetNode | None:
+        row = await info.context.loaders.root_by_version_id.load(self.row.id)
+        return TargetNode(row=row) if row else None
+
+
+@strawberry.type(description="A page of versions, by number.")
+class PlanVersionConnection(Connection[PlanVersion]):
+    pass
+
+
+@strawberry.type(description="One node that differs between two versions, matched by key.")
+class NodeChange:
+    key: BigIntID = strawberry.field(description="The node's stable key.")
+    kind: ChangeKind = strawberry.field(description="Added, removed or changed.")
+    aspects: list[ChangeAspect] = strawberry.field(
+        description="What changed, for CHANGED nodes; empty for ADDED and REMOVED."
+    )
+    base: TargetNode | None = strawberry.field(description="The node in the base version.")
+    other: TargetNode | None = strawberry.field(description="The node in the other version.")
+    old_target: Amount | None = strawberry.field(description="Target in base; null when added.")
+    new_target: Amount | None = strawberry.field(description="Target in other; null when removed.")
+    delta: Amount | None = strawberry.field(
+        description="The difference newTarget - oldTarget; null when added or removed."
+    )
+
+
+@strawberry.type(description="What differs between two versions of a plan.")
+class VersionDiff:
+    base: PlanVersion = strawberry.field(description="The base version.")
+    other: PlanVersion = strawberry.field(description="The version compared with it.")
+    changes: list[NodeChange] = strawberry.field(
+        description=f"Changed nodes in key order, at most {usecases.MAX_DIFF_ROWS}."
+    )
+    truncated: bool = strawberry.field(description="True when more changes exist.")
+
+    @classmethod
+    def of(cls, result: usecases.VersionDiff) -> VersionDiff:
+        digits = result.plan.minor_digits
+
+        def amount(value: int | None) -> Amount | None:
+            return None if value is None else Amount(format_amount(value, digits))
+
+        return cls(
+            base=PlanVersion(row=result.base),
+            other=PlanVersion(row=result.other),
+            changes=[
+                NodeChange(
+                    key=BigIntID(str(c.key)),
+                    kind=c.diff.kind,
+                    aspects=list(c.diff.aspects),
+                    base=TargetNode(row=c.base) if c.base else None,
+                    other=TargetNode(row=c.other) if c.other else None,
+                    old_target=amount(c.diff.old_target),
+                    new_target=amount(c.diff.new_target),
+                    delta=amount(c.diff.delta),
+                )
+                for c in result.changes
+            ],
+            truncated=result.truncated,
+        )
+
+
+@strawberry.type
+class VersionQueries:
+    @strawberry.field(description="One plan version by id; null when there is none.")
+    async def plan_version(
+        self,
+        info: Info[Context, None],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The version's id.")],
+    ) -> PlanVersion | None:
+        row = await info.context.loaders.version_by_id.load(ids.decode(id, "PlanVersion", "id"))
+        return PlanVersion(row=row) if row else None
+
+    @strawberry.field(
+        description="Nodes added, removed and changed between two versions of one plan, "
+        "matched by their stable keys, with old and new targets."
+    )
+    async def version_diff(
+        self,
+        info: Info[Context, None],
+        base: Annotated[strawberry.ID, strawberry.argument(description="The base version.")],
+        other: Annotated[
+            strawberry.ID, strawberry.argument(description="The version compared with it.")
+        ],
+    ) -> VersionDiff:
+        result = await usecases.diff(
+            info.context.db,
+            base_id=ids.decode(base, "PlanVersion", "base"),
+            other_id=ids.decode(other, "PlanVersion", "other"),
+        )
+        return VersionDiff.of(result)
+
+
+# --- mutations -----------------------------------------------------------------------
 
 
 @strawberry.input(description="Copy a version into a new draft (copy-on-write).")
@@ -26,6 +327,11 @@ class VersionCreateDraftInput:
         default=None, description="Why, for the audit trail (up to 2000 characters)."
     )
 
+    def command(self) -> usecases.DraftCreate:
+        return usecases.DraftCreate(
+            source_id=ids.decode(self.from_, "PlanVersion", "from"), name=self.name
+        )
+
 
 @strawberry.input(description="Move a version along its lifecycle.")
 class VersionTransitionInput:
@@ -37,99 +343,39 @@ class VersionTransitionInput:
         default=None, description="Why (required to reject; kept with the change)."
     )
 
+    def command(self) -> usecases.VersionTransition:
+        return usecases.VersionTransition(
+            version_id=ids.decode(self.id, "PlanVersion", "id"),
+            revision=self.revision,
+            reason=self.reason,
+        )
+
 
 @strawberry.type(description="Result of a version mutation.")
-class VersionPayload:
+class VersionPayload(Payload[usecases.TransitionResult]):
     version: PlanVersion | None = strawberry.field(description="The version, as changed.")
     archived: list[PlanVersion] | None = strawberry.field(
         description="Versions archived by this change (publishing archives the previous one)."
     )
-    user_errors: list[UserError] = strawberry.field(description="Empty on success.")
+    user_errors: list[UserError] = errors_field()
 
-
-@strawberry.type(description="One node that differs between two versions, matched by key.")
-class NodeChange:
-    key: BigIntID = strawberry.field(description="The node's stable key.")
-    base: TargetNode | None = strawberry.field(description="The node in the base version.")
-    other: TargetNode | None = strawberry.field(description="The node in the other version.")
-    old_target: Amount | None = strawberry.field(description="Target in base; null when added.")
-    new_target: Amount | None = strawberry.field(description="Target in other; null when removed.")
-    delta: Amount | None = strawberry.field(description="new - old; null when added or removed.")
-    kind: str = strawberry.field(description="ADDED, REMOVED or CHANGED.")
-
-
-@strawberry.type(description="What differs between two versions of a plan.")
-class VersionDiff:
-    base: PlanVersion = strawberry.field(description="The base version.")
-    other: PlanVersion = strawberry.field(description="The version compared with it.")
-    changes: list[NodeChange] = strawberry.field(
-        description=f"Changed nodes in key order, at most {usecases.MAX_DIFF_ROWS}."
-    )
-    truncated: bool = strawberry.field(description="True when more changes exist.")
-
-
-async def version_diff(
-    info: Info[Context, None], base: strawberry.ID, other: strawberry.ID
-) -> VersionDiff:
-    try:
-        result = await usecases.diff(
-            info.context.db,
-            base_id=ids.decode(base, "PlanVersion", "base"),
-            other_id=ids.decode(other, "PlanVersion", "other"),
+    @classmethod
+    def of(cls, done: usecases.TransitionResult) -> VersionPayload:
+        return cls(
+            version=PlanVersion(row=done.version),
+            archived=[PlanVersion(row=v) for v in done.archived],
+            user_errors=[],
         )
-    except DomainError as exc:
-        raise PublicError(exc.message, code=exc.code) from None
-    plan = await info.context.loaders.plan_by_id.load(result.base.plan_id)
-    assert plan is not None
-    digits = plan.minor_digits
-    changes = []
-    for item in result.changes:
-        old = item.base.target if item.base else None
-        new = item.other.target if item.other else None
-        kind = "ADDED" if old is None else "REMOVED" if new is None else "CHANGED"
-        changes.append(
-            NodeChange(
-                key=BigIntID(str(item.key)),
-                base=TargetNode(row=item.base) if item.base else None,
-                other=TargetNode(row=item.other) if item.other else None,
-                old_target=Amount(format_amount(old, digits)) if old is not None else None,
-                new_target=Amount(format_amount(new, digits)) if new is not None else None,
-                delta=(
-                    Amount(format_amount(new - old, digits))
-                    if old is not None and new is not None
-                    else None
-                ),
-                kind=kind,
-            )
-        )
-    return VersionDiff(
-        base=PlanVersion(row=result.base),
-        other=PlanVersion(row=result.other),
-        changes=changes,
-        truncated=result.truncated,
-    )
 
 
-async def _transition(
-    info: Info[Context, None], input: VersionTransitionInput, action: Transition
-) -> VersionPayload:
-    try:
-        with change(input.reason):
-            done = await usecases.transition(
-                info.context.db,
-                info.context.caller,
-                version_id=ids.decode(input.id, "PlanVersion", "id"),
-                action=action,
-                revision=input.revision,
-                reason=input.reason,
-            )
-    except DomainError as exc:
-        return VersionPayload(version=None, archived=None, user_errors=[user_error(exc)])
-    return VersionPayload(
-        version=PlanVersion(row=done.version),
-        archived=[PlanVersion(row=v) for v in done.archived],
-        user_errors=[],
-    )
+@strawberry.type(description="Result of versionCreateDraft.")
+class VersionCreateDraftPayload(Payload[VersionRow]):
+    version: PlanVersion | None = strawberry.field(description="The new draft.")
+    user_errors: list[UserError] = errors_field()
+
+    @classmethod
+    def of(cls, row: VersionRow) -> VersionCreateDraftPayload:
+        return cls(version=PlanVersion(row=row), user_errors=[])
 
 
 @strawberry.type
@@ -139,49 +385,55 @@ class VersionMutations:
         "can be followed and diffed across versions."
     )
     async def version_create_draft(
-        self, info: Info[Context, None], input: VersionCreateDraftInput
-    ) -> VersionPayload:
-        try:
-            with change(input.reason):
-                row = await usecases.create_draft(
-                    info.context.db,
-                    info.context.caller,
-                    source_id=ids.decode(input.from_, "PlanVersion", "from"),
-                    name=input.name,
-                )
-        except DomainError as exc:
-            return VersionPayload(version=None, archived=None, user_errors=[user_error(exc)])
-        return VersionPayload(version=PlanVersion(row=row), archived=[], user_errors=[])
+        self, info: Info[Context, None], input: Annotated[VersionCreateDraftInput, INPUT]
+    ) -> VersionCreateDraftPayload:
+        return await mutate(
+            info,
+            usecases.create_draft,
+            input.command,
+            VersionCreateDraftPayload,
+            reason=input.reason,
+        )
 
     @strawberry.mutation(description="DRAFT → SUBMITTED (planner or admin).")
     async def version_submit(
-        self, info: Info[Context, None], input: VersionTransitionInput
+        self, info: Info[Context, None], input: Annotated[VersionTransitionInput, INPUT]
     ) -> VersionPayload:
-        return await _transition(info, input, Transition.SUBMIT)
+        return await mutate(
+            info, usecases.submit, input.command, VersionPayload, reason=input.reason
+        )
 
     @strawberry.mutation(description="SUBMITTED → DRAFT with a reason (admin).")
     async def version_reject(
-        self, info: Info[Context, None], input: VersionTransitionInput
+        self, info: Info[Context, None], input: Annotated[VersionTransitionInput, INPUT]
     ) -> VersionPayload:
-        return await _transition(info, input, Transition.REJECT)
+        return await mutate(
+            info, usecases.reject, input.command, VersionPayload, reason=input.reason
+        )
 
     @strawberry.mutation(description="SUBMITTED → APPROVED (admin).")
     async def version_approve(
-        self, info: Info[Context, None], input: VersionTransitionInput
+        self, info: Info[Context, None], input: Annotated[VersionTransitionInput, INPUT]
     ) -> VersionPayload:
-        return await _transition(info, input, Transition.APPROVE)
+        return await mutate(
+            info, usecases.approve, input.command, VersionPayload, reason=input.reason
+        )
 
     @strawberry.mutation(
         description="APPROVED → PUBLISHED (admin); the plan's previously published version is "
         "archived in the same step."
     )
     async def version_publish(
-        self, info: Info[Context, None], input: VersionTransitionInput
+        self, info: Info[Context, None], input: Annotated[VersionTransitionInput, INPUT]
     ) -> VersionPayload:
-        return await _transition(info, input, Transition.PUBLISH)
+        return await mutate(
+            info, usecases.publish, input.command, VersionPayload, reason=input.reason
+        )
 
     @strawberry.mutation(description="PUBLISHED or DRAFT → ARCHIVED (admin); read-only forever.")
     async def version_archive(
-        self, info: Info[Context, None], input: VersionTransitionInput
+        self, info: Info[Context, None], input: Annotated[VersionTransitionInput, INPUT]
     ) -> VersionPayload:
-        return await _transition(info, input, Transition.ARCHIVE)
+        return await mutate(
+            info, usecases.archive, input.command, VersionPayload, reason=input.reason
+        )

@@ -458,14 +458,14 @@ async def _with_server(
             "query": SUBTREE_QUERY,
             "variables": {
                 "id": encode("PlanVersion", version_id),
-                "root": encode("TargetNode", f"{version_id}:{tree.bulk_key}"),
+                "root": encode("TargetNode", version_id, tree.bulk_key),
             },
         }
     )
     small_body = orjson.dumps(
         {
             "query": SMALL_QUERY,
-            "variables": {"id": encode("TargetNode", f"{version_id}:{tree.small_key}")},
+            "variables": {"id": encode("TargetNode", version_id, tree.small_key)},
         }
     )
     log_path = Path(log.name)
@@ -516,7 +516,7 @@ async def _bulk(
     tree: Tree,
     bulk_body: bytes,
 ) -> int:
-    from service.api.types import MAX_BULK_NODES
+    from service.plans.nodes import MAX_BULK_NODES
 
     bulk_count = tree.bulk_count
     version_id, prefix = tree.seeded.version_id, tree.bulk_path + "%"

@@ -392,11 +392,12 @@ async def _floor_copy(conn: asyncpg.Connection, seeded: Seeded) -> tuple[float, 
 
 async def _measured_copy(db: Any, principal: Any, seeded: Seeded) -> tuple[float, int]:
     """(seconds, version id): create_draft() end to end."""
-    from service.plans.versions import create_draft
+    from service.plans.uow import Change
+    from service.plans.versions import DraftCreate, create_draft
 
     gc.collect()
     start = time.perf_counter()
-    draft = await create_draft(db, principal, source_id=seeded.version_id, name=None)
+    draft = await create_draft(db, Change(principal), DraftCreate(source_id=seeded.version_id))
     elapsed = time.perf_counter() - start
     return elapsed, int(draft.id)
 

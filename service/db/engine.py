@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+Session = AsyncSession
+"""The session type use cases receive (they never build SQL with it: repositories do)."""
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 

@@ -22,17 +22,21 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
+from service.db.errors import UniqueViolation
 from service.db.models import (
     AuditEntry,
     Dimension,
+    IdempotencyKey,
     Member,
     Owner,
     Plan,
@@ -40,6 +44,18 @@ from service.db.models import (
     TargetNode,
     TeamMember,
 )
+from service.db.paging import keyset_page, lateral_pages
+from service.domain.paging import Page, PageRequest
+from service.domain.paths import path_ids
+
+
+def _ids(values: Sequence[int]) -> Any:
+    """One ``bigint[]`` parameter: ``col = ANY(:ids)`` takes any number of ids in one
+    statement (``IN (...)`` would spend a parameter on each, and PostgreSQL allows 32,767)."""
+    return bindparam("ids", list(values), type_=ARRAY(BigInteger))
+
+
+path_keys = path_ids
 
 
 def _pairs(ids: Sequence[tuple[int, int]]) -> Any:
@@ -59,12 +75,9 @@ async def add(session: AsyncSession, obj: Any) -> Any:
     return obj
 
 
-async def plans_page(session: AsyncSession, after_id: int | None, limit: int) -> list[Plan]:
-    """Plans by id, keyset-paginated: ``limit`` rows after ``after_id``."""
-    stmt = select(Plan).order_by(Plan.id).limit(limit)
-    if after_id is not None:
-        stmt = stmt.where(Plan.id > after_id)
-    return list((await session.scalars(stmt)).all())
+async def plans_page(session: AsyncSession, request: PageRequest) -> Page[Plan]:
+    """Plans by id."""
+    return await keyset_page(session, select(Plan), [Plan.id], request, lambda p: (p.id,))
 
 
 async def plans_count(session: AsyncSession) -> int:
@@ -72,28 +85,40 @@ async def plans_count(session: AsyncSession) -> int:
 
 
 async def plans_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Plan | None]:
-    rows = {p.id: p for p in await session.scalars(select(Plan).where(Plan.id.in_(ids)))}
+    rows = {
+        p.id: p for p in await session.scalars(select(Plan).where(Plan.id == func.any(_ids(ids))))
+    }
     return [rows.get(i) for i in ids]
 
 
 async def versions_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[PlanVersion | None]:
-    stmt = select(PlanVersion).where(PlanVersion.id.in_(ids))
+    stmt = select(PlanVersion).where(PlanVersion.id == func.any(_ids(ids)))
     rows = {v.id: v for v in await session.scalars(stmt)}
     return [rows.get(i) for i in ids]
 
 
-async def versions_by_plan_ids(
-    session: AsyncSession, plan_ids: Sequence[int]
-) -> list[list[PlanVersion]]:
-    stmt = (
-        select(PlanVersion)
-        .where(PlanVersion.plan_id.in_(plan_ids))
-        .order_by(PlanVersion.plan_id, PlanVersion.number)
+async def versions_pages(
+    session: AsyncSession, keys: Sequence[tuple[int, PageRequest]]
+) -> list[Page[PlanVersion]]:
+    """A page of versions per plan, by number."""
+    return await lateral_pages(
+        session,
+        PlanVersion,
+        lambda k: select(PlanVersion).where(PlanVersion.plan_id == k.c.scope),
+        ((PlanVersion.number, Integer),),
+        [("scope", BigInteger, [p for p, _ in keys])],
+        [r for _, r in keys],
     )
-    grouped: dict[int, list[PlanVersion]] = defaultdict(list)
-    for version in await session.scalars(stmt):
-        grouped[version.plan_id].append(version)
-    return [grouped.get(i, []) for i in plan_ids]
+
+
+async def versions_count(session: AsyncSession, plan_ids: Sequence[int]) -> list[int]:
+    stmt = (
+        select(PlanVersion.plan_id, func.count())
+        .where(PlanVersion.plan_id == func.any(_ids(plan_ids)))
+        .group_by(PlanVersion.plan_id)
+    )
+    counts = {p: int(n) for p, n in (await session.execute(stmt)).all()}
+    return [counts.get(i, 0) for i in plan_ids]
 
 
 async def version_for_update(session: AsyncSession, version_id: int) -> PlanVersion | None:
@@ -160,7 +185,7 @@ async def roots_by_version_ids(
     session: AsyncSession, version_ids: Sequence[int]
 ) -> list[TargetNode | None]:
     stmt = select(TargetNode).where(
-        TargetNode.version_id.in_(version_ids), TargetNode.parent_key.is_(None)
+        TargetNode.version_id == func.any(_ids(version_ids)), TargetNode.parent_key.is_(None)
     )
     rows = {n.version_id: n for n in await session.scalars(stmt)}
     return [rows.get(i) for i in version_ids]
@@ -192,21 +217,23 @@ async def dimension_by_name(session: AsyncSession, name: str) -> Dimension | Non
 
 
 async def dimensions_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Dimension | None]:
-    rows = {d.id: d for d in await session.scalars(select(Dimension).where(Dimension.id.in_(ids)))}
+    stmt = select(Dimension).where(Dimension.id == func.any(_ids(ids)))
+    rows = {d.id: d for d in await session.scalars(stmt)}
     return [rows.get(i) for i in ids]
 
 
-async def dimensions_page(
-    session: AsyncSession, after_id: int | None, limit: int
-) -> list[Dimension]:
-    stmt = select(Dimension).order_by(Dimension.id).limit(limit)
-    if after_id is not None:
-        stmt = stmt.where(Dimension.id > after_id)
-    return list((await session.scalars(stmt)).all())
+async def dimensions_page(session: AsyncSession, request: PageRequest) -> Page[Dimension]:
+    """Dimensions by id (the organisation's and the plans' calendars)."""
+    return await keyset_page(session, select(Dimension), [Dimension.id], request, lambda d: (d.id,))
+
+
+async def dimensions_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Dimension)) or 0)
 
 
 async def members_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Member | None]:
-    rows = {m.id: m for m in await session.scalars(select(Member).where(Member.id.in_(ids)))}
+    stmt = select(Member).where(Member.id == func.any(_ids(ids)))
+    rows = {m.id: m for m in await session.scalars(stmt)}
     return [rows.get(i) for i in ids]
 
 
@@ -220,7 +247,11 @@ async def add_member(session: AsyncSession, member: Member, parent: Member | Non
     member.path = ""
     member.depth = 0 if parent is None else parent.depth + 1
     session.add(member)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise UniqueViolation(str(exc.orig)) from None
     member.path = (parent.path if parent else "") + f"{member.id}."
     await session.flush()
     return member
@@ -277,64 +308,69 @@ async def recompute_member_paths(session: AsyncSession, dimension_id: int) -> in
 
 async def member_ancestry(session: AsyncSession, member: Member) -> list[Member]:
     """The member's ancestors and itself, top first (from its materialized path)."""
-    ids = [int(p) for p in member.path.split(".") if p]
-    rows = {m.id: m for m in await session.scalars(select(Member).where(Member.id.in_(ids)))}
+    ids = path_keys(member.path)
+    stmt = select(Member).where(Member.id == func.any(_ids(ids)))
+    rows = {m.id: m for m in await session.scalars(stmt)}
     return [rows[i] for i in ids if i in rows]
 
 
 async def members_by_codes(
     session: AsyncSession, dimension_id: int, codes: Sequence[str]
 ) -> list[Member | None]:
-    stmt = select(Member).where(Member.dimension_id == dimension_id, Member.code.in_(codes))
+    stmt = select(Member).where(
+        Member.dimension_id == dimension_id,
+        Member.code == func.any(bindparam("codes", list(codes), type_=ARRAY(Text))),
+    )
     rows = {m.code: m for m in await session.scalars(stmt)}
     return [rows.get(c) for c in codes]
 
 
-SiblingPageKey = tuple[int, tuple[int, str] | None, int]
-"""(parent member id or dimension id, after (sort order, code) or None, page size)."""
+SiblingPageKey = tuple[int, PageRequest]
+"""(parent member id, or dimension id for its top level; the page asked for). The
+page's keys are (sort order, code)."""
+
+_SIBLING_ORDER = ((Member.sort_order, Integer), (Member.code, Text))
 
 
 async def member_children(
     session: AsyncSession, keys: Sequence[SiblingPageKey]
-) -> list[list[Member]]:
-    """A page of children per parent, in (sort order, code) order: one statement."""
-    return await _sibling_pages(session, keys, Member.parent_id)
-
-
-async def _sibling_pages(
-    session: AsyncSession, keys: Sequence[SiblingPageKey], scope: Any
-) -> list[list[Member]]:
-    if not keys:
-        return []
-    k = (
-        func.unnest(
-            bindparam("ps", [p for p, _, _ in keys], type_=ARRAY(BigInteger)),
-            bindparam("ss", [a[0] if a else None for _, a, _ in keys], type_=ARRAY(Integer)),
-            bindparam("cs", [a[1] if a else None for _, a, _ in keys], type_=ARRAY(Text)),
-            bindparam("ls", [n for _, _, n in keys], type_=ARRAY(Integer)),
-        )
-        .table_valued("p", "s", "c", "l", with_ordinality="i")
-        .render_derived(name="k")
+) -> list[Page[Member]]:
+    """A page of children per parent, in (sort order, code) order."""
+    return await lateral_pages(
+        session,
+        Member,
+        lambda k: select(Member).where(Member.parent_id == k.c.scope),
+        _SIBLING_ORDER,
+        [("scope", BigInteger, [p for p, _ in keys])],
+        [r for _, r in keys],
     )
-    inner = select(Member).where(
-        scope == k.c.p,
-        or_(k.c.s.is_(None), tuple_(Member.sort_order, Member.code) > tuple_(k.c.s, k.c.c)),
-    )
-    if scope is Member.dimension_id:
-        inner = inner.where(Member.parent_id.is_(None))
-    page = inner.order_by(Member.sort_order, Member.code).limit(k.c.l).lateral("page")
-    member = aliased(Member, page)
-    stmt = select(k.c.i, member).select_from(k).join(page, true())
-    grouped: dict[int, list[Member]] = defaultdict(list)
-    for index, row in (await session.execute(stmt)).all():
-        grouped[int(index)].append(row)
-    return [grouped.get(i + 1, []) for i in range(len(keys))]
 
 
-async def member_descendants(
+async def member_descendants_page(
+    session: AsyncSession, member: Member, max_depth: int | None, request: PageRequest
+) -> Page[Member]:
+    """The subtree below ``member`` by path prefix (one index range), in tree order."""
+    stmt = _descendants(member, max_depth)
+    return await keyset_page(session, stmt, [Member.path], request, lambda m: (m.path,))
+
+
+async def member_descendants_count(
     session: AsyncSession, member: Member, max_depth: int | None
-) -> list[Member]:
-    """The subtree below ``member`` by path prefix (one index range), parents first."""
+) -> int:
+    stmt = select(func.count()).select_from(_descendants(member, max_depth).subquery())
+    return int(await session.scalar(stmt) or 0)
+
+
+async def member_subtree_height(session: AsyncSession, member: Member) -> int:
+    """Levels below ``member`` (0 for a leaf)."""
+    stmt = select(func.coalesce(func.max(Member.depth), member.depth)).where(
+        Member.dimension_id == member.dimension_id,
+        Member.path.startswith(member.path, autoescape=False),
+    )
+    return int(await session.scalar(stmt) or member.depth) - member.depth
+
+
+def _descendants(member: Member, max_depth: int | None) -> Any:
     stmt = select(Member).where(
         Member.dimension_id == member.dimension_id,
         Member.path.startswith(member.path, autoescape=False),
@@ -342,30 +378,37 @@ async def member_descendants(
     )
     if max_depth is not None:
         stmt = stmt.where(Member.depth <= member.depth + max_depth)
-    return list((await session.scalars(stmt.order_by(Member.path))).all())
+    return stmt
 
 
 async def dimension_roots(
     session: AsyncSession, keys: Sequence[SiblingPageKey]
-) -> list[list[Member]]:
+) -> list[Page[Member]]:
     """A page of top-level members per dimension, in (sort order, code) order."""
-    return await _sibling_pages(session, keys, Member.dimension_id)
+    return await lateral_pages(
+        session,
+        Member,
+        lambda k: select(Member).where(
+            Member.dimension_id == k.c.scope, Member.parent_id.is_(None)
+        ),
+        _SIBLING_ORDER,
+        [("scope", BigInteger, [d for d, _ in keys])],
+        [r for _, r in keys],
+    )
 
 
 async def members_page(
-    session: AsyncSession, dimension_id: int, after_path: str | None, limit: int
-) -> list[Member]:
-    """Members in tree order (parents before children), keyset-paginated on path."""
+    session: AsyncSession, dimension_id: int, request: PageRequest
+) -> Page[Member]:
+    """Members in tree order (parents before children)."""
     stmt = select(Member).where(Member.dimension_id == dimension_id)
-    if after_path is not None:
-        stmt = stmt.where(Member.path > after_path)
-    return list((await session.scalars(stmt.order_by(Member.path).limit(limit))).all())
+    return await keyset_page(session, stmt, [Member.path], request, lambda m: (m.path,))
 
 
 async def members_count(session: AsyncSession, dimension_ids: Sequence[int]) -> list[int]:
     stmt = (
         select(Member.dimension_id, func.count())
-        .where(Member.dimension_id.in_(dimension_ids))
+        .where(Member.dimension_id == func.any(_ids(dimension_ids)))
         .group_by(Member.dimension_id)
     )
     counts = {d: int(n) for d, n in (await session.execute(stmt)).all()}
@@ -443,7 +486,8 @@ async def diff_versions(
     """Nodes that differ between two versions, matched by key, in key order.
 
     Returns (key, node in base or None, node in other or None); a node counts as
-    changed when its target, lock, parent, coordinates or split differ.
+    changed when its target, lock, bounds, parent, coordinates, split, owner,
+    strategy or KPIs differ.
     """
     base = select(TargetNode).where(TargetNode.version_id == base_id).subquery("bq")
     other = select(TargetNode).where(TargetNode.version_id == other_id).subquery("oq")
@@ -458,6 +502,11 @@ async def diff_versions(
         base.c.split_dimension_id.is_distinct_from(other.c.split_dimension_id),
         base.c.coordinates != other.c.coordinates,
         base.c.owner_id.is_distinct_from(other.c.owner_id),
+        base.c.floor.is_distinct_from(other.c.floor),
+        base.c.cap.is_distinct_from(other.c.cap),
+        base.c.strategy.is_distinct_from(other.c.strategy),
+        base.c.kpis != other.c.kpis,
+        base.c.split_spec.is_distinct_from(other.c.split_spec),
     )
     stmt = (
         select(func.coalesce(base.c.key, other.c.key).label("k"), b, o)
@@ -498,10 +547,20 @@ async def delete_below(session: AsyncSession, node: TargetNode) -> int:
 
 
 async def update_nodes(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk UPDATE by primary key; each dict has version_id and key."""
-    if rows:
-        now = datetime.now(UTC)
-        await session.execute(update(TargetNode), [{**r, "updated_at": now} for r in rows])
+    """Bulk UPDATE by primary key; each dict has version_id and key. Rows of the session
+    (loaded earlier in the transaction) take the new values too."""
+    if not rows:
+        return
+    now = datetime.now(UTC)
+    written = [{**r, "updated_at": now} for r in rows]
+    await session.execute(update(TargetNode), written)
+    for row in written:
+        loaded = session.sync_session.identity_map.get(
+            identity_key(TargetNode, (row["version_id"], row["key"]))
+        )
+        if loaded is not None:
+            for name, value in row.items():
+                set_committed_value(loaded, name, value)
 
 
 async def subtree_rows(
@@ -539,48 +598,100 @@ async def nodes_page(
     version_id: int,
     coordinates: Sequence[tuple[int, int]],
     exact: bool,
-    after_path: str | None,
-    limit: int,
-) -> list[TargetNode]:
-    """Nodes of a version whose slice contains every (dimension, member) pair, in path
+    request: PageRequest,
+) -> Page[TargetNode]:
+    """Nodes of a version whose slice contains every (dimension, member) pair, in tree
     order; ``exact`` keeps only slices with exactly those pairs."""
-    stmt = select(TargetNode).where(TargetNode.version_id == version_id)
+    stmt = _slice_filter(select(TargetNode), version_id, coordinates, exact)
+    return await keyset_page(session, stmt, [TargetNode.path], request, lambda n: (n.path,))
+
+
+async def nodes_count(
+    session: AsyncSession, version_id: int, coordinates: Sequence[tuple[int, int]], exact: bool
+) -> int:
+    stmt = _slice_filter(
+        select(func.count()).select_from(TargetNode), version_id, coordinates, exact
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+def _slice_filter(
+    stmt: Any, version_id: int, coordinates: Sequence[tuple[int, int]], exact: bool
+) -> Any:
+    stmt = stmt.where(TargetNode.version_id == version_id)
     if coordinates:
         stmt = stmt.where(TargetNode.coordinates.contains([[d, m] for d, m in coordinates]))
     if exact:
         stmt = stmt.where(func.jsonb_array_length(TargetNode.coordinates) == len(coordinates))
-    if after_path is not None:
-        stmt = stmt.where(TargetNode.path > after_path)
-    return list((await session.scalars(stmt.order_by(TargetNode.path).limit(limit))).all())
+    return stmt
 
 
 async def audit_page(
+    session: AsyncSession,
+    request: PageRequest,
+    *,
+    version_id: int | None = None,
+    node_key: int | None = None,
+    owner_id: int | None = None,
+) -> Page[AuditEntry]:
+    """Audit entries, oldest first."""
+    stmt = _audit_scope(select(AuditEntry), version_id, node_key, owner_id)
+    return await keyset_page(session, stmt, [AuditEntry.id], request, lambda e: (e.id,))
+
+
+async def audit_count(
     session: AsyncSession,
     *,
     version_id: int | None = None,
     node_key: int | None = None,
     owner_id: int | None = None,
-    after_id: int | None,
-    limit: int,
-) -> list[AuditEntry]:
-    """Audit entries, oldest first, keyset-paginated on id."""
-    stmt = select(AuditEntry)
+) -> int:
+    stmt = _audit_scope(
+        select(func.count()).select_from(AuditEntry), version_id, node_key, owner_id
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+def _audit_scope(
+    stmt: Any, version_id: int | None, node_key: int | None, owner_id: int | None
+) -> Any:
     if version_id is not None:
         stmt = stmt.where(AuditEntry.version_id == version_id)
     if node_key is not None:
         stmt = stmt.where(AuditEntry.node_key == node_key)
     if owner_id is not None:
         stmt = stmt.where(AuditEntry.owner_id == owner_id)
-    if after_id is not None:
-        stmt = stmt.where(AuditEntry.id > after_id)
-    return list((await session.scalars(stmt.order_by(AuditEntry.id).limit(limit))).all())
+    return stmt
+
+
+async def audit_entries_by_ids(
+    session: AsyncSession, ids: Sequence[int]
+) -> list[AuditEntry | None]:
+    stmt = select(AuditEntry).where(AuditEntry.id == func.any(_ids(ids)))
+    rows = {e.id: e for e in await session.scalars(stmt)}
+    return [rows.get(i) for i in ids]
+
+
+async def add_audit_entries(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
+    if entries:
+        await session.execute(insert(AuditEntry), list(entries))
+
+
+async def mark_idempotency_applied(session: AsyncSession, subject: str, key: str) -> None:
+    """Record, in the change's own transaction, that the request with this key applied."""
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.subject == subject, IdempotencyKey.key == key)
+        .values(applied=True)
+    )
 
 
 # --- owners ----------------------------------------------------------------------------
 
 
 async def owners_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Owner | None]:
-    rows = {o.id: o for o in await session.scalars(select(Owner).where(Owner.id.in_(ids)))}
+    stmt = select(Owner).where(Owner.id == func.any(_ids(ids)))
+    rows = {o.id: o for o in await session.scalars(stmt)}
     return [rows.get(i) for i in ids]
 
 
@@ -613,30 +724,73 @@ async def scope_owner_ids(session: AsyncSession, names: Sequence[str]) -> set[in
     )
     direct = set((await session.scalars(stmt)).all())
     teams = await session.scalars(
-        select(TeamMember.team_id).where(TeamMember.person_id.in_(direct))
+        select(TeamMember.team_id).where(TeamMember.person_id == func.any(_ids(list(direct))))
     )
     return direct | set(teams.all())
 
 
-async def team_members(session: AsyncSession, team_ids: Sequence[int]) -> list[list[Owner]]:
-    stmt = (
-        select(TeamMember.team_id, Owner)
-        .join(Owner, Owner.id == TeamMember.person_id)
-        .where(TeamMember.team_id.in_(team_ids))
-        .order_by(TeamMember.team_id, Owner.name)
+async def team_members_pages(
+    session: AsyncSession, keys: Sequence[tuple[int, PageRequest]]
+) -> list[Page[Owner]]:
+    """A page of persons per team, by name (then id)."""
+    return await lateral_pages(
+        session,
+        Owner,
+        lambda k: (
+            select(Owner)
+            .join(TeamMember, Owner.id == TeamMember.person_id)
+            .where(TeamMember.team_id == k.c.scope)
+        ),
+        ((Owner.name, Text), (Owner.id, BigInteger)),
+        [("scope", BigInteger, [t for t, _ in keys])],
+        [r for _, r in keys],
     )
-    grouped: dict[int, list[Owner]] = defaultdict(list)
-    for team_id, owner in (await session.execute(stmt)).all():
-        grouped[team_id].append(owner)
-    return [grouped.get(i, []) for i in team_ids]
+
+
+async def team_members_count(session: AsyncSession, team_ids: Sequence[int]) -> list[int]:
+    stmt = (
+        select(TeamMember.team_id, func.count())
+        .where(TeamMember.team_id == func.any(_ids(team_ids)))
+        .group_by(TeamMember.team_id)
+    )
+    counts = {t: int(n) for t, n in (await session.execute(stmt)).all()}
+    return [counts.get(i, 0) for i in team_ids]
+
+
+async def add_team_member(session: AsyncSession, team_id: int, person_id: int) -> bool:
+    """Add a person to a team; False when they were a member already."""
+    inserted = await session.execute(
+        pg_insert(TeamMember)
+        .values(team_id=team_id, person_id=person_id)
+        .on_conflict_do_nothing()
+        .returning(TeamMember.person_id)
+    )
+    return inserted.first() is not None
+
+
+MAX_TEAMS_PER_PERSON = 100
+"""Most teams listed for one person (by name)."""
 
 
 async def teams_of(session: AsyncSession, person_ids: Sequence[int]) -> list[list[Owner]]:
-    stmt = (
-        select(TeamMember.person_id, Owner)
+    """The teams of each person, by name, at most ``MAX_TEAMS_PER_PERSON`` each."""
+    ranked = (
+        select(
+            TeamMember.person_id.label("person_id"),
+            TeamMember.team_id.label("team_id"),
+            func.row_number()
+            .over(partition_by=TeamMember.person_id, order_by=(Owner.name, Owner.id))
+            .label("rank"),
+        )
         .join(Owner, Owner.id == TeamMember.team_id)
-        .where(TeamMember.person_id.in_(person_ids))
-        .order_by(TeamMember.person_id, Owner.name)
+        .where(TeamMember.person_id == func.any(_ids(person_ids)))
+        .subquery()
+    )
+    stmt = (
+        select(ranked.c.person_id, Owner)
+        .join(Owner, Owner.id == ranked.c.team_id)
+        .where(ranked.c.rank <= MAX_TEAMS_PER_PERSON)
+        .order_by(ranked.c.person_id, ranked.c.rank)
     )
     grouped: dict[int, list[Owner]] = defaultdict(list)
     for person_id, owner in (await session.execute(stmt)).all():
@@ -697,3 +851,35 @@ async def unowned_leaves(session: AsyncSession, version_id: int, limit: int) -> 
     keys = [int(r[0]) for r in result.all()]
     found = await nodes_by_ids(session, [(version_id, k) for k in keys])
     return [n for n in found if n is not None]
+
+
+async def node_label(session: AsyncSession, node: TargetNode) -> str:
+    """How messages name a node: its slice as breadcrumbs ("East › FY2027-Q1"), or
+    "the plan's root"."""
+    ids = [m for _, m in node.coordinates]
+    if not ids:
+        return "the plan's root"
+    found = {m.id: m.name for m in await members_by_ids(session, ids) if m is not None}
+    return " › ".join(found.get(i, "?") for i in ids)
+
+
+async def root_counts(session: AsyncSession, dimension_ids: Sequence[int]) -> list[int]:
+    """Top-level members per dimension."""
+    stmt = (
+        select(Member.dimension_id, func.count())
+        .where(Member.dimension_id == func.any(_ids(dimension_ids)), Member.parent_id.is_(None))
+        .group_by(Member.dimension_id)
+    )
+    counts = {d: int(n) for d, n in (await session.execute(stmt)).all()}
+    return [counts.get(i, 0) for i in dimension_ids]
+
+
+async def child_counts(session: AsyncSession, member_ids: Sequence[int]) -> list[int]:
+    """Direct children per member."""
+    stmt = (
+        select(Member.parent_id, func.count())
+        .where(Member.parent_id == func.any(_ids(member_ids)))
+        .group_by(Member.parent_id)
+    )
+    counts = {p: int(n) for p, n in (await session.execute(stmt)).all()}
+    return [counts.get(i, 0) for i in member_ids]

@@ -30,3 +30,11 @@ class DomainError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``{"code": ..., "message": ..., "details": {...}}``."""
         return {"code": self.code, "message": self.message, "details": dict(self.details)}
+
+
+class InvalidInputError(DomainError):
+    """Input that breaks a rule the user can fix; ``field`` names the input."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, **details: object):
+        super().__init__(code=code, message=message, details={"field": field, **details})
+        self.field = field

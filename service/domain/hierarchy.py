@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.domain.errors import DomainError
-from service.domain.members import MAX_DEPTH, check_attributes
+from service.domain.members import MAX_DEPTH, check_attributes, check_sort_order
 from service.domain.tree import DimensionKind, InvalidInputError, clean_code, clean_name
+from service.domain.values import text_of
 
 MAX_BULK_ROWS = 10_000
 """Most members one ``membersCreate`` call or one import file may carry."""
@@ -22,13 +23,18 @@ MAX_BULK_ROWS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class MemberRow:
-    """One row as read: ``row`` is its number for messages (1-based, header excluded)."""
+    """One row as read: ``row`` is its number for messages (1-based, header excluded).
+
+    Values are raw, as the door received them (GraphQL strings and ints, a
+    CSV's text, a workbook's typed cells); ``plan_load`` normalises every one
+    of them by the same rules, so no door can store what another would refuse.
+    """
 
     row: int
-    code: str
-    name: str
-    parent_code: str | None = None
-    sort_order: int | None = None
+    code: object
+    name: object
+    parent_code: object = None
+    sort_order: object = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -92,6 +98,13 @@ class LoadPlan:
     create: list[NewMember]
     update: list[ChangedMember]
     unchanged: int
+    codes: list[str] = field(default_factory=list)
+    """The normalised code of every row, in row order."""
+
+    @property
+    def changes(self) -> bool:
+        """Whether the load writes anything (a re-load of identical rows does not)."""
+        return bool(self.create or self.update)
 
     @property
     def moves(self) -> bool:
@@ -130,11 +143,11 @@ def plan_load(
     by_code_stored = {m.code: m for m in existing}
     stored_by_id = {m.id: m for m in existing}
     seen: dict[str, int] = {}
-    clean_rows: list[tuple[MemberRow, str, str, dict[str, Any]]] = []
+    clean_rows: list[_CleanRow] = []
     tier_list = tuple(tiers) if tiers else None
     for row in rows:
         try:
-            code = clean_code(row.code, "code")
+            code = clean_code(text_of(row.code, "code"), "code")
         except DomainError as exc:
             errors.append(RowError(row.row, "code", exc.code, exc.message))
             continue
@@ -145,10 +158,27 @@ def plan_load(
             continue
         seen[code] = row.row
         try:
-            name = clean_name(row.name, "name")
+            name = clean_name(text_of(row.name, "name"), "name")
         except DomainError as exc:
             errors.append(RowError(row.row, "name", exc.code, exc.message))
             continue
+        parent: str | None = None
+        if row.parent_code is not None:
+            try:
+                parent_text = text_of(row.parent_code, "parent code")
+                parent = clean_code(parent_text, "parent code") if parent_text.strip() else None
+            except DomainError as exc:
+                errors.append(RowError(row.row, "parent", exc.code, exc.message))
+                continue
+        sort_order: int | None = None
+        if row.sort_order is not None and not (
+            isinstance(row.sort_order, str) and not row.sort_order.strip()
+        ):
+            try:
+                sort_order = check_sort_order(row.sort_order, "sort order")
+            except DomainError as exc:
+                errors.append(RowError(row.row, "sort order", exc.code, exc.message))
+                continue
         try:
             attrs = check_attributes(
                 kind,
@@ -160,26 +190,26 @@ def plan_load(
             column = (exc.field or "attributes").removeprefix("attributes.")
             errors.append(RowError(row.row, column, exc.code, exc.message))
             continue
-        clean_rows.append((row, code, name, attrs))
+        clean_rows.append(_CleanRow(row.row, code, name, parent, sort_order, attrs))
 
     # The parent of every code after the load: file rows override stored members.
     parent_of: dict[str, str | None] = {
         m.code: (stored_by_id[m.parent_id].code if m.parent_id in stored_by_id else None)
         for m in existing
     }
-    for row, code, _, _ in clean_rows:
-        parent = row.parent_code.strip() if row.parent_code and row.parent_code.strip() else None
+    for clean in clean_rows:
+        parent, code = clean.parent, clean.code
         if parent is not None and parent not in seen and parent not in by_code_stored:
             errors.append(
-                RowError(row.row, "parent", "NOT_FOUND", f"parent code {parent!r} is unknown")
+                RowError(clean.row, "parent", "NOT_FOUND", f"parent code {parent!r} is unknown")
             )
             continue
         if parent == code:
-            errors.append(RowError(row.row, "parent", "CYCLE", f"{code} is its own parent"))
+            errors.append(RowError(clean.row, "parent", "CYCLE", f"{code} is its own parent"))
             continue
         parent_of[code] = parent
 
-    row_of = {code: row.row for row, code, _, _ in clean_rows}
+    row_of = {clean.code: clean.row for clean in clean_rows}
     depth: dict[str, int] = {}
     for code in row_of:
         path = _ancestry(code, parent_of)
@@ -206,20 +236,25 @@ def plan_load(
     create: list[NewMember] = []
     update: list[ChangedMember] = []
     unchanged = 0
-    for row, code, name, attrs in clean_rows:
+    for clean in clean_rows:
+        code, name, attrs = clean.code, clean.name, clean.attributes
         stored = by_code_stored.get(code)
         parent = parent_of[code]
         if stored is None:
             create.append(
                 NewMember(
-                    code, name, parent, row.sort_order if row.sort_order is not None else 0, attrs
+                    code,
+                    name,
+                    parent,
+                    clean.sort_order if clean.sort_order is not None else 0,
+                    attrs,
                 )
             )
             continue
         old_parent = (
             stored_by_id[stored.parent_id].code if stored.parent_id in stored_by_id else None
         )
-        sort_order = row.sort_order if row.sort_order is not None else stored.sort_order
+        sort_order = clean.sort_order if clean.sort_order is not None else stored.sort_order
         moved = old_parent != parent
         if (
             name == stored.name
@@ -231,7 +266,22 @@ def plan_load(
             continue
         update.append(ChangedMember(stored.id, code, name, parent, sort_order, attrs, moved))
     create.sort(key=lambda m: depth[m.code])
-    return LoadPlan(create=create, update=update, unchanged=unchanged)
+    return LoadPlan(
+        create=create,
+        update=update,
+        unchanged=unchanged,
+        codes=[clean.code for clean in clean_rows],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _CleanRow:
+    row: int
+    code: str
+    name: str
+    parent: str | None
+    sort_order: int | None
+    attributes: dict[str, Any]
 
 
 def _ancestry(code: str, parent_of: Mapping[str, str | None]) -> list[str] | None:

@@ -9,14 +9,22 @@ plan's currency). Stored as JSON with exact decimal strings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from service.domain.errors import InvalidInputError
 from service.domain.money import parse_amount
-from service.domain.tree import InvalidInputError
+from service.domain.values import (
+    check_storable,
+    clean_text,
+    decimal_number,
+    text_of,
+    whole_number,
+)
 
 RATES = ("winRate", "repeatPurchaseRate", "marketShare")
 MAX_STRATEGY_LENGTH = 4000
+MAX_NEW_CUSTOMERS = 10**9
 
 
 def check_kpis(values: Mapping[str, Any], digits: int, field: str = "kpis") -> dict[str, Any]:
@@ -27,38 +35,31 @@ def check_kpis(values: Mapping[str, Any], digits: int, field: str = "kpis") -> d
             continue
         where = f"{field}.{key}"
         if key == "newCustomers":
-            if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 10**9:
-                raise InvalidInputError(
-                    "INVALID_VALUE", f"{where}: a whole number from 0 to 10^9", where
-                )
-            out[key] = raw
+            out[key] = whole_number(raw, where, minimum=0, maximum=MAX_NEW_CUSTOMERS)
         elif key in RATES:
-            try:
-                rate = Decimal(str(raw).strip())
-            except InvalidOperation:
-                rate = Decimal("NaN")
-            if not rate.is_finite() or not 0 <= rate <= 1 or rate.as_tuple().exponent < -6:  # type: ignore[operator]
-                raise InvalidInputError(
-                    "INVALID_VALUE",
-                    f'{where}: a fraction from 0 to 1 with at most 6 decimals, e.g. "0.35"',
-                    where,
-                )
+            rate = _rate(raw, where)
             out[key] = format(rate.normalize(), "f")
         elif key == "averageOrderValue":
-            out[key] = parse_amount(str(raw), digits, field=where)
+            out[key] = parse_amount(text_of(raw, where), digits, field=where)
         else:
+            check_storable(str(key), where)
             raise InvalidInputError("INVALID_VALUE", f"{where}: unknown KPI", where)
     return out
 
 
+def _rate(raw: Any, where: str) -> Decimal:
+    hint = 'a fraction from 0 to 1 with at most 6 decimals, e.g. "0.35"'
+    try:
+        rate = decimal_number(raw, where, max_decimals=6)
+    except InvalidInputError as exc:
+        raise InvalidInputError(exc.code, f"{exc.message}; {hint}", where) from None
+    if not 0 <= rate <= 1:
+        raise InvalidInputError("OUT_OF_RANGE", f"{where}: {hint}, got {rate}", where)
+    return rate
+
+
 def clean_strategy(text: str | None) -> str | None:
+    """How a sub-target is to be reached: optional, multi-line, at most 4000 characters."""
     if text is None:
         return None
-    cleaned = text.strip()
-    if len(cleaned) > MAX_STRATEGY_LENGTH:
-        raise InvalidInputError(
-            "TOO_LONG",
-            f"strategy has {len(cleaned)} characters; at most {MAX_STRATEGY_LENGTH}",
-            "strategy",
-        )
-    return cleaned or None
+    return clean_text(text, "strategy", max_length=MAX_STRATEGY_LENGTH, kind="text", required=False)

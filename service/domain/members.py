@@ -5,24 +5,43 @@ a customer's tier and lifecycle, a product's lifecycle and sales cycle, a
 channel's type. Each kind accepts its own attributes and refuses the others,
 so a typo or an attribute on the wrong kind is a user error, never stored
 silently. ``extra`` holds free-form attributes: an object of scalars.
+
+``check_attributes`` is the single gate of every door (GraphQL, CSV, XLSX,
+the command line): it normalises every value to the one stored form, so
+whatever is stored, ``MemberAttributes.from_json`` reads.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from service.domain.errors import DomainError
-from service.domain.tree import DimensionKind, InvalidInputError
+from service.domain.tree import DimensionKind, InvalidInputError, clean_code
+from service.domain.values import (
+    PG_INTEGER_MAX,
+    PG_INTEGER_MIN,
+    calendar_date,
+    check_storable,
+    clean_text,
+    decimal_number,
+    json_scalar,
+    text_of,
+    whole_number,
+)
 
 MAX_EXTRA_KEYS = 50
 MAX_EXTRA_KEY_LENGTH = 64
 MAX_EXTRA_STRING = 1000
+MAX_TEXT_ATTRIBUTE = 200
+"""Longest industry or category."""
+MAX_POTENTIAL_DIGITS = 30
+"""Most digits of a market potential before the decimal point."""
+MAX_SALES_CYCLE_DAYS = 3650
 MAX_DEPTH = 20
 """Deepest member hierarchy (a top-level member has depth 0)."""
 
@@ -125,7 +144,13 @@ class MemberAttributes:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MemberAttributes:
-        """Read what ``to_json`` wrote (trusted: it was validated on the way in)."""
+        """Read what ``to_json`` wrote.
+
+        Everything stored went through ``check_attributes`` (and migration
+        0006 repaired what an earlier version let through), so this trusts its
+        input: ``from_json(a.to_json()) == a`` for every accepted ``a``, which
+        the unit tests check for every type.
+        """
         return cls(
             market_potential=_opt(data.get("marketPotential"), Decimal),
             competition_level=_opt(data.get("competitionLevel"), CompetitionLevel),
@@ -153,22 +178,32 @@ def check_attributes(
     field: str = "attributes",
     tiers: Sequence[str] = DEFAULT_TIERS,
 ) -> MemberAttributes:
-    """Validate raw attribute values (camelCase keys) for a member of ``kind``.
+    """Validate and normalise raw attribute values (camelCase keys) for a member of ``kind``.
 
-    Raw values come from GraphQL inputs or file imports, so strings are accepted
-    for every type (``"1250000.50"``, ``"2026-03-01"``, ``"90"``). Refused, each
-    naming ``field.<attribute>``: an attribute the kind does not take, a
-    negative or non-finite market potential, an enum value outside its list, a
-    tier outside ``tiers``, a bad date, a negative or fractional sales cycle,
-    and an ``extra`` that is not an object of scalars.
+    This is the one gate every door passes (GraphQL, CSV, XLSX, the command
+    line): raw values may be text (``"1250000.50"``, ``"2026-03-01"``,
+    ``"90"``) or the typed cells a workbook holds (numbers, booleans, dates,
+    datetimes, times), and each comes out in the one form ``to_json`` stores
+    and ``from_json`` reads back (``service.domain.values`` holds the rules).
+    Refused, each naming ``field.<attribute>``: an attribute the kind does not
+    take; a value of the wrong type (a date cell for a tier, a boolean for a
+    potential, a time of day for a launch date); text with NUL or control
+    characters; a negative, non-finite or oversized market potential; an
+    enum value outside its list; a tier outside ``tiers``; a sales cycle that
+    is not whole days in 0..3650; an ``extra`` that is not an object of
+    scalars. Absent, null and blank values are left out.
     """
+    if not isinstance(values, Mapping):
+        raise InvalidInputError("INVALID_VALUE", f"{field} must be an object", field)
     parsed: dict[str, Any] = {}
     for name, raw in values.items():
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             continue
         where = f"{field}.{name}"
         if name == "extra":
-            parsed["extra"] = _check_extra(raw, where)
+            extra = _check_extra(raw, where)
+            if extra:
+                parsed["extra"] = extra
             continue
         kinds = ATTRIBUTE_KINDS.get(name)
         if kinds is None:
@@ -190,93 +225,69 @@ def check_attributes(
     return MemberAttributes(**parsed)
 
 
+def normalize_attributes(
+    kind: DimensionKind,
+    values: Mapping[str, Any],
+    *,
+    field: str = "attributes",
+    tiers: Sequence[str] = DEFAULT_TIERS,
+) -> dict[str, Any]:
+    """``check_attributes(...).to_json()``: the JSON object to store."""
+    return check_attributes(kind, values, field=field, tiers=tiers).to_json()
+
+
 def _snake(name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name)
 
 
 def _convert(name: str, raw: Any, where: str, tiers: Sequence[str]) -> Any:
-    text = raw.strip() if isinstance(raw, str) else raw
     match name:
         case "marketPotential":
-            return _non_negative_decimal(text, where)
+            return decimal_number(
+                raw, where, minimum=Decimal(0), max_integer_digits=MAX_POTENTIAL_DIGITS
+            )
         case "competitionLevel":
-            return _enum(CompetitionLevel, text, where)
+            return _enum(CompetitionLevel, raw, where)
         case "size":
-            return _enum(CustomerSize, text, where)
+            return _enum(CustomerSize, raw, where)
         case "customerLifecycle":
-            return _enum(CustomerLifecycle, text, where)
+            return _enum(CustomerLifecycle, raw, where)
         case "productLifecycle":
-            return _enum(ProductLifecycle, text, where)
+            return _enum(ProductLifecycle, raw, where)
         case "channelType":
-            return _enum(ChannelType, text, where)
+            return _enum(ChannelType, raw, where)
         case "tier":
-            value = str(text).upper()
-            if value not in tiers:
+            text = clean_code(text_of(raw, where), where).upper()
+            if text not in tiers:
                 raise InvalidInputError(
                     "INVALID_VALUE",
                     f"{where}: {text!r} is not a tier of this dimension ({', '.join(tiers)})",
                     where,
                 )
-            return value
+            return text
         case "launchDate":
-            if isinstance(text, date):
-                return text
-            try:
-                return date.fromisoformat(str(text))
-            except ValueError:
-                raise InvalidInputError(
-                    "INVALID_VALUE", f"{where}: {text!r} is not a date (YYYY-MM-DD)", where
-                ) from None
+            return calendar_date(raw, where)
         case "salesCycleDays":
-            return _days(text, where)
-        case _:  # industry, category: short free text
-            value = str(text)
-            if len(value) > 200:
-                raise InvalidInputError(
-                    "TOO_LONG", f"{where}: at most 200 characters, got {len(value)}", where
-                )
-            return value
+            return whole_number(raw, where, minimum=0, maximum=MAX_SALES_CYCLE_DAYS)
+        case _:  # industry, category: one line of free text
+            line = clean_text(text_of(raw, where), where, max_length=MAX_TEXT_ATTRIBUTE)
+            assert line is not None  # blank values were left out above
+            return line
 
 
 def _enum(cls: type[StrEnum], raw: Any, where: str) -> StrEnum:
+    listed = ", ".join(m.value for m in cls)
+    if not isinstance(raw, str):
+        raise InvalidInputError(
+            "INVALID_VALUE", f"{where}: expected one of {listed}, got {raw!r}", where
+        )
+    text = raw.strip()
     try:
-        return cls(str(raw).upper())
+        return cls(text.upper())
     except ValueError:
         raise InvalidInputError(
-            "INVALID_VALUE",
-            f"{where}: {raw!r} is not one of {', '.join(m.value for m in cls)}",
-            where,
+            "INVALID_VALUE", f"{where}: {text[:40]!r} is not one of {listed}", where
         ) from None
-
-
-def _non_negative_decimal(raw: Any, where: str) -> Decimal:
-    if isinstance(raw, bool):
-        raise InvalidInputError("INVALID_VALUE", f"{where}: expected a number", where)
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise InvalidInputError(
-            "INVALID_VALUE", f"{where}: {raw!r} is not a decimal number", where
-        ) from None
-    if not value.is_finite() or value < 0 or value.adjusted() > 30:
-        raise InvalidInputError(
-            "INVALID_VALUE", f"{where}: must be a finite number, zero or more, got {raw!r}", where
-        )
-    return value
-
-
-def _days(raw: Any, where: str) -> int:
-    if isinstance(raw, bool):
-        raise InvalidInputError("INVALID_VALUE", f"{where}: expected whole days", where)
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or value != value.to_integral_value() or not 0 <= value <= 3650:
-        raise InvalidInputError(
-            "INVALID_VALUE", f"{where}: whole days between 0 and 3650, got {raw!r}", where
-        )
-    return int(value)
 
 
 def _check_extra(raw: Any, where: str) -> dict[str, str | int | float | bool | None]:
@@ -288,36 +299,38 @@ def _check_extra(raw: Any, where: str) -> dict[str, str | int | float | bool | N
         )
     out: dict[str, str | int | float | bool | None] = {}
     for key, value in raw.items():
-        if not isinstance(key, str) or not key or len(key) > MAX_EXTRA_KEY_LENGTH:
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_EXTRA_KEY_LENGTH:
             raise InvalidInputError(
                 "INVALID_VALUE",
                 f"{where}: keys are 1 to {MAX_EXTRA_KEY_LENGTH} characters",
                 where,
             )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidInputError("INVALID_VALUE", f"{where}.{key}: not a finite number", where)
-        if isinstance(value, str) and len(value) > MAX_EXTRA_STRING:
-            raise InvalidInputError(
-                "TOO_LONG", f"{where}.{key}: at most {MAX_EXTRA_STRING} characters", where
-            )
-        if value is not None and not isinstance(value, str | int | float | bool):
-            raise InvalidInputError(
-                "INVALID_VALUE",
-                f"{where}.{key}: values are strings, numbers, booleans or null, "
-                f"not {type(value).__name__}",
-                where,
-            )
-        out[key] = value
+        try:
+            check_storable(key, "a key", "line")
+        except InvalidInputError as exc:
+            raise InvalidInputError(exc.code, f"{where}: {exc.message}", where) from None
+        out[key] = json_scalar(value, f"{where}.{key}", max_length=MAX_EXTRA_STRING)
     return out
 
 
+def check_sort_order(value: object, field: str = "sortOrder") -> int:
+    """A sort order: a whole number that fits the database's integer column."""
+    return whole_number(value, field, minimum=PG_INTEGER_MIN, maximum=PG_INTEGER_MAX)
+
+
 def check_move(
-    member_id: int, member_code: str, new_parent_path: Sequence[tuple[int, str]] | None
+    member_id: int,
+    member_code: str,
+    new_parent_path: Sequence[tuple[int, str]] | None,
+    subtree_height: int = 0,
 ) -> None:
-    """Refuse moving a member under itself or one of its descendants.
+    """Refuse moving a member under itself or one of its descendants, or too deep.
 
     ``new_parent_path`` is the new parent's ancestry, root first, as
     (id, code) pairs ending with the new parent itself; ``None`` for the top.
+    ``subtree_height`` is how many levels the member's deepest descendant
+    lies below it (0 for a leaf): the whole subtree moves, so the deepest
+    descendant must still be within ``MAX_DEPTH``.
     """
     if new_parent_path is None:
         return
@@ -330,7 +343,7 @@ def check_move(
             "parentId",
             path=[code for _, code in new_parent_path],
         )
-    check_depth(len(new_parent_path))
+    check_depth(len(new_parent_path) + subtree_height)
 
 
 def check_depth(depth: int) -> None:
@@ -354,4 +367,6 @@ __all__ = [
     "check_attributes",
     "check_depth",
     "check_move",
+    "check_sort_order",
+    "normalize_attributes",
 ]

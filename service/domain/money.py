@@ -56,8 +56,11 @@ def currency_digits(code: str, field: str = "currency") -> int:
     return int(currency.exponent)
 
 
-def parse_amount(text: str, digits: int, *, field: str = "amount", allow_zero: bool = True) -> int:
-    """Parse a decimal string into integer minor units with ``digits`` decimals.
+def parse_amount(
+    text: str | Decimal | int, digits: int, *, field: str = "amount", allow_zero: bool = True
+) -> int:
+    """Parse a decimal (a string, or an exact ``Decimal`` or ``int``) into integer minor
+    units with ``digits`` decimals.
 
     Refused, each with its own message: empty strings, anything that is not a
     plain decimal number (``"abc"``, ``"NaN"``, ``"Infinity"``), negative
@@ -65,6 +68,14 @@ def parse_amount(text: str, digits: int, *, field: str = "amount", allow_zero: b
     zeros such as ``"1.500"`` are fine), and amounts beyond the ``bigint`` range
     in minor units. Exponent notation (``"1e6"``) is accepted when it is exact.
     """
+    if isinstance(text, bool):
+        raise InvalidAmountError(
+            code="INVALID_AMOUNT",
+            message="the amount is a boolean, not a decimal number",
+            details={"field": field},
+        )
+    if isinstance(text, Decimal | int):
+        text = str(text)
     if not isinstance(text, str) or not text.strip():
         raise InvalidAmountError(
             code="INVALID_AMOUNT",

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from service.domain.errors import DomainError
+from service.domain.errors import InvalidInputError as InvalidInputError
+from service.domain.values import clean_text
 
 MAX_NAME_LENGTH = 200
 MAX_CODE_LENGTH = 100
@@ -42,34 +43,19 @@ class Measure(StrEnum):
     QUANTITY = "QUANTITY"
 
 
-class InvalidInputError(DomainError):
-    """Input that breaks a rule the user can fix; ``field`` names the input."""
-
-    def __init__(self, code: str, message: str, field: str | None = None, **details: object):
-        super().__init__(code=code, message=message, details={"field": field, **details})
-        self.field = field
-
-
 def clean_name(value: str, field: str, max_length: int = MAX_NAME_LENGTH) -> str:
-    """Strip a display name and check it is neither empty nor too long nor unprintable."""
-    name = value.strip()
-    if not name:
-        raise InvalidInputError("REQUIRED", f"{field} must not be empty", field)
-    if len(name) > max_length:
-        raise InvalidInputError(
-            "TOO_LONG",
-            f"{field} has {len(name)} characters; at most {max_length} are allowed",
-            field,
-            length=len(name),
-            max=max_length,
-        )
-    if any(not ch.isprintable() for ch in name):
-        raise InvalidInputError("INVALID_VALUE", f"{field} contains control characters", field)
-    return name
+    """Strip a display name; refuse it empty, too long, or with a character it may not hold.
+
+    Names are printable text (``values.TextKind`` "printable"): no NUL, no
+    control characters, no line breaks.
+    """
+    cleaned = clean_text(value, field, max_length=max_length, kind="printable")
+    assert cleaned is not None  # required
+    return cleaned
 
 
 def clean_code(value: str, field: str) -> str:
-    """A member code: printable, stripped, at most 100 characters."""
+    """A member code (or a tier, a subject): printable, stripped, at most 100 characters."""
     return clean_name(value, field, MAX_CODE_LENGTH)
 
 
@@ -223,3 +209,15 @@ def check_split_members(
 def _starts_on(member: MemberFacts) -> date:
     assert member.starts_on is not None
     return member.starts_on
+
+
+def share(part: int, whole: int) -> float | None:
+    """``part / whole``, a ratio for display (amounts stay exact); None when ``whole`` is 0."""
+    return None if whole == 0 else part / whole
+
+
+class OwnerKind(StrEnum):
+    PERSON = "PERSON"
+    """A person, known by the ``sub`` claim of their tokens."""
+    TEAM = "TEAM"
+    """A team of persons, with an optional lead."""

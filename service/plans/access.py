@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.auth import Principal, Role
 from service.db import repositories as repo
+from service.db.engine import Session
 from service.db.models import TargetNode
 from service.domain.errors import DomainError
 
@@ -16,27 +15,10 @@ class ForbiddenError(DomainError):
     """The caller's role does not allow this change."""
 
 
-NODE_ACTIONS = frozenset(
-    {
-        "nodeSplit",
-        "nodeSplitMatrix",
-        "nodeUnsplit",
-        "nodeSetTarget",
-        "nodeLock",
-        "nodeUnlock",
-        "nodeUpdate",
-        "nodeAssignOwner",
-    }
-)
-"""What a scoped planner (a token acting for named owners) may do, inside their subtrees."""
-
-
-def require_planner(principal: Principal, action: str) -> None:
-    if (
-        principal.acts_for is not None
-        and not principal.has(Role.ADMIN)
-        and action not in NODE_ACTIONS
-    ):
+def require_planner(principal: Principal, action: str, *, node_edit: bool = False) -> None:
+    """Changes need the planner or admin role. A planner whose token is scoped to owners
+    may only edit nodes (``node_edit``), inside their subtrees (``require_scope``)."""
+    if principal.acts_for is not None and not principal.has(Role.ADMIN) and not node_edit:
         raise ForbiddenError(
             code="FORBIDDEN",
             message=f"{action} is not open to a token scoped to owners "
@@ -53,7 +35,7 @@ def require_planner(principal: Principal, action: str) -> None:
 
 
 async def require_scope(
-    session: AsyncSession, principal: Principal, nodes: Sequence[TargetNode]
+    session: Session, principal: Principal, nodes: Sequence[TargetNode]
 ) -> None:
     """A scoped planner (token claim listing owners) may change only nodes inside the
     subtrees those owners, or the teams of those persons, hold. Admins and unscoped
@@ -61,7 +43,7 @@ async def require_scope(
     if principal.has(Role.ADMIN) or principal.acts_for is None or not nodes:
         return
     allowed = await repo.scope_owner_ids(session, principal.acts_for)
-    paths = {n.key: [int(k) for k in n.path.split(".") if k] for n in nodes}
+    paths = {n.key: repo.path_keys(n.path) for n in nodes}
     version_id = nodes[0].version_id
     wanted = sorted({k for keys in paths.values() for k in keys})
     owners = {
@@ -71,9 +53,10 @@ async def require_scope(
     }
     for node in nodes:
         if not any(owners.get(k) in allowed for k in paths[node.key]):
+            label = await repo.node_label(session, node)
             raise ForbiddenError(
                 code="FORBIDDEN",
-                message=f"node {node.key} is outside the subtrees held by "
+                message=f"{label} is outside the subtrees held by "
                 f"{', '.join(principal.acts_for) or 'no owner'} (this token's owners); "
                 "ask its owner or an admin",
                 details={"field": "nodeId", "node": node.key},

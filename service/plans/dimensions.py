@@ -2,35 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from service.auth import Principal
 from service.db import repositories as repo
-from service.db.engine import Database
+from service.db.engine import Database, Session
+from service.db.errors import UniqueViolation
 from service.db.models import Dimension, Member
 from service.domain import tree
+from service.domain.audit import AuditAction
 from service.domain.hierarchy import LoadPlan, MemberRow, StoredMember, plan_load
-from service.domain.members import DEFAULT_TIERS, check_attributes, check_depth, check_move
+from service.domain.members import (
+    DEFAULT_TIERS,
+    check_attributes,
+    check_depth,
+    check_move,
+    check_sort_order,
+)
+from service.domain.paging import Page, PageRequest
 from service.domain.tree import DimensionKind, InvalidInputError
-from service.plans.access import require_planner
-from service.plans.uow import transaction
+from service.plans.uow import UnitOfWork
+from service.plans.usecase import write
+
+MAX_HIERARCHY_DEPTH = 1000
+"""Largest ``maxDepth`` of a descendants read (hierarchies are far shallower)."""
 
 
-async def create_dimension(
-    db: Database,
-    principal: Principal,
-    *,
-    name: str,
-    kind: DimensionKind,
-    tiers: Sequence[str] | None = None,
-) -> Dimension:
+@dataclass(frozen=True, slots=True)
+class DimensionCreate:
+    name: str
+    kind: DimensionKind
+    tiers: Sequence[str] | None = None
+
+
+@write(AuditAction.DIMENSION_CREATE)
+async def create_dimension(uow: UnitOfWork, command: DimensionCreate) -> Dimension:
     """An organisation dimension. Time dimensions come from a plan's calendar instead."""
-    require_planner(principal, "dimensionCreate")
+    name, kind, tiers = command.name, command.kind, command.tiers
     clean = tree.clean_name(name, "name")
     if kind is DimensionKind.TIME:
         raise InvalidInputError(
@@ -48,24 +58,21 @@ async def create_dimension(
                 "INVALID_VALUE", "tiers: 1 to 26 distinct labels, best first", "tiers"
             )
         config["tiers"] = cleaned
-    async with transaction(db, principal, "dimensionCreate") as uow:
-        session = uow.session
-        if await repo.dimension_by_name(session, clean) is not None:
-            raise InvalidInputError(
-                "DUPLICATE", f"a dimension named {clean!r} already exists", "name"
-            )
-        dimension: Dimension = await repo.add(
-            session, Dimension(name=clean, kind=kind.value, config=config)
-        )
-        uow.record(after={"dimension": dimension.id, "name": clean, "kind": kind.value, **config})
-        return dimension
+    session = uow.session
+    if await repo.dimension_by_name(session, clean) is not None:
+        raise InvalidInputError("DUPLICATE", f"a dimension named {clean!r} already exists", "name")
+    dimension: Dimension = await repo.add(
+        session, Dimension(name=clean, kind=kind.value, config=config)
+    )
+    uow.record(after={"dimension": dimension.id, "name": clean, "kind": kind.value, **config})
+    return dimension
 
 
 def _tiers(dimension: Dimension) -> tuple[str, ...]:
     return tuple(dimension.config.get("tiers") or DEFAULT_TIERS)
 
 
-async def _dimension(session: Any, dimension_id: int, field: str = "dimensionId") -> Dimension:
+async def _dimension(session: Session, dimension_id: int, field: str = "dimensionId") -> Dimension:
     (dimension,) = await repo.dimensions_by_ids(session, [dimension_id])
     if dimension is None:
         raise InvalidInputError("NOT_FOUND", f"{field} is not a known dimension", field)
@@ -78,76 +85,74 @@ async def _dimension(session: Any, dimension_id: int, field: str = "dimensionId"
     return dimension
 
 
-async def _member(session: Any, member_id: int, field: str = "id") -> Member:
+async def _member(session: Session, member_id: int, field: str = "id") -> Member:
     (member,) = await repo.members_by_ids(session, [member_id])
     if member is None:
         raise InvalidInputError("NOT_FOUND", f"{field} is not a known member", field)
     return member
 
 
-async def create_member(
-    db: Database,
-    principal: Principal,
-    *,
-    dimension_id: int,
-    code: str,
-    name: str,
-    parent_id: int | None,
-    sort_order: int = 0,
-    attributes: Mapping[str, Any] | None = None,
-) -> Member:
-    require_planner(principal, "memberCreate")
-    clean_code = tree.clean_code(code, "code")
-    clean_name = tree.clean_name(name, "name")
-    async with transaction(db, principal, "memberCreate") as uow:
-        session = uow.session
-        dimension = await _dimension(session, dimension_id)
-        attrs = check_attributes(
-            DimensionKind(dimension.kind), attributes or {}, tiers=_tiers(dimension)
-        ).to_json()
-        parent: Member | None = None
-        if parent_id is not None:
-            parent = await _member(session, parent_id, "parentId")
-            if parent.dimension_id != dimension_id:
-                raise InvalidInputError(
-                    "WRONG_DIMENSION",
-                    f"parentId ({parent.code}) belongs to another dimension",
-                    "parentId",
-                )
-            check_depth(parent.depth + 1)
-        if await repo.member_by_code(session, dimension_id, clean_code) is not None:
+@dataclass(frozen=True, slots=True)
+class MemberCreate:
+    dimension_id: int
+    code: str
+    name: str
+    parent_id: int | None = None
+    sort_order: int = 0
+    attributes: Mapping[str, Any] | None = None
+
+
+@write(AuditAction.MEMBER_CREATE)
+async def create_member(uow: UnitOfWork, command: MemberCreate) -> Member:
+    clean_code = tree.clean_code(command.code, "code")
+    clean_name = tree.clean_name(command.name, "name")
+    sort_order = check_sort_order(command.sort_order)
+    session = uow.session
+    dimension_id, parent_id = command.dimension_id, command.parent_id
+    dimension = await _dimension(session, dimension_id)
+    attrs = check_attributes(
+        DimensionKind(dimension.kind), command.attributes or {}, tiers=_tiers(dimension)
+    ).to_json()
+    parent: Member | None = None
+    if parent_id is not None:
+        parent = await _member(session, parent_id, "parentId")
+        if parent.dimension_id != dimension_id:
             raise InvalidInputError(
-                "DUPLICATE",
-                f"{dimension.name} already has a member with code {clean_code!r}",
-                "code",
+                "WRONG_DIMENSION",
+                f"parentId ({parent.code}) belongs to another dimension",
+                "parentId",
             )
-        member = Member(
-            dimension_id=dimension_id,
-            parent_id=parent_id,
-            code=clean_code,
-            name=clean_name,
-            sort_order=sort_order,
-            attributes=attrs,
-        )
-        try:
-            created: Member = await repo.add_member(session, member, parent)
-        except IntegrityError:  # a concurrent create of the same code won the race
-            raise InvalidInputError(
-                "DUPLICATE",
-                f"{dimension.name} already has a member with code {clean_code!r}",
-                "code",
-            ) from None
-        uow.record(
-            after={
-                "dimension": dimension_id,
-                "member": created.id,
-                "code": clean_code,
-                "name": clean_name,
-                "parent": parent_id,
-                "attributes": attrs,
-            }
-        )
-        return created
+        check_depth(parent.depth + 1)
+    duplicate = InvalidInputError(
+        "DUPLICATE",
+        f"{dimension.name} already has a member with code {clean_code!r}",
+        "code",
+    )
+    if await repo.member_by_code(session, dimension_id, clean_code) is not None:
+        raise duplicate
+    member = Member(
+        dimension_id=dimension_id,
+        parent_id=parent_id,
+        code=clean_code,
+        name=clean_name,
+        sort_order=sort_order,
+        attributes=attrs,
+    )
+    try:
+        created: Member = await repo.add_member(session, member, parent)
+    except UniqueViolation:  # a concurrent create of the same code won the race
+        raise duplicate from None
+    uow.record(
+        after={
+            "dimension": dimension_id,
+            "member": created.id,
+            "code": clean_code,
+            "name": clean_name,
+            "parent": parent_id,
+            "attributes": attrs,
+        }
+    )
+    return created
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,70 +165,82 @@ class LoadResult:
     """The members named by the load, in its row order."""
 
 
-async def load_members(
-    db: Database,
-    principal: Principal,
-    *,
-    dimension_id: int,
-    rows: Sequence[MemberRow],
-    progress: Any = None,
-) -> LoadResult:
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MembersLoad:
+    dimension_id: int
+    rows: Sequence[MemberRow]
+    progress: Progress | None = None
+    """Called with (phase, done, total) for command-line progress."""
+
+
+@write(AuditAction.MEMBERS_CREATE)
+async def load_members(uow: UnitOfWork, command: MembersLoad) -> LoadResult:
     """All-or-nothing bulk load (``membersCreate``, ``quotatree import members``).
 
     Every row is checked before anything is written; re-loading the same rows
-    changes nothing; changed rows update names, attributes and parents in place.
-    ``progress`` is called with (phase, done, total) for command-line progress.
+    changes nothing and records nothing; changed rows update names, attributes
+    and parents in place.
     """
-    require_planner(principal, "membersCreate")
-    async with transaction(db, principal, "membersCreate") as uow:
-        session = uow.session
-        dimension = await _dimension(session, dimension_id)
-        # Serialise loads of one dimension: two concurrent loads would plan
-        # against the same stale snapshot.
-        await repo.lock_dimension(session, dimension_id)
-        stored = await repo.members_of_dimension(session, dimension_id)
-        plan = plan_load(
-            DimensionKind(dimension.kind),
-            [
-                StoredMember(
-                    id=m.id,
-                    code=m.code,
-                    name=m.name,
-                    parent_id=m.parent_id,
-                    sort_order=m.sort_order,
-                    attributes=m.attributes,
-                    retired=m.retired_at is not None,
-                )
-                for m in stored
-            ],
-            rows,
-            tiers=_tiers(dimension),
-        )
-        if progress:
-            progress("checked", len(rows), len(rows))
-        await _write_load(session, dimension_id, plan, {m.code: m.id for m in stored}, progress)
-        named = await repo.members_by_codes(
-            session, dimension_id, [tree.clean_code(r.code, "code") for r in rows]
-        )
+    session = uow.session
+    rows, progress = command.rows, command.progress
+    dimension = await _dimension(session, command.dimension_id)
+    # Serialise loads of one dimension: two concurrent loads would plan
+    # against the same stale snapshot.
+    await repo.lock_dimension(session, dimension.id)
+    stored = await repo.members_of_dimension(session, dimension.id)
+    plan = plan_load(
+        DimensionKind(dimension.kind),
+        [
+            StoredMember(
+                id=m.id,
+                code=m.code,
+                name=m.name,
+                parent_id=m.parent_id,
+                sort_order=m.sort_order,
+                attributes=m.attributes,
+                retired=m.retired_at is not None,
+            )
+            for m in stored
+        ],
+        rows,
+        tiers=_tiers(dimension),
+    )
+    if progress:
+        progress("checked", len(rows), len(rows))
+    if plan.changes:  # a re-load of identical rows writes and records nothing
+        await _write_load(session, dimension.id, plan, {m.code: m.id for m in stored}, progress)
         uow.record(
             after={
-                "dimension": dimension_id,
+                "dimension": dimension.id,
                 "created": len(plan.create),
                 "updated": len(plan.update),
                 "unchanged": plan.unchanged,
             }
         )
-        return LoadResult(
-            dimension=dimension,
-            created=len(plan.create),
-            updated=len(plan.update),
-            unchanged=plan.unchanged,
-            members=[m for m in named if m is not None],
-        )
+    by_code = {m.code: m for m in stored}
+    named = (
+        await repo.members_by_codes(session, dimension.id, plan.codes)
+        if plan.changes
+        else [by_code.get(c) for c in plan.codes]
+    )
+    return LoadResult(
+        dimension=dimension,
+        created=len(plan.create),
+        updated=len(plan.update),
+        unchanged=plan.unchanged,
+        members=[m for m in named if m is not None],
+    )
 
 
 async def _write_load(
-    session: Any, dimension_id: int, plan: LoadPlan, ids: dict[str, int], progress: Any
+    session: Session,
+    dimension_id: int,
+    plan: LoadPlan,
+    ids: dict[str, int],
+    progress: Progress | None,
 ) -> None:
     ids = dict(ids)
     # New members, parents first: one INSERT per depth level, ids known after each.
@@ -283,102 +300,157 @@ async def _write_load(
         await repo.recompute_member_paths(session, dimension_id)
 
 
-async def update_member(
-    db: Database,
-    principal: Principal,
-    *,
-    member_id: int,
-    name: str | None = None,
-    code: str | None = None,
-    sort_order: int | None = None,
-    attributes: Mapping[str, Any] | None = None,
-) -> Member:
-    """Rename, re-code, reorder or change attributes (keys set to null are removed)."""
-    require_planner(principal, "memberUpdate")
-    async with transaction(db, principal, "memberUpdate") as uow:
-        session = uow.session
-        member = await _member(session, member_id)
-        dimension = await _dimension(session, member.dimension_id, "id")
-        before = {
-            "code": member.code,
-            "name": member.name,
-            "sortOrder": member.sort_order,
-            "attributes": dict(member.attributes),
-        }
-        if name is not None:
-            member.name = tree.clean_name(name, "name")
-        if code is not None:
-            new_code = tree.clean_code(code, "code")
-            if new_code != member.code:
-                if await repo.member_by_code(session, member.dimension_id, new_code):
-                    raise InvalidInputError(
-                        "DUPLICATE", f"{dimension.name} already has code {new_code!r}", "code"
-                    )
-                member.code = new_code
-        if sort_order is not None:
-            member.sort_order = sort_order
-        if attributes is not None:
-            merged = {**member.attributes, **attributes}
-            merged = {k: v for k, v in merged.items() if v is not None}
-            member.attributes = check_attributes(
-                DimensionKind(dimension.kind), merged, tiers=_tiers(dimension)
-            ).to_json()
-        await session.flush()
-        uow.record(
-            before={"member": member.id, **before},
-            after={
-                "member": member.id,
-                "code": member.code,
-                "name": member.name,
-                "sortOrder": member.sort_order,
-                "attributes": member.attributes,
-            },
-        )
-        return member
+@dataclass(frozen=True, slots=True)
+class MemberUpdate:
+    member_id: int
+    code: str | None = None
+    name: str | None = None
+    sort_order: int | None = None
+    attributes: Mapping[str, Any] | None = None
+    """Attributes to set; a key set to None removes the attribute."""
 
 
-async def move_member(
-    db: Database, principal: Principal, *, member_id: int, parent_id: int | None
-) -> Member:
-    """Move a member (and its subtree) under another parent, or to the top level."""
-    require_planner(principal, "memberMove")
-    async with transaction(db, principal, "memberMove") as uow:
-        session = uow.session
-        member = await _member(session, member_id)
-        await _dimension(session, member.dimension_id, "id")
-        await repo.lock_dimension(session, member.dimension_id)
-        ancestry = None
-        if parent_id is not None:
-            parent = await _member(session, parent_id, "parentId")
-            if parent.dimension_id != member.dimension_id:
-                raise InvalidInputError(
-                    "WRONG_DIMENSION",
-                    f"parentId ({parent.code}) is in another dimension",
-                    "parentId",
-                )
-            ancestry = [(m.id, m.code) for m in await repo.member_ancestry(session, parent)]
-        check_move(member.id, member.code, ancestry)
-        if member.parent_id != parent_id:
-            uow.record(
-                before={"member": member.id, "parent": member.parent_id},
-                after={"member": member.id, "parent": parent_id},
+@write(AuditAction.MEMBER_UPDATE)
+async def update_member(uow: UnitOfWork, command: MemberUpdate) -> Member:
+    """Rename, re-code, reorder or change attributes. Values equal to the stored ones
+    change nothing and record nothing."""
+    session = uow.session
+    member = await _member(session, command.member_id)
+    dimension = await _dimension(session, member.dimension_id, "id")
+    before: dict[str, Any] = {
+        "code": member.code,
+        "name": member.name,
+        "sortOrder": member.sort_order,
+        "attributes": dict(member.attributes),
+    }
+    after: dict[str, Any] = dict(before)
+    if command.name is not None:
+        after["name"] = tree.clean_name(command.name, "name")
+    if command.code is not None:
+        new_code = tree.clean_code(command.code, "code")
+        if new_code != member.code and await repo.member_by_code(
+            session, member.dimension_id, new_code
+        ):
+            raise InvalidInputError(
+                "DUPLICATE", f"{dimension.name} already has code {new_code!r}", "code"
             )
-            member.parent_id = parent_id
-            await session.flush()
-            await repo.recompute_member_paths(session, member.dimension_id)
-            await session.refresh(member)
+        after["code"] = new_code
+    if command.sort_order is not None:
+        after["sortOrder"] = check_sort_order(command.sort_order)
+    if command.attributes is not None:
+        merged = {**member.attributes, **command.attributes}
+        after["attributes"] = check_attributes(
+            DimensionKind(dimension.kind),
+            {k: v for k, v in merged.items() if v is not None},
+            tiers=_tiers(dimension),
+        ).to_json()
+    if after == before:
         return member
+    member.code = after["code"]
+    member.name = after["name"]
+    member.sort_order = after["sortOrder"]
+    member.attributes = after["attributes"]
+    await session.flush()
+    uow.record(before={"member": member.id, **before}, after={"member": member.id, **after})
+    return member
 
 
-async def retire_member(db: Database, principal: Principal, *, member_id: int) -> Member:
+@dataclass(frozen=True, slots=True)
+class MemberMove:
+    member_id: int
+    parent_id: int | None
+
+
+@write(AuditAction.MEMBER_MOVE)
+async def move_member(uow: UnitOfWork, command: MemberMove) -> Member:
+    """Move a member (and its subtree) under another parent, or to the top level."""
+    session = uow.session
+    member = await _member(session, command.member_id)
+    parent_id = command.parent_id
+    await _dimension(session, member.dimension_id, "id")
+    await repo.lock_dimension(session, member.dimension_id)
+    ancestry = None
+    if parent_id is not None:
+        parent = await _member(session, parent_id, "parentId")
+        if parent.dimension_id != member.dimension_id:
+            raise InvalidInputError(
+                "WRONG_DIMENSION",
+                f"parentId ({parent.code}) is in another dimension",
+                "parentId",
+            )
+        ancestry = [(m.id, m.code) for m in await repo.member_ancestry(session, parent)]
+    height = 0
+    if ancestry is not None and len(ancestry) > member.depth:  # deeper: the subtree too
+        height = await repo.member_subtree_height(session, member)
+    check_move(member.id, member.code, ancestry, height)
+    if member.parent_id != parent_id:
+        uow.record(
+            before={"member": member.id, "parent": member.parent_id},
+            after={"member": member.id, "parent": parent_id},
+        )
+        member.parent_id = parent_id
+        await session.flush()
+        await repo.recompute_member_paths(session, member.dimension_id)
+        await session.refresh(member)
+    return member
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRetire:
+    member_id: int
+
+
+@write(AuditAction.MEMBER_RETIRE)
+async def retire_member(uow: UnitOfWork, command: MemberRetire) -> Member:
     """Retire a member: kept for history and existing targets, refused for new splits."""
-    require_planner(principal, "memberRetire")
-    async with transaction(db, principal, "memberRetire") as uow:
-        session = uow.session
-        member = await _member(session, member_id)
-        await _dimension(session, member.dimension_id, "id")
-        if member.retired_at is None:
-            member.retired_at = datetime.now(UTC)
-            await session.flush()
-            uow.record(before={"member": member.id, "retired": False}, after={"retired": True})
-        return member
+    session = uow.session
+    member = await _member(session, command.member_id)
+    await _dimension(session, member.dimension_id, "id")
+    if member.retired_at is None:
+        member.retired_at = datetime.now(UTC)
+        await session.flush()
+        uow.record(before={"member": member.id, "retired": False}, after={"retired": True})
+    return member
+
+
+# --- reads --------------------------------------------------------------------------
+
+
+async def dimensions_page(db: Database, request: PageRequest) -> Page[Dimension]:
+    async with db.read_session() as session:
+        return await repo.dimensions_page(session, request)
+
+
+async def dimensions_count(db: Database) -> int:
+    async with db.read_session() as session:
+        return await repo.dimensions_count(session)
+
+
+async def members_page(db: Database, dimension_id: int, request: PageRequest) -> Page[Member]:
+    """A dimension's members in tree order."""
+    async with db.read_session() as session:
+        return await repo.members_page(session, dimension_id, request)
+
+
+def _check_depth(max_depth: int | None) -> None:
+    if max_depth is not None and not 1 <= max_depth <= MAX_HIERARCHY_DEPTH:
+        raise InvalidInputError(
+            "OUT_OF_RANGE",
+            f"`maxDepth` must be between 1 and {MAX_HIERARCHY_DEPTH}",
+            "maxDepth",
+        )
+
+
+async def descendants_page(
+    db: Database, member: Member, max_depth: int | None, request: PageRequest
+) -> Page[Member]:
+    """The members below ``member`` in tree order, down to ``max_depth`` levels."""
+    _check_depth(max_depth)
+    async with db.read_session() as session:
+        return await repo.member_descendants_page(session, member, max_depth, request)
+
+
+async def descendants_count(db: Database, member: Member, max_depth: int | None) -> int:
+    _check_depth(max_depth)
+    async with db.read_session() as session:
+        return await repo.member_descendants_count(session, member, max_depth)

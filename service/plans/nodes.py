@@ -1,32 +1,43 @@
-"""Editing a draft's tree: unsplit, set a target, lock, bounds, strategy and KPIs.
+"""A draft's tree nodes: unsplit, set a target, lock, bounds, strategy and KPIs; and
+the reads of a version's nodes (lookups by slice, bulk subtrees).
 
-Every use case locks the version row, checks the draft state and the client's
-revision, changes the nodes and bumps the revision, in one transaction. After
-each of them every node's children add up exactly to it.
+Every edit runs in a ``DraftEdit`` (the version locked, its state and the client's
+revision checked, the revision bumped only when something changed). After each
+of them every node's children add up exactly to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from service.auth import Principal
 from service.db import repositories as repo
 from service.db.engine import Database
 from service.db.models import PlanVersion, TargetNode
-from service.domain import tree
-from service.domain.allocation import AllocationRequest, Units, buffer_of, retarget, subtree_needed
+from service.domain.allocation import (
+    AllocationRequest,
+    Units,
+    buffer_of,
+    retarget,
+    subtree_needed,
+)
 from service.domain.allocation import TargetMode as DomainTargetMode
 from service.domain.allocation.rebalance import AbsorbRule, TreeNode
+from service.domain.audit import AuditAction
 from service.domain.kpis import check_kpis, clean_strategy
 from service.domain.money import parse_amount
-from service.domain.tree import InvalidInputError, VersionState
-from service.plans.access import require_planner, require_scope
-from service.plans.uow import transaction
+from service.domain.paging import Page, PageRequest
+from service.domain.tree import InvalidInputError
+from service.plans.uow import DraftEdit
+from service.plans.usecase import draft_edit
+
+MAX_BULK_NODES = 50_000
+"""Most nodes one bulk subtree read returns."""
+MAX_SLICE_COORDINATES = 20
+"""Most coordinates a lookup by slice may name."""
 
 
 class TargetMode(StrEnum):
@@ -44,168 +55,138 @@ class NodeEdit:
     version: PlanVersion
 
 
-async def _open(
-    session: AsyncSession, version_id: int, key: int, revision: int, principal: Principal
-) -> tuple[PlanVersion, TargetNode]:
-    version = await repo.version_for_update(session, version_id)
-    node = await repo.node(session, version_id, key) if version else None
-    if version is None or node is None:
-        raise InvalidInputError("NOT_FOUND", "nodeId is not a known node", "nodeId")
-    tree.check_draft(VersionState(version.state), f"version {version.number}")
-    if version.revision != revision:
-        raise InvalidInputError(
-            "CONFLICT",
-            f"the version changed since you read it (you sent revision {revision}, it is now "
-            f"{version.revision}); reload and apply your change again",
-            "revision",
-            current_revision=version.revision,
-        )
-    await require_scope(session, principal, [node])
-    return version, node
+@dataclass(frozen=True, slots=True)
+class NodeCommand:
+    """A node of a draft and the revision the client last read."""
+
+    version_id: int
+    key: int
+    revision: int
 
 
-async def _close(session: AsyncSession, version: PlanVersion, node: TargetNode) -> None:
-    await repo.bump_revision(session, version)
-    await session.refresh(version)
-    await session.refresh(node)
-
-
-async def _digits(session: AsyncSession, plan_id: int) -> int:
-    (plan,) = await repo.plans_by_ids(session, [plan_id])
+async def _digits(edit: DraftEdit) -> int:
+    (plan,) = await repo.plans_by_ids(edit.session, [edit.version.plan_id])
     assert plan is not None
     return plan.minor_digits
 
 
-async def unsplit(
-    db: Database, principal: Principal, *, version_id: int, key: int, revision: int
-) -> NodeEdit:
+@draft_edit(AuditAction.NODE_UNSPLIT)
+async def unsplit(edit: DraftEdit, command: NodeCommand) -> NodeEdit:
     """Remove a node's whole subtree; the node becomes a leaf with its target kept."""
-    require_planner(principal, "nodeUnsplit")
-    async with transaction(db, principal, "nodeUnsplit") as uow:
-        session = uow.session
-        version, node = await _open(session, version_id, key, revision, principal)
-        if node.split_dimension_id is None:
-            raise InvalidInputError("NOT_SPLIT", "the node is a leaf already", "nodeId")
-        removed = await repo.delete_below(session, node)
-        uow.record(
-            plan_id=node.plan_id,
-            version_id=version_id,
-            node_key=node.key,
-            before={"split": node.split_dimension_id, "descendants": removed},
-            after={"split": None},
-        )
-        await repo.update_nodes(
-            session,
-            [
-                {
-                    "version_id": node.version_id,
-                    "key": node.key,
-                    "split_dimension_id": None,
-                    "split_spec": None,
-                }
-            ],
-        )
-        await _close(session, version, node)
-        return NodeEdit(node=node, changed=[], version=version)
+    session = edit.session
+    node = await edit.node(command.key)
+    if node.split_dimension_id is None:
+        raise InvalidInputError("NOT_SPLIT", "the node is a leaf already", "nodeId")
+    removed = await repo.delete_below(session, node)
+    edit.record(
+        plan_id=node.plan_id,
+        version_id=node.version_id,
+        node_key=node.key,
+        before={"split": node.split_dimension_id, "descendants": removed},
+        after={"split": None},
+    )
+    await repo.update_nodes(
+        session,
+        [
+            {
+                "version_id": node.version_id,
+                "key": node.key,
+                "split_dimension_id": None,
+                "split_spec": None,
+            }
+        ],
+    )
+    return NodeEdit(node=node, changed=[], version=edit.version)
 
 
-async def set_target(
-    db: Database,
-    principal: Principal,
-    *,
-    version_id: int,
-    key: int,
-    revision: int,
-    target: str,
-    mode: TargetMode = TargetMode.REBALANCE_SIBLINGS,
-    absorb: AbsorbRule = AbsorbRule.PROPORTIONAL,
-) -> NodeEdit:
+@dataclass(frozen=True, slots=True)
+class SetTarget(NodeCommand):
+    target: Decimal
+    mode: TargetMode = TargetMode.REBALANCE_SIBLINGS
+    absorb: AbsorbRule = AbsorbRule.PROPORTIONAL
+
+
+@draft_edit(AuditAction.NODE_SET_TARGET)
+async def set_target(edit: DraftEdit, command: SetTarget) -> NodeEdit:
     """Give a node a new target and keep every sum exact.
 
     The arithmetic is :func:`service.domain.allocation.retarget` (its docstring
-    has the rules: both modes, bounds, locks, buffers, cascade). This loads the
-    nodes it needs, stores the changes it returns and writes one audit entry per
-    changed node. A target equal to the current one changes nothing: no write,
-    no audit entry, no new revision.
+    has the rules: both modes, bounds and locks, buffers, the cascade below every
+    moved node). This loads the nodes it needs, stores the changes it returns and
+    records one audit entry per changed node. Setting the target a node already
+    has changes nothing.
     """
-    require_planner(principal, "nodeSetTarget")
-    async with transaction(db, principal, "nodeSetTarget") as uow:
-        session = uow.session
-        version, node = await _open(session, version_id, key, revision, principal)
-        digits = await _digits(session, node.plan_id)
-        amount = parse_amount(target, digits, field="target")
-        if amount == node.target:
-            return NodeEdit(node=node, changed=[], version=version)
-        domain_mode = DomainTargetMode(mode.value)
-        ancestor_keys = [int(k) for k in node.path.split(".")[:-2]]
-        ancestors = [
-            a
-            for a in await repo.nodes_by_ids(session, [(version_id, k) for k in ancestor_keys])
-            if a
-        ]
-        path = [_tree_node(n, {}) for n in (node, *reversed(ancestors))]
-        top_key = int(subtree_needed(domain_mode, path[0], path[1:]))
-        top = node if top_key == node.key else next(a for a in ancestors if a.key == top_key)
-        rows = {n.key: n for n in ancestors}
-        rows.update({n.key: n for n in await repo.subtree(session, version_id, top.path)})
-        ordered = sorted(rows.values(), key=lambda n: (n.depth, n.sort_order, n.key))
-        member_ids = sorted({n.member_id for n in ordered if n.member_id is not None})
-        codes = {m.id: m.code for m in await repo.members_by_ids(session, member_ids) if m}
-        original = None
-        if absorb is AbsorbRule.ORIGINAL_METHOD and node.parent_key is not None:
-            parent = rows[node.parent_key]
-            if not parent.split_spec or "spec" not in parent.split_spec:
-                raise InvalidInputError(
-                    "INVALID_VALUE",
-                    "the parent was split as a matrix (or has no stored method); "
-                    "rebalance PROPORTIONAL",
-                    "absorb",
-                )
-            siblings = [n for n in ordered if n.parent_key == parent.key]
-            original = _rekey(AllocationRequest.from_dict(parent.split_spec), siblings, codes)
-        result = retarget(
-            [_tree_node(n, codes) for n in ordered],
-            str(node.key),
-            amount,
-            mode=domain_mode,
-            absorb=absorb,
-            original=original,
-            units=Units(digits),
-            by=principal.subject,
-        )
-        if result.is_noop:
-            return NodeEdit(node=node, changed=[], version=version)
-        moved = [rows[int(c.key)] for c in result.changes if int(c.key) in rows]
-        await require_scope(session, principal, moved)
-        await repo.update_nodes(
-            session,
-            [
-                {
-                    "version_id": version_id,
-                    "key": int(c.key),
-                    "target": c.new_amount,
-                    "explanation": c.explanation,
-                }
-                for c in result.changes
-            ],
-        )
-        for c in result.changes:
-            uow.record(
-                plan_id=node.plan_id,
-                version_id=version_id,
-                node_key=int(c.key),
-                before={"target": c.old_amount},
-                after={"target": c.new_amount},
+    session = edit.session
+    version_id = edit.version.id
+    node = await edit.node(command.key)
+    digits = await _digits(edit)
+    amount = parse_amount(command.target, digits, field="target")
+    if amount == node.target:
+        return NodeEdit(node=node, changed=[], version=edit.version)
+    mode = DomainTargetMode(command.mode.value)
+    above = [(version_id, k) for k in repo.path_keys(node.path)[:-1]]
+    ancestors = [a for a in await repo.nodes_by_ids(session, above) if a is not None]
+    path = [_tree_node(n, {}) for n in (node, *reversed(ancestors))]
+    top_key = int(subtree_needed(mode, path[0], path[1:]))
+    top = node if top_key == node.key else next(a for a in ancestors if a.key == top_key)
+    rows = {n.key: n for n in ancestors}
+    rows.update({n.key: n for n in await repo.subtree(session, version_id, top.path)})
+    ordered = sorted(rows.values(), key=lambda n: (n.depth, n.sort_order, n.key))
+    member_ids = sorted({n.member_id for n in ordered if n.member_id is not None})
+    codes = {m.id: m.code for m in await repo.members_by_ids(session, member_ids) if m}
+    original = None
+    if command.absorb is AbsorbRule.ORIGINAL_METHOD and node.parent_key is not None:
+        parent = rows[node.parent_key]
+        if not parent.split_spec or "spec" not in parent.split_spec:
+            raise InvalidInputError(
+                "INVALID_VALUE",
+                "the parent was split as a matrix (or has no stored method); "
+                "rebalance PROPORTIONAL",
+                "absorb",
             )
-        changed = [
-            n
-            for n in await repo.nodes_by_ids(
-                session, [(version_id, k) for k in sorted(int(c.key) for c in result.changes)]
-            )
-            if n is not None
-        ]
-        await _close(session, version, node)
-        return NodeEdit(node=node, changed=changed, version=version)
+        siblings = [n for n in ordered if n.parent_key == parent.key]
+        original = _rekey(AllocationRequest.from_dict(parent.split_spec), siblings, codes)
+    result = retarget(
+        [_tree_node(n, codes) for n in ordered],
+        str(node.key),
+        amount,
+        mode=mode,
+        absorb=command.absorb,
+        original=original,
+        units=Units(digits),
+        by=edit.principal.subject,
+    )
+    if result.is_noop:
+        return NodeEdit(node=node, changed=[], version=edit.version)
+    await edit.check_scope([rows[int(c.key)] for c in result.changes])
+    await repo.update_nodes(
+        session,
+        [
+            {
+                "version_id": version_id,
+                "key": int(c.key),
+                "target": c.new_amount,
+                "explanation": c.explanation,
+            }
+            for c in result.changes
+        ],
+    )
+    for c in result.changes:
+        edit.record(
+            plan_id=node.plan_id,
+            version_id=version_id,
+            node_key=int(c.key),
+            before={"target": c.old_amount},
+            after={"target": c.new_amount},
+        )
+    changed = [
+        n
+        for n in await repo.nodes_by_ids(
+            session, [(version_id, k) for k in sorted(int(c.key) for c in result.changes)]
+        )
+        if n is not None
+    ]
+    return NodeEdit(node=node, changed=changed, version=edit.version)
 
 
 def _tree_node(n: TargetNode, codes: Mapping[int, str]) -> TreeNode:
@@ -227,7 +208,7 @@ def _tree_node(n: TargetNode, codes: Mapping[int, str]) -> TreeNode:
 def _rekey(
     original: AllocationRequest, siblings: list[TargetNode], codes: Mapping[int, str]
 ) -> AllocationRequest:
-    """The stored request keys children by member code; rebalance keys them by node key."""
+    """The stored request keys children by member code; retarget keys them by node key."""
     by_code = {codes.get(s.member_id or 0): s for s in siblings}
     if set(by_code) != {c.key for c in original.children}:
         raise InvalidInputError(
@@ -241,84 +222,159 @@ def _rekey(
     return replace(original, children=children)
 
 
-async def set_lock(
-    db: Database, principal: Principal, *, version_id: int, key: int, revision: int, locked: bool
-) -> NodeEdit:
-    require_planner(principal, "nodeLock" if locked else "nodeUnlock")
-    async with transaction(db, principal, "nodeLock" if locked else "nodeUnlock") as uow:
-        session = uow.session
-        version, node = await _open(session, version_id, key, revision, principal)
-        was = node.locked
-        await repo.update_nodes(session, [{"version_id": version_id, "key": key, "locked": locked}])
-        uow.record(
+async def _set_lock(edit: DraftEdit, command: NodeCommand, locked: bool) -> NodeEdit:
+    node = await edit.node(command.key)
+    if node.locked != locked:
+        await repo.update_nodes(
+            edit.session, [{"version_id": node.version_id, "key": node.key, "locked": locked}]
+        )
+        edit.record(
             plan_id=node.plan_id,
-            version_id=version_id,
-            node_key=key,
-            before={"locked": was},
+            version_id=node.version_id,
+            node_key=node.key,
+            before={"locked": not locked},
             after={"locked": locked},
         )
-        await _close(session, version, node)
-        return NodeEdit(node=node, changed=[], version=version)
+    return NodeEdit(node=node, changed=[], version=edit.version)
 
 
-_UNSET: Any = object()
+@draft_edit(AuditAction.NODE_LOCK)
+async def lock(edit: DraftEdit, command: NodeCommand) -> NodeEdit:
+    """Lock a node: rebalancing keeps its target. Locking a locked node changes nothing."""
+    return await _set_lock(edit, command, True)
 
 
-async def update_node(
-    db: Database,
-    principal: Principal,
-    *,
-    version_id: int,
-    key: int,
-    revision: int,
-    floor: str | None = _UNSET,
-    cap: str | None = _UNSET,
-    strategy: str | None = _UNSET,
-    kpis: Mapping[str, Any] | None = None,
-) -> NodeEdit:
-    """Bounds, execution strategy and KPI targets. A field left out stays; null clears it."""
-    require_planner(principal, "nodeUpdate")
-    async with transaction(db, principal, "nodeUpdate") as uow:
-        session = uow.session
-        version, node = await _open(session, version_id, key, revision, principal)
-        digits = await _digits(session, node.plan_id)
-        row: dict[str, Any] = {"version_id": version_id, "key": key}
-        new_floor = node.floor
-        new_cap = node.cap
-        if floor is not _UNSET:
-            new_floor = None if floor is None else parse_amount(floor, digits, field="floor")
-            row["floor"] = new_floor
-        if cap is not _UNSET:
-            new_cap = None if cap is None else parse_amount(cap, digits, field="cap")
-            row["cap"] = new_cap
-        if new_floor is not None and new_cap is not None and new_floor > new_cap:
-            raise InvalidInputError("INVALID_VALUE", "floor is above cap", "floor")
-        if new_floor is not None and node.target < new_floor:
-            raise InvalidInputError(
-                "OUT_OF_RANGE",
-                "the node's target is below the new floor; raise the target first",
-                "floor",
-            )
-        if new_cap is not None and node.target > new_cap:
-            raise InvalidInputError(
-                "OUT_OF_RANGE",
-                "the node's target is above the new cap; lower the target first",
-                "cap",
-            )
-        if strategy is not _UNSET:
-            row["strategy"] = clean_strategy(strategy)
-        if kpis is not None:
-            merged = {**node.kpis, **kpis}
-            row["kpis"] = check_kpis(merged, digits)
-        fields = [f for f in row if f not in ("version_id", "key")]
-        before = {f: getattr(node, f) for f in fields}
-        await repo.update_nodes(session, [row])
-        uow.record(
-            plan_id=node.plan_id,
-            version_id=version_id,
-            node_key=key,
-            before=before,
-            after={f: row[f] for f in fields},
+@draft_edit(AuditAction.NODE_UNLOCK)
+async def unlock(edit: DraftEdit, command: NodeCommand) -> NodeEdit:
+    """Unlock a node. Unlocking an unlocked node changes nothing."""
+    return await _set_lock(edit, command, False)
+
+
+UNSET: Any = object()
+"""A field of ``NodeUpdate`` the client left out (null clears; left out keeps)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeUpdate(NodeCommand):
+    floor: Decimal | None = UNSET
+    cap: Decimal | None = UNSET
+    strategy: str | None = UNSET
+    kpis: Mapping[str, Any] | None = None
+    """KPI targets to set; a key set to None is cleared."""
+
+
+@draft_edit(AuditAction.NODE_UPDATE)
+async def update(edit: DraftEdit, command: NodeUpdate) -> NodeEdit:
+    """Bounds, execution strategy and KPI targets. A field left out stays; null clears it.
+    Values equal to the stored ones change nothing."""
+    node = await edit.node(command.key)
+    digits = await _digits(edit)
+    row: dict[str, Any] = {}
+    new_floor, new_cap = node.floor, node.cap
+    if command.floor is not UNSET:
+        new_floor = (
+            None if command.floor is None else parse_amount(command.floor, digits, field="floor")
         )
-        await _close(session, version, node)
-        return NodeEdit(node=node, changed=[], version=version)
+        row["floor"] = new_floor
+    if command.cap is not UNSET:
+        new_cap = None if command.cap is None else parse_amount(command.cap, digits, field="cap")
+        row["cap"] = new_cap
+    if new_floor is not None and new_cap is not None and new_floor > new_cap:
+        raise InvalidInputError("INVALID_VALUE", "floor is above cap", "floor")
+    if new_floor is not None and node.target < new_floor:
+        raise InvalidInputError(
+            "OUT_OF_RANGE",
+            "the node's target is below the new floor; raise the target first",
+            "floor",
+        )
+    if new_cap is not None and node.target > new_cap:
+        raise InvalidInputError(
+            "OUT_OF_RANGE", "the node's target is above the new cap; lower the target first", "cap"
+        )
+    if command.strategy is not UNSET:
+        row["strategy"] = clean_strategy(command.strategy)
+    if command.kpis is not None:
+        row["kpis"] = check_kpis({**node.kpis, **command.kpis}, digits)
+    changed = {f: v for f, v in row.items() if getattr(node, f) != v}
+    if changed:
+        before = {f: getattr(node, f) for f in changed}
+        await repo.update_nodes(
+            edit.session, [{"version_id": node.version_id, "key": node.key, **changed}]
+        )
+        edit.record(
+            plan_id=node.plan_id,
+            version_id=node.version_id,
+            node_key=node.key,
+            before=before,
+            after=changed,
+        )
+    return NodeEdit(node=node, changed=[], version=edit.version)
+
+
+# --- reads --------------------------------------------------------------------------
+
+
+async def nodes_page(
+    db: Database,
+    version_id: int,
+    coordinates: list[tuple[int, int]],
+    exact: bool,
+    request: PageRequest,
+) -> Page[TargetNode]:
+    """Nodes whose slice contains every coordinate, in tree order (``exact``: only the
+    node whose slice is exactly those coordinates)."""
+    _check_slice(coordinates)
+    async with db.read_session() as session:
+        return await repo.nodes_page(session, version_id, coordinates, exact, request)
+
+
+async def nodes_count(
+    db: Database, version_id: int, coordinates: list[tuple[int, int]], exact: bool
+) -> int:
+    _check_slice(coordinates)
+    async with db.read_session() as session:
+        return await repo.nodes_count(session, version_id, coordinates, exact)
+
+
+def _check_slice(coordinates: list[tuple[int, int]]) -> None:
+    if len(coordinates) > MAX_SLICE_COORDINATES:
+        raise InvalidInputError(
+            "TOO_MANY", f"`slice` takes at most {MAX_SLICE_COORDINATES} coordinates", "slice"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Subtree:
+    version_id: int
+    rows: list[tuple[Any, ...]]
+    """(key, parent key, depth, target, locked, dimension id, member code, member name)
+    in tree order."""
+    truncated: bool
+
+
+MAX_TREE_DEPTH = 1000
+"""Deepest ``maxDepth`` a subtree read takes (trees are far shallower)."""
+
+
+async def subtree(
+    db: Database, version_id: int, root_key: int | None, max_depth: int | None
+) -> Subtree:
+    """A whole subtree (the version's root when ``root_key`` is None) as flat rows, at
+    most ``MAX_BULK_NODES``, for clients that build the tree themselves."""
+    if max_depth is not None and not 0 <= max_depth <= MAX_TREE_DEPTH:
+        raise InvalidInputError(
+            "OUT_OF_RANGE", f"`maxDepth` must be between 0 and {MAX_TREE_DEPTH}", "maxDepth"
+        )
+    async with db.session() as session:
+        if root_key is None:
+            (root,) = await repo.roots_by_version_ids(session, [version_id])
+        else:
+            root = await repo.node(session, version_id, root_key)
+        if root is None:
+            raise InvalidInputError("NOT_FOUND", "`rootId` is not a node of this version", "rootId")
+        rows = await repo.subtree_rows(
+            session, version_id, root.path, max_depth, MAX_BULK_NODES + 1
+        )
+    return Subtree(
+        version_id=version_id, rows=rows[:MAX_BULK_NODES], truncated=len(rows) > MAX_BULK_NODES
+    )

@@ -1,81 +1,102 @@
-"""Owners (people and teams), node ownership and what each owner holds."""
+"""Owners (people and teams), node ownership, and what each owner holds."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-
-from service.auth import Principal
 from service.db import repositories as repo
 from service.db.engine import Database
-from service.db.models import Owner, PlanVersion, TargetNode, TeamMember
+from service.db.models import Member, Owner, Plan, PlanVersion, TargetNode
 from service.domain import tree
-from service.domain.tree import InvalidInputError, VersionState
-from service.plans.access import require_planner, require_scope
-from service.plans.uow import transaction
+from service.domain.audit import AuditAction
+from service.domain.quota import HeldNode, Quota, quota
+from service.domain.tree import InvalidInputError
+from service.plans.uow import DraftEdit, UnitOfWork
+from service.plans.usecase import draft_edit, write
+
+MAX_TEAMS_PER_PERSON = repo.MAX_TEAMS_PER_PERSON
+"""Most teams listed for one person."""
+MAX_UNOWNED = 1000
+"""Most unowned leaves one read lists."""
 
 
-async def create_person(
-    db: Database, principal: Principal, *, name: str, subject: str | None, email: str | None
-) -> Owner:
+@dataclass(frozen=True, slots=True)
+class PersonCreate:
+    name: str
+    subject: str | None = None
+    email: str | None = None
+
+
+@write(AuditAction.OWNER_CREATE)
+async def create_person(uow: UnitOfWork, command: PersonCreate) -> Owner:
     """A person; ``subject`` is the ``sub`` claim of their tokens (for ``me``)."""
-    require_planner(principal, "ownerCreate")
-    clean = tree.clean_name(name, "name")
-    sub = tree.clean_code(subject, "subject") if subject is not None else None
-    mail = tree.clean_name(email, "email", 320) if email is not None else None
+    clean = tree.clean_name(command.name, "name")
+    sub = tree.clean_code(command.subject, "subject") if command.subject is not None else None
+    mail = tree.clean_name(command.email, "email", 320) if command.email is not None else None
     if mail is not None and "@" not in mail:
         raise InvalidInputError("INVALID_VALUE", "email is not an e-mail address", "email")
-    async with transaction(db, principal, "ownerCreate") as uow:
-        session = uow.session
-        if sub is not None and await repo.owner_by_subject(session, sub) is not None:
-            raise InvalidInputError("DUPLICATE", f"an owner with subject {sub!r} exists", "subject")
-        owner: Owner = await repo.add(
-            session, Owner(kind="PERSON", name=clean, subject=sub, email=mail)
-        )
-        uow.record(owner_id=owner.id, after={"person": clean, "subject": sub})
-        return owner
+    session = uow.session
+    if sub is not None and await repo.owner_by_subject(session, sub) is not None:
+        raise InvalidInputError("DUPLICATE", f"an owner with subject {sub!r} exists", "subject")
+    owner: Owner = await repo.add(
+        session, Owner(kind="PERSON", name=clean, subject=sub, email=mail)
+    )
+    uow.record(owner_id=owner.id, after={"person": clean, "subject": sub})
+    return owner
 
 
-async def create_team(
-    db: Database, principal: Principal, *, name: str, lead_id: int | None
-) -> Owner:
-    require_planner(principal, "teamCreate")
-    clean = tree.clean_name(name, "name")
-    async with transaction(db, principal, "teamCreate") as uow:
-        session = uow.session
-        if await repo.team_by_name(session, clean) is not None:
-            raise InvalidInputError("DUPLICATE", f"a team named {clean!r} exists", "name")
-        if lead_id is not None:
-            (lead,) = await repo.owners_by_ids(session, [lead_id])
-            if lead is None or lead.kind != "PERSON":
-                raise InvalidInputError("NOT_FOUND", "leadId is not a known person", "leadId")
-        team: Owner = await repo.add(session, Owner(kind="TEAM", name=clean, lead_id=lead_id))
-        if lead_id is not None:
-            await repo.add(session, TeamMember(team_id=team.id, person_id=lead_id))
-        uow.record(owner_id=team.id, after={"team": clean, "lead": lead_id})
-        return team
+@dataclass(frozen=True, slots=True)
+class TeamCreate:
+    name: str
+    lead_id: int | None = None
 
 
-async def add_team_member(
-    db: Database, principal: Principal, *, team_id: int, person_id: int
-) -> Owner:
-    """Add a person to a team (a person may be in several teams); adding twice is a no-op."""
-    require_planner(principal, "teamAddMember")
-    async with transaction(db, principal, "teamAddMember") as uow:
-        session = uow.session
-        team, person = await repo.owners_by_ids(session, [team_id, person_id])
-        if team is None or team.kind != "TEAM":
-            raise InvalidInputError("NOT_FOUND", "teamId is not a known team", "teamId")
-        if person is None or person.kind != "PERSON":
-            raise InvalidInputError("NOT_FOUND", "personId is not a known person", "personId")
-        try:
-            async with session.begin_nested():
-                await repo.add(session, TeamMember(team_id=team_id, person_id=person_id))
-            uow.record(owner_id=team_id, after={"member": person_id})
-        except IntegrityError:
-            pass  # already a member
-        return team
+@write(AuditAction.TEAM_CREATE)
+async def create_team(uow: UnitOfWork, command: TeamCreate) -> Owner:
+    """A team; its lead (a person) becomes a member."""
+    clean = tree.clean_name(command.name, "name")
+    session = uow.session
+    if await repo.team_by_name(session, clean) is not None:
+        raise InvalidInputError("DUPLICATE", f"a team named {clean!r} exists", "name")
+    if command.lead_id is not None:
+        (lead,) = await repo.owners_by_ids(session, [command.lead_id])
+        if lead is None or lead.kind != "PERSON":
+            raise InvalidInputError("NOT_FOUND", "leadId is not a known person", "leadId")
+    team: Owner = await repo.add(session, Owner(kind="TEAM", name=clean, lead_id=command.lead_id))
+    if command.lead_id is not None:
+        await repo.add_team_member(session, team.id, command.lead_id)
+    uow.record(owner_id=team.id, after={"team": clean, "lead": command.lead_id})
+    return team
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMemberAdd:
+    team_id: int
+    person_id: int
+
+
+@write(AuditAction.TEAM_ADD_MEMBER)
+async def add_team_member(uow: UnitOfWork, command: TeamMemberAdd) -> Owner:
+    """Add a person to a team (a person may be in several teams); adding twice changes
+    nothing."""
+    session = uow.session
+    team, person = await repo.owners_by_ids(session, [command.team_id, command.person_id])
+    if team is None or team.kind != "TEAM":
+        raise InvalidInputError("NOT_FOUND", "teamId is not a known team", "teamId")
+    if person is None or person.kind != "PERSON":
+        raise InvalidInputError("NOT_FOUND", "personId is not a known person", "personId")
+    if await repo.add_team_member(session, team.id, person.id):
+        uow.record(owner_id=team.id, after={"member": person.id})
+    return team
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerAssign:
+    version_id: int
+    key: int
+    revision: int
+    owner_id: int | None
+    """None removes the owner."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,50 +105,116 @@ class Assignment:
     version: PlanVersion
 
 
-async def assign_owner(
-    db: Database,
-    principal: Principal,
-    *,
-    version_id: int,
-    key: int,
-    revision: int,
-    owner_id: int | None,
-) -> Assignment:
-    """Give a node of a draft one owner (or none)."""
-    require_planner(principal, "nodeAssignOwner")
-    async with transaction(db, principal, "nodeAssignOwner") as uow:
-        session = uow.session
-        version = await repo.version_for_update(session, version_id)
-        node = await repo.node(session, version_id, key) if version else None
-        if version is None or node is None:
-            raise InvalidInputError("NOT_FOUND", "nodeId is not a known node", "nodeId")
-        tree.check_draft(VersionState(version.state), f"version {version.number}")
-        if version.revision != revision:
-            raise InvalidInputError(
-                "CONFLICT",
-                f"the version changed since you read it (you sent revision {revision}, it is "
-                f"now {version.revision}); reload and apply your change again",
-                "revision",
-            )
-        await require_scope(session, principal, [node])
-        if owner_id is not None:
-            (owner,) = await repo.owners_by_ids(session, [owner_id])
-            if owner is None:
-                raise InvalidInputError("NOT_FOUND", "ownerId is not a known owner", "ownerId")
-        before = node.owner_id
+@draft_edit(AuditAction.NODE_ASSIGN_OWNER)
+async def assign_owner(edit: DraftEdit, command: OwnerAssign) -> Assignment:
+    """Give a node of a draft one owner (or none); the same owner again changes nothing."""
+    node = await edit.node(command.key)
+    owner_id = command.owner_id
+    if owner_id is not None:
+        (owner,) = await repo.owners_by_ids(edit.session, [owner_id])
+        if owner is None:
+            raise InvalidInputError("NOT_FOUND", "ownerId is not a known owner", "ownerId")
+    before = node.owner_id
+    if before != owner_id:
         await repo.update_nodes(
-            session, [{"version_id": version_id, "key": key, "owner_id": owner_id}]
+            edit.session, [{"version_id": node.version_id, "key": node.key, "owner_id": owner_id}]
         )
-        for affected in {before, owner_id} - {None}:
-            uow.record(
+        for affected in sorted({before, owner_id} - {None}):  # type: ignore[type-var]
+            edit.record(
                 plan_id=node.plan_id,
-                version_id=version_id,
-                node_key=key,
+                version_id=node.version_id,
+                node_key=node.key,
                 owner_id=affected,
                 before={"owner": before},
                 after={"owner": owner_id},
             )
-        await repo.bump_revision(session, version)
-        await session.refresh(version)
-        await session.refresh(node)
-        return Assignment(node=node, version=version)
+    return Assignment(node=node, version=edit.version)
+
+
+# --- reads --------------------------------------------------------------------------
+
+
+async def owner_by_subject(db: Database, subject: str) -> Owner | None:
+    async with db.read_session() as session:
+        return await repo.owner_by_subject(session, subject)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerQuota:
+    plan: Plan
+    quota: Quota
+    nodes: list[TargetNode]
+    """The topmost held nodes, in tree order."""
+    members: dict[int, Member]
+    """The members the breakdowns name, by id."""
+
+
+async def owner_quota(db: Database, owner_id: int, version_id: int) -> OwnerQuota:
+    """What an owner holds in a version: total, topmost nodes, by period and coordinate."""
+    async with db.session() as session:
+        (version,) = await repo.versions_by_ids(session, [version_id])
+        if version is None:
+            raise InvalidInputError("NOT_FOUND", "`version` is not a known version", "version")
+        (plan,) = await repo.plans_by_ids(session, [version.plan_id])
+        assert plan is not None
+        held = await repo.owned_nodes(session, version_id, owner_id)
+        result = quota(
+            [
+                HeldNode(
+                    key=n.key,
+                    path=n.path,
+                    target=n.target,
+                    coordinates=tuple((d, m) for d, m in n.coordinates),
+                )
+                for n in held
+            ],
+            plan.time_dimension_id,
+        )
+        wanted = [m for m, _ in result.by_period if m is not None] + [
+            m for _, m, _ in result.by_coordinate
+        ]
+        members = {m.id: m for m in await repo.members_by_ids(session, wanted) if m is not None}
+    by_key = {n.key: n for n in held}
+    return OwnerQuota(
+        plan=plan,
+        quota=result,
+        nodes=[by_key[n.key] for n in result.nodes],
+        members=members,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerTotal:
+    owner: Owner
+    total: int
+    node_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionOwners:
+    plan: Plan
+    owners: list[OwnerTotal]
+    unowned_leaves: list[TargetNode]
+
+
+async def version_owners(db: Database, version_id: int) -> VersionOwners:
+    """Who holds what in a version (totals without double counting), and the leaves
+    nobody holds (at most ``MAX_UNOWNED``)."""
+    async with db.session() as session:
+        (version,) = await repo.versions_by_ids(session, [version_id])
+        if version is None:
+            raise InvalidInputError("NOT_FOUND", "the version is not known", "id")
+        (plan,) = await repo.plans_by_ids(session, [version.plan_id])
+        assert plan is not None
+        totals = await repo.owner_totals(session, version_id)
+        leaves = await repo.unowned_leaves(session, version_id, MAX_UNOWNED)
+        owners = await repo.owners_by_ids(session, [o for o, _, _ in totals])
+    return VersionOwners(
+        plan=plan,
+        owners=[
+            OwnerTotal(owner=row, total=total, node_count=count)
+            for (_, total, count), row in zip(totals, owners, strict=True)
+            if row is not None
+        ],
+        unowned_leaves=leaves,
+    )

@@ -1,176 +1,364 @@
-"""Turning a split request (GraphQL shapes, decimal strings) into an allocation request.
-
-Amounts are parsed in the plan's currency; rates and weights go to the engine
-as exact decimal strings. POTENTIAL reads a member's ``marketPotential``
-attribute when no potential is given.
-"""
+"""Splitting a draft's leaf: along one dimension, or along two at once (a matrix)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
-from service.domain.allocation import (
-    AllocationMethod,
-    AllocationRequest,
-    AllocationSpec,
-    BlendComponent,
-    ChildInput,
-    HistoryMode,
-    HistoryOptions,
-    ManualOptions,
-    NoHistoryRule,
-    PotentialOptions,
-    ProfileSource,
-    SeasonalOptions,
-    Units,
-    WeightsOptions,
-)
-from service.domain.money import parse_amount
-from service.domain.tree import InvalidInputError, MemberFacts
+from service.db import repositories as repo
+from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
+from service.domain import tree
+from service.domain.allocation import MatrixRequest, Units, allocate, split_matrix
+from service.domain.audit import AuditAction
+from service.domain.paging import PageRequest
+from service.domain.splits import SplitSpec, build_allocation
+from service.domain.tree import InvalidInputError, MemberFacts, NodeFacts
+from service.plans.uow import DraftEdit
+from service.plans.usecase import draft_edit
 
-MAX_HISTORY_PERIODS = 60
+_FIRST = PageRequest(size=1)
 
 
 @dataclass(frozen=True, slots=True)
-class BlendPart:
-    method: AllocationMethod
-    weight: str
+class NodeSplit:
+    node: TargetNode
+    children: list[TargetNode]
+    version: PlanVersion
 
 
 @dataclass(frozen=True, slots=True)
-class SplitOptions:
-    percentages: bool = False
-    history_mode: HistoryMode = HistoryMode.AVERAGE_OF_SHARES
-    no_history: NoHistoryRule = NoHistoryRule.ERROR
-    no_history_floor: str | None = None
-    reserved_share: str | None = None
-    penetration: str | None = None
-    blend: tuple[BlendPart, ...] = ()
-    profile: ProfileSource = ProfileSource.HISTORY
-    lag: int = 0
-    ramp: int = 0
-    manual_fallback: AllocationMethod | None = None
-    step: str | None = None
-    over_assignment: str | None = None
+class Split:
+    """Split a leaf along one dimension, one child per member."""
+
+    version_id: int
+    key: int
+    revision: int
+    dimension_id: int
+    member_ids: Sequence[int]
+    spec: SplitSpec = field(default_factory=SplitSpec)
 
 
 @dataclass(frozen=True, slots=True)
-class ChildValues:
-    member_id: int
-    weight: str | None = None
-    history: tuple[str | None, ...] | None = None
-    growth: str | None = None
-    potential: str | None = None
-    penetration: str | None = None
-    amount: str | None = None
-    locked_amount: str | None = None
-    floor: str | None = None
-    cap: str | None = None
+class _Axis:
+    dimension: Dimension
+    members: list[MemberFacts]
+    attributes: dict[int, dict[str, Any]]
 
 
-@dataclass(frozen=True, slots=True)
-class SplitRequest:
-    method: AllocationMethod = AllocationMethod.EQUAL
-    children: Sequence[ChildValues] = ()
-    options: SplitOptions = field(default_factory=SplitOptions)
+async def _leaf(edit: DraftEdit, key: int) -> tuple[TargetNode, Plan]:
+    node = await edit.node(key)
+    (plan,) = await repo.plans_by_ids(edit.session, [node.plan_id])
+    assert plan is not None
+    return node, plan
 
 
-def build_allocation(
-    parent_amount: int,
-    parent_label: str,
-    members: Sequence[MemberFacts],
-    attributes: Mapping[int, Mapping[str, object]],
-    request: SplitRequest,
-    digits: int,
-) -> AllocationRequest:
-    """The engine's request for splitting ``parent_amount`` over ``members``.
+async def _axis(
+    edit: DraftEdit,
+    node: TargetNode,
+    dimension_id: int,
+    member_ids: Sequence[int],
+    prefix: str = "",
+) -> _Axis:
+    """Check one split axis (dimension and members) against the node's slice."""
+    session = edit.session
+    (dimension,) = await repo.dimensions_by_ids(session, [dimension_id])
+    if dimension is None:
+        raise InvalidInputError(
+            "NOT_FOUND", f"{prefix}dimensionId is not a known dimension", f"{prefix}dimensionId"
+        )
+    found = [m for m in await repo.members_by_ids(session, list(set(member_ids))) if m]
+    implicit = None
+    if dimension.plan_id is not None:
+        if dimension.plan_id != node.plan_id:
+            raise InvalidInputError(
+                "WRONG_DIMENSION",
+                f"{prefix}dimensionId is another plan's calendar; split along this plan's "
+                "timeDimension",
+                f"{prefix}dimensionId",
+            )
+        (year,) = await repo.dimension_roots(session, [(dimension.id, _FIRST)])
+        implicit = _facts(year.items[0]) if year.items else None
+    try:
+        members = tree.check_split_members(
+            NodeFacts(
+                key=node.key,
+                target=node.target,
+                split_dimension_id=node.split_dimension_id,
+                coordinates={d: m for d, m in node.coordinates},
+            ),
+            dimension.id,
+            dimension.name,
+            [_facts(m) for m in found],
+            list(member_ids),
+            implicit_member=implicit,
+        )
+    except InvalidInputError as exc:
+        if prefix and exc.field and exc.field.startswith("memberIds"):
+            exc.field = prefix + exc.field
+            exc.details["field"] = exc.field
+        raise
+    return _Axis(dimension, members, {m.id: m.attributes for m in found})
 
-    ``request.children`` carry per-member inputs (by member id; each member at
-    most once, and only members of the split).
+
+async def _label(edit: DraftEdit, node: TargetNode) -> str:
+    if node.member_id is None:
+        return "the plan"
+    (own,) = await repo.members_by_ids(edit.session, [node.member_id])
+    return own.code if own else "the node"
+
+
+def _child(
+    parent: TargetNode,
+    key: int,
+    index: int,
+    dimension_id: int,
+    member_id: int,
+    amount: int,
+    explanation: dict[str, Any],
+    child: Any = None,
+) -> TargetNode:
+    return TargetNode(
+        version_id=parent.version_id,
+        key=key,
+        plan_id=parent.plan_id,
+        parent_key=parent.key,
+        path=f"{parent.path}{key}.",
+        depth=parent.depth + 1,
+        sort_order=index,
+        dimension_id=dimension_id,
+        member_id=member_id,
+        coordinates=[*parent.coordinates, [dimension_id, member_id]],
+        target=amount,
+        explanation=explanation,
+        locked=child is not None and child.locked_amount is not None,
+        floor=child.floor if child is not None else None,
+        cap=child.cap if child is not None else None,
+        kpis={},
+    )
+
+
+@draft_edit(AuditAction.NODE_SPLIT)
+async def split_node(edit: DraftEdit, command: Split) -> NodeSplit:
+    """Split a leaf along one dimension, one child per member, by any method of the
+    allocation engine; the children add up exactly to the node (plus any buffer).
+
+    The request (method, inputs, options) is stored on the node, so the split can
+    be recomputed and explained; each child stores its own explanation.
     """
-    positions = {m.id: i for i, m in enumerate(members)}
-    given: dict[int, ChildValues] = {}
-    given_at: dict[int, int] = {}
-    for index, values in enumerate(request.children):
-        where = f"children.{index}"
-        if values.member_id not in positions:
-            raise InvalidInputError(
-                "INVALID_VALUE", f"{where}.memberId is not one of the split's members", where
-            )
-        if values.member_id in given:
-            raise InvalidInputError(
-                "DUPLICATE", f"{where}.memberId appears twice in children", where
-            )
-        given[values.member_id] = values
-        given_at[values.member_id] = index
-    options = request.options
-    if options.lag < 0 or options.ramp < 0:
-        raise InvalidInputError("OUT_OF_RANGE", "lag and ramp are zero or more", "options.lag")
-
-    def amount(text: str | None, where: str) -> int | None:
-        return None if text is None else parse_amount(text, digits, field=where)
-
-    children: list[ChildInput] = []
-    for member in members:
-        values = given.get(member.id, ChildValues(member_id=member.id))
-        position = given_at.get(member.id)
-        where = f"children.{position}" if position is not None else "children"
-        history = values.history or ()
-        if len(history) > MAX_HISTORY_PERIODS:
-            raise InvalidInputError(
-                "TOO_MANY",
-                f"{where}.history: at most {MAX_HISTORY_PERIODS} periods",
-                f"{where}.history",
-            )
-        potential: object = values.potential
-        if potential is None and request.method in (
-            AllocationMethod.POTENTIAL,
-            AllocationMethod.BLEND,
-        ):
-            potential = attributes.get(member.id, {}).get("marketPotential")
-        children.append(
-            ChildInput(
-                key=member.code,
-                weight=values.weight,
-                history=tuple(history),
-                growth=values.growth,
-                potential=potential if isinstance(potential, str | int) else None,
-                penetration=values.penetration,
-                amount=amount(values.amount, f"{where}.amount"),
-                locked_amount=amount(values.locked_amount, f"{where}.lockedAmount"),
-                floor=amount(values.floor, f"{where}.floor"),
-                cap=amount(values.cap, f"{where}.cap"),
+    session = edit.session
+    node, plan = await _leaf(edit, command.key)
+    axis = await _axis(edit, node, command.dimension_id, command.member_ids)
+    request = build_allocation(
+        node.target,
+        await _label(edit, node),
+        axis.members,
+        axis.attributes,
+        command.spec,
+        plan.minor_digits,
+    )
+    result = allocate(request)
+    keys = await repo.new_node_keys(session, len(axis.members))
+    children = [
+        _child(node, key, i, axis.dimension.id, m.id, amount, why.to_dict(), spec)
+        for i, (key, m, amount, why, spec) in enumerate(
+            zip(
+                keys,
+                axis.members,
+                result.amounts,
+                result.explanations,
+                request.children,
+                strict=True,
             )
         )
-    step = 1
-    if options.step is not None:
-        parsed = amount(options.step, "options.step")
-        if not parsed:
-            raise InvalidInputError(
-                "OUT_OF_RANGE", "options.step must be above zero", "options.step"
-            )
-        step = parsed
-    spec = AllocationSpec(
-        method=request.method,
-        weights=WeightsOptions(percentages=options.percentages),
-        history=HistoryOptions(
-            mode=options.history_mode,
-            no_history=options.no_history,
-            no_history_floor=amount(options.no_history_floor, "options.noHistoryFloor") or 0,
-            reserved_share=options.reserved_share or 0,
-        ),
-        potential=PotentialOptions(penetration=options.penetration),
-        blend=tuple(BlendComponent(p.method, p.weight) for p in options.blend),
-        seasonal=SeasonalOptions(source=options.profile, lag=options.lag, ramp=options.ramp),
-        manual=ManualOptions(fallback=options.manual_fallback),
-        step=step,
-        over_assignment=options.over_assignment or 0,
+    ]
+    await repo.add_nodes(session, children)
+    await repo.set_split(session, node, axis.dimension.id, request.to_dict())
+    edit.record(
+        plan_id=node.plan_id,
+        version_id=node.version_id,
+        node_key=node.key,
+        before={"split": None, "target": node.target},
+        after={
+            "split": axis.dimension.name,
+            "method": request.spec.method.value,
+            "children": [
+                {"key": c.key, "member": m.code, "target": c.target}
+                for c, m in zip(children, axis.members, strict=True)
+            ],
+        },
     )
-    return AllocationRequest(
-        parent=parent_amount,
-        children=tuple(children),
-        spec=spec,
-        parent_key=parent_label,
-        units=Units(digits),
+    await session.refresh(node)
+    return NodeSplit(node=node, children=children, version=edit.version)
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixAxis:
+    dimension_id: int
+    member_ids: Sequence[int]
+    spec: SplitSpec = field(default_factory=SplitSpec)
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixSplitCommand:
+    """Split a leaf along two dimensions at once."""
+
+    version_id: int
+    key: int
+    revision: int
+    rows: MatrixAxis
+    columns: MatrixAxis
+    seed: Sequence[Sequence[Decimal]] | None = None
+    structural_zeros: Sequence[tuple[int, int]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixSplit:
+    node: TargetNode
+    rows: list[TargetNode]
+    cells: list[TargetNode]
+    version: PlanVersion
+    iterations: int
+    max_residual: float
+    """Largest margin residual of the fit before rounding, in the plan's units."""
+    converged: bool
+
+
+@draft_edit(AuditAction.NODE_SPLIT_MATRIX)
+async def split_node_matrix(edit: DraftEdit, command: MatrixSplitCommand) -> MatrixSplit:
+    """Split a leaf along two dimensions at once (region x product).
+
+    Each axis's margin is computed by any method of the engine from the node's
+    target (MANUAL gives explicit margins). The cells are fitted to both margins
+    from ``seed`` (history, rows x columns; all ones when not given, which gives
+    the product of the shares) by iterative proportional fitting and rounded so
+    that every row and column total is exact. The node gets one child per row
+    member, and each of them one child per column member.
+    """
+    session = edit.session
+    rows, columns = command.rows, command.columns
+    node, plan = await _leaf(edit, command.key)
+    row_axis = await _axis(edit, node, rows.dimension_id, rows.member_ids, "rows.")
+    col_axis = await _axis(edit, node, columns.dimension_id, columns.member_ids, "columns.")
+    if row_axis.dimension.id == col_axis.dimension.id:
+        raise InvalidInputError(
+            "INVALID_VALUE", "rows and columns need two different dimensions", "columns"
+        )
+    label = await _label(edit, node)
+    digits = plan.minor_digits
+    row_request = build_allocation(
+        node.target, label, row_axis.members, row_axis.attributes, rows.spec, digits, "rows."
+    )
+    col_request = build_allocation(
+        node.target, label, col_axis.members, col_axis.attributes, columns.spec, digits, "columns."
+    )
+    row_result = allocate(row_request)
+    col_result = allocate(col_request)
+    m, n = len(row_axis.members), len(col_axis.members)
+    if command.seed is None:
+        table: tuple[tuple[Any, ...], ...] = tuple((1,) * n for _ in range(m))
+    else:
+        if len(command.seed) != m or any(len(r) != n for r in command.seed):
+            raise InvalidInputError("INVALID_VALUE", f"seed must be {m} rows of {n} values", "seed")
+        table = tuple(tuple(r) for r in command.seed)
+    codes_r = {mf.id: mf.code for mf in row_axis.members}
+    codes_c = {mf.id: mf.code for mf in col_axis.members}
+    zeros = []
+    for index, (r, c) in enumerate(command.structural_zeros):
+        if r not in codes_r or c not in codes_c:
+            raise InvalidInputError(
+                "INVALID_VALUE",
+                f"structuralZeros.{index} names a member outside the rows or columns",
+                f"structuralZeros.{index}",
+            )
+        zeros.append((codes_r[r], codes_c[c]))
+    matrix = MatrixRequest(
+        row_keys=tuple(mf.code for mf in row_axis.members),
+        col_keys=tuple(mf.code for mf in col_axis.members),
+        row_targets=row_result.amounts,
+        col_targets=col_result.amounts,
+        seed=table,
+        structural_zeros=tuple(zeros),
+        units=Units(plan.minor_digits),
+    )
+    result = split_matrix(matrix)
+    keys = await repo.new_node_keys(session, m + m * n)
+    row_nodes = [
+        _child(node, keys[i], i, row_axis.dimension.id, mf.id, amount, why.to_dict(), spec)
+        for i, (mf, amount, why, spec) in enumerate(
+            zip(
+                row_axis.members,
+                row_result.amounts,
+                row_result.explanations,
+                row_request.children,
+                strict=True,
+            )
+        )
+    ]
+    cell_why = result.explanations
+    cells: list[TargetNode] = []
+    for r, row_node in enumerate(row_nodes):
+        for c, mf in enumerate(col_axis.members):
+            cells.append(
+                _child(
+                    row_node,
+                    keys[m + r * n + c],
+                    c,
+                    col_axis.dimension.id,
+                    mf.id,
+                    result.cells[r][c],
+                    {"method": "MATRIX", **cell_why[r * n + c].to_dict()},
+                )
+            )
+    for row_node in row_nodes:
+        row_node.split_dimension_id = col_axis.dimension.id
+        row_node.split_spec = {"matrix_row": True, "columns": col_request.to_dict()}
+    await repo.add_nodes(session, [*row_nodes, *cells])
+    edit.record(
+        plan_id=node.plan_id,
+        version_id=node.version_id,
+        node_key=node.key,
+        before={"split": None, "target": node.target},
+        after={
+            "split": f"{row_axis.dimension.name} x {col_axis.dimension.name}",
+            "rows": dict(zip(matrix.row_keys, row_result.amounts, strict=True)),
+            "columns": dict(zip(matrix.col_keys, col_result.amounts, strict=True)),
+            "cells": len(cells),
+        },
+    )
+    await repo.set_split(
+        session,
+        node,
+        row_axis.dimension.id,
+        {
+            "matrix": matrix.to_dict(),
+            "rows": row_request.to_dict(),
+            "columns": col_request.to_dict(),
+            "iterations": result.iterations,
+            "max_residual": result.max_residual,
+        },
+    )
+    await session.refresh(node)
+    return MatrixSplit(
+        node=node,
+        rows=row_nodes,
+        cells=cells,
+        version=edit.version,
+        iterations=result.iterations,
+        max_residual=result.max_residual / 10**digits,
+        converged=result.converged,
+    )
+
+
+def _facts(member: Member) -> MemberFacts:
+    return MemberFacts(
+        id=member.id,
+        dimension_id=member.dimension_id,
+        code=member.code,
+        parent_id=member.parent_id,
+        depth=member.depth,
+        retired=member.retired_at is not None,
+        ancestor_ids=tuple(repo.path_keys(member.path))[:-1],
+        starts_on=member.starts_on,
     )

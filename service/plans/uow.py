@@ -1,68 +1,59 @@
-"""The unit of work every change runs in: one transaction, its audit entries, and the
-idempotency key of the request that asked for it.
+"""Units of work: the one transaction of a change, with its audit entries and the
+idempotency record of the request that asked for it.
 
-``async with transaction(db, principal, "nodeSplit") as uow:`` opens the
-transaction; ``uow.record(...)`` adds audit entries; leaving the block writes
-them and, when the HTTP request carried an ``Idempotency-Key``, marks that key
-as applied, all in the same commit. So a change, its audit trail and the fact
-that it was applied can never disagree.
+A use case never opens a transaction itself: ``service.plans.usecase.execute``
+opens the unit of work its use case declares and hands it in.
 
-The reason a caller gave and the request's idempotency key reach here through
-``change_context`` (a context variable the API layer sets per mutation), the
-way the request id reaches the logs.
+- ``UnitOfWork``: one transaction; ``record(...)`` adds audit entries; at the
+  end the entries are written and, when the request carried an
+  ``Idempotency-Key``, that key is marked applied, in the same commit. So a
+  change, its audit trail and the fact that it was applied never disagree.
+- ``VersionEdit``: also locks one version row and checks the revision the client
+  last read (a stale one is a ``CONFLICT``); the revision moves only when the
+  edit recorded a change, so an edit that changes nothing bumps nothing.
+- ``DraftEdit``: a ``VersionEdit`` of a draft, with the nodes it touches checked
+  against a scoped planner's subtrees.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.auth import Principal
-from service.db.engine import Database
-from service.db.models import AuditEntry, IdempotencyKey
-from service.domain.tree import InvalidInputError
-
-MAX_REASON_LENGTH = 2000
+from service.db import repositories as repo
+from service.db.engine import Session
+from service.db.models import PlanVersion, TargetNode
+from service.domain import tree
+from service.domain.audit import AuditAction
+from service.domain.tree import InvalidInputError, VersionState
+from service.plans.access import require_scope
 
 
 @dataclass(frozen=True, slots=True)
-class ChangeContext:
+class Change:
+    """Who asks for a change, why, and under which request: what every use case is
+    given besides its command."""
+
+    principal: Principal
     reason: str | None = None
+    """The caller's reason, cleaned (``service.domain.tree.clean_reason``)."""
     request_id: str | None = None
     idempotency: tuple[str, str] | None = None
-    """(subject, key) of the request's Idempotency-Key, when it has one."""
-
-
-NO_CONTEXT = ChangeContext()  # frozen, so sharing it as the default is safe
-change_context: ContextVar[ChangeContext] = ContextVar("change_context", default=NO_CONTEXT)
-
-
-def clean_reason(reason: str | None) -> str | None:
-    if reason is None:
-        return None
-    cleaned = reason.strip()
-    if len(cleaned) > MAX_REASON_LENGTH:
-        raise InvalidInputError(
-            "TOO_LONG",
-            f"reason has {len(cleaned)} characters; at most {MAX_REASON_LENGTH}",
-            "reason",
-        )
-    return cleaned or None
+    """(subject, key) of the request's ``Idempotency-Key``, when it has one."""
 
 
 @dataclass
 class UnitOfWork:
-    session: AsyncSession
-    principal: Principal
-    action: str
-    context: ChangeContext
+    session: Session
+    change: Change
+    action: AuditAction
     entries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def principal(self) -> Principal:
+        return self.change.principal
 
     def record(
         self,
@@ -75,37 +66,80 @@ class UnitOfWork:
         after: dict[str, Any] | None = None,
         reason: str | None = None,
     ) -> None:
+        """Add an audit entry: who (the caller), what, before and after, and why."""
         self.entries.append(
             {
                 "actor": self.principal.subject,
-                "action": self.action,
+                "action": self.action.value,
                 "plan_id": plan_id,
                 "version_id": version_id,
                 "node_key": node_key,
                 "owner_id": owner_id,
                 "before": before,
                 "after": after,
-                "reason": reason if reason is not None else self.context.reason,
-                "request_id": self.context.request_id,
+                "reason": reason if reason is not None else self.change.reason,
+                "request_id": self.change.request_id,
             }
         )
 
-    async def _finish(self) -> None:
-        if self.entries:
-            await self.session.execute(insert(AuditEntry), self.entries)
-        if self.context.idempotency is not None:
-            subject, key = self.context.idempotency
-            await self.session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.subject == subject, IdempotencyKey.key == key)
-                .values(applied=True)
+    @property
+    def changed(self) -> bool:
+        """Whether this unit recorded any change."""
+        return bool(self.entries)
+
+    async def finish(self) -> None:
+        await repo.add_audit_entries(self.session, self.entries)
+        if self.change.idempotency is not None:
+            await repo.mark_idempotency_applied(self.session, *self.change.idempotency)
+
+
+@dataclass
+class VersionEdit(UnitOfWork):
+    """A change of one version: its row is locked and the client's revision checked."""
+
+    version: PlanVersion = field(init=False)
+
+    async def open(self, version_id: int, revision: int, what: str, field_name: str) -> None:
+        """Lock the version; ``what`` and ``field_name`` name the input that led to it
+        ("nodeId is not a known node")."""
+        version = await repo.version_for_update(self.session, version_id)
+        if version is None:
+            raise InvalidInputError("NOT_FOUND", f"{field_name} is not a known {what}", field_name)
+        self.version = version
+        self.check(revision)
+
+    def check(self, revision: int) -> None:
+        if self.version.revision != revision:
+            raise InvalidInputError(
+                "CONFLICT",
+                f"the version changed since you read it (you sent revision {revision}, it is "
+                f"now {self.version.revision}); reload and apply your change again",
+                "revision",
+                current_revision=self.version.revision,
             )
 
+    async def finish(self) -> None:
+        if self.changed:
+            await repo.bump_revision(self.session, self.version)
+        await super().finish()
+        await self.session.refresh(self.version)
 
-@asynccontextmanager
-async def transaction(db: Database, principal: Principal, action: str) -> AsyncIterator[UnitOfWork]:
-    """One transaction for one change, with its audit entries; see the module docstring."""
-    async with db.session() as session, session.begin():
-        uow = UnitOfWork(session, principal, action, change_context.get())
-        yield uow
-        await uow._finish()
+
+@dataclass
+class DraftEdit(VersionEdit):
+    """An edit of a draft's tree."""
+
+    async def open(self, version_id: int, revision: int, what: str, field_name: str) -> None:
+        await super().open(version_id, revision, what, field_name)
+        tree.check_draft(VersionState(self.version.state), f"version {self.version.number}")
+
+    async def node(self, key: int, field_name: str = "nodeId") -> TargetNode:
+        """A node of this draft that the caller may change."""
+        node = await repo.node(self.session, self.version.id, key)
+        if node is None:
+            raise InvalidInputError("NOT_FOUND", f"{field_name} is not a known node", field_name)
+        await self.check_scope([node])
+        return node
+
+    async def check_scope(self, nodes: Sequence[TargetNode]) -> None:
+        await require_scope(self.session, self.principal, nodes)

@@ -53,19 +53,20 @@ async def test_audit_trail_records_a_sequence_in_order(
     trail = (await gql(TRAIL, {"id": small["version"], "after": None}))["planVersion"]["auditTrail"]
     entries = [e["node"] for e in trail["edges"]]
     assert [e["action"] for e in entries] == [
-        "planCreate",
-        "nodeSplit",
-        "nodeSetTarget",
-        "nodeSetTarget",
-        "nodeLock",
+        "PLAN_CREATE",
+        "NODE_SPLIT",
+        "NODE_SET_TARGET",
+        "NODE_SET_TARGET",
+        "NODE_LOCK",
     ]
     assert all(e["actor"] == "tester" for e in entries)
     split_entry = entries[1]
     assert split_entry["before"]["split"] is None
-    assert [c["target"] for c in split_entry["after"]["children"]] == [5000, 5000]
+    # Amounts in JSON travel as decimal strings in the plan's currency, never minor units.
+    assert [c["target"] for c in split_entry["after"]["children"]] == ["50.00", "50.00"]
     set_targets = {e["after"]["target"]: e for e in entries[2:4]}
-    assert set_targets[7000]["before"] == {"target": 5000}
-    assert set_targets[3000]["before"] == {"target": 5000}
+    assert set_targets["70.00"]["before"] == {"target": "50.00"}
+    assert set_targets["30.00"]["before"] == {"target": "50.00"}
     assert {e["reason"] for e in entries[2:4]} == {"East signed the key account"}
     assert entries[4]["before"] == {"locked": False} and entries[4]["after"] == {"locked": True}
     assert entries[4]["reason"] == "agreed with West"
@@ -77,7 +78,7 @@ async def test_audit_trail_records_a_sequence_in_order(
         {"id": west},
     )
     actions = [e["node"]["action"] for e in node_trail["node"]["auditTrail"]["edges"]]
-    assert actions == ["nodeSetTarget", "nodeLock"]
+    assert actions == ["NODE_SET_TARGET", "NODE_LOCK"]
 
     with pytest.raises(Exception, match="append-only"):
         async with db.session() as session, session.begin():

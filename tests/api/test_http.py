@@ -16,7 +16,7 @@ from service.auth import Role
 from service.db import repositories
 from tests.conftest import TEST_SECRET, GraphQLClient, make_settings
 
-CREATE = """mutation { planCreate(input: {name: "P", currency: "EUR", fiscalYear: 2027,
+CREATE = """mutation { planCreate(input: {name: "P", currency: EUR, fiscalYear: 2027,
   target: "10.00"}) { plan { id } userErrors { code message } } }"""
 
 

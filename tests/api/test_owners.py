@@ -13,9 +13,9 @@ from tests.conftest import GraphQLClient, token
 PERSON = """mutation($input: OwnerCreateInput!) { ownerCreate(input: $input) {
     owner { id name subject } userErrors { code field } } }"""
 TEAM = """mutation($input: TeamCreateInput!) { teamCreate(input: $input) {
-    owner { id name members { name } lead { name } } userErrors { code field } } }"""
+    owner { id name members { nodes { name } } lead { name } } userErrors { code field } } }"""
 ADD = """mutation($input: TeamAddMemberInput!) { teamAddMember(input: $input) {
-    owner { members { name } } userErrors { code field } } }"""
+    owner { members { nodes { name } } } userErrors { code field } } }"""
 ASSIGN = """mutation($input: NodeAssignOwnerInput!) { nodeAssignOwner(input: $input) {
     node { owner { name } } version { revision } userErrors { code field message } } }"""
 SET = """mutation($input: NodeSetTargetInput!) { nodeSetTarget(input: $input) {
@@ -32,7 +32,7 @@ async def person(gql: GraphQLClient, name: str, subject: str) -> str:
 async def org(gql: GraphQLClient) -> dict[str, Any]:
     """FY plan 1200.00: East (quarters Q1..Q4) and West; Li owns East, team West owns West."""
     data = await gql(
-        """mutation { planCreate(input: {name: "FY27", currency: "EUR", fiscalYear: 2027,
+        """mutation { planCreate(input: {name: "FY27", currency: EUR, fiscalYear: 2027,
              target: "1200.00"}) { plan { id timeDimension { id roots { edges { node {
              children { edges { node { id code } } } } } } } }
              version { id revision } root { id } userErrors { code } } }"""
@@ -71,14 +71,14 @@ async def org(gql: GraphQLClient) -> dict[str, Any]:
 async def test_teams_and_people(gql: GraphQLClient, org: dict[str, Any]) -> None:
     data = await gql(
         """query($id: ID!) { node(id: $id) { ... on Owner { name kind lead { name }
-             members { name } } } }""",
+             members { totalCount nodes { name } } } } }""",
         {"id": org["team"]},
     )
     assert data["node"] == {
         "name": "West team",
         "kind": "TEAM",
         "lead": {"name": "Ana"},
-        "members": [{"name": "Ana"}, {"name": "Bo"}],
+        "members": {"totalCount": 2, "nodes": [{"name": "Ana"}, {"name": "Bo"}]},
     }
     dup = await gql(PERSON, {"input": {"name": "Other Li", "subject": "li"}})
     assert dup["ownerCreate"]["userErrors"] == [
@@ -230,7 +230,7 @@ async def test_owner_audit_trail(gql: GraphQLClient, org: dict[str, Any]) -> Non
         {"id": org["li"]},
     )
     actions = [e["node"]["action"] for e in data["node"]["auditTrail"]["edges"]]
-    assert actions == ["ownerCreate", "nodeAssignOwner"]
+    assert actions == ["OWNER_CREATE", "NODE_ASSIGN_OWNER"]
 
 
 async def test_unscoped_planner_and_bad_owner_ids(gql: GraphQLClient, org: dict[str, Any]) -> None:

@@ -245,7 +245,7 @@ def nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def test_time_splits_follow_the_plans_calendar(gql: GraphQLClient) -> None:
     data = await gql(
-        """mutation { planCreate(input: {name: "FY27", currency: "EUR", fiscalYear: 2027,
+        """mutation { planCreate(input: {name: "FY27", currency: EUR, fiscalYear: 2027,
              target: "1200.00", calendar: {startMonth: 4}}) {
              plan { id calendar } version { revision } root { id } userErrors { code } } }"""
     )
@@ -287,7 +287,7 @@ async def test_another_plans_calendar_is_refused(gql: GraphQLClient) -> None:
 
 async def test_bad_calendar_input(gql: GraphQLClient) -> None:
     data = await gql(
-        """mutation { planCreate(input: {name: "FY27", currency: "EUR", fiscalYear: 2027,
+        """mutation { planCreate(input: {name: "FY27", currency: EUR, fiscalYear: 2027,
              target: "1.00", calendar: {startMonth: 13}}) { plan { id } userErrors { code field } } }"""
     )
     assert data["planCreate"]["userErrors"] == [
@@ -297,7 +297,7 @@ async def test_bad_calendar_input(gql: GraphQLClient) -> None:
 
 async def test_retail_calendar_with_weeks(gql: GraphQLClient) -> None:
     data = await gql(
-        """mutation { planCreate(input: {name: "Retail", currency: "USD", fiscalYear: 2025,
+        """mutation { planCreate(input: {name: "Retail", currency: USD, fiscalYear: 2025,
              target: "1.00", calendar: {startMonth: 2, pattern: P454, weeks: true, weekStart: 6}}) {
              plan { timeDimension { roots { edges { node { startsOn endsOn } } }
                     members(first: 500) { totalCount } } } userErrors { code } } }"""

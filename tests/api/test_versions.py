@@ -11,7 +11,8 @@ from service.auth import Role
 from tests.api.helpers import create_dimension, create_member, create_plan, split
 from tests.conftest import GraphQLClient
 
-VERSION = "version { id number state revision copiedFrom { number } } archived { number state }"
+DRAFT = "version { id number state revision copiedFrom { number } }"
+VERSION = DRAFT + " archived { number state }"
 
 
 async def move(
@@ -34,7 +35,7 @@ async def move(
 async def draft_from(gql: GraphQLClient, version_id: str) -> dict[str, Any]:
     data = await gql(
         f"""mutation($input: VersionCreateDraftInput!) {{ versionCreateDraft(input: $input) {{
-            {VERSION} userErrors {{ code field message }} }} }}""",
+            {DRAFT} userErrors {{ code field message }} }} }}""",
         {"input": {"from": version_id}},
     )
     return data["versionCreateDraft"]  # type: ignore[no-any-return]
@@ -79,13 +80,23 @@ async def test_full_lifecycle_and_single_published_version(
     for action in ("Submit", "Approve", "Publish"):
         v2v = (await move(gql, action, v2v))["version"]
     data = await gql(
-        "query($id: ID!) { plan(id: $id) { versions { number state } } }",
+        "query($id: ID!) { plan(id: $id) { versions { totalCount nodes { number state } } } }",
         {"id": split_plan["plan"]["id"]},
     )
-    assert data["plan"]["versions"] == [
+    assert data["plan"]["versions"]["nodes"] == [
         {"number": 1, "state": "ARCHIVED"},
         {"number": 2, "state": "PUBLISHED"},
     ]
+    assert data["plan"]["versions"]["totalCount"] == 2
+    newest = await gql(
+        "query($id: ID!) { plan(id: $id) { versions(last: 1) { nodes { number } "
+        "pageInfo { hasPreviousPage hasNextPage } } } }",
+        {"id": split_plan["plan"]["id"]},
+    )
+    assert newest["plan"]["versions"] == {
+        "nodes": [{"number": 2}],
+        "pageInfo": {"hasPreviousPage": True, "hasNextPage": False},
+    }
 
 
 async def test_wrong_transitions_and_stale_revisions(
@@ -146,7 +157,8 @@ async def test_copy_keeps_keys_and_diff_shows_changes(
     assert done["userErrors"] == []
     diff = await gql(
         """query($a: ID!, $b: ID!) { versionDiff(base: $a, other: $b) {
-             changes { kind oldTarget newTarget delta other { slice { member { code } } } } } }""",
+             changes { kind aspects oldTarget newTarget delta
+                       other { slice { member { code } } } } } }""",
         {"a": split_plan["version"]["id"], "b": v2["id"]},
     )
     changes = diff["versionDiff"]["changes"]
@@ -155,6 +167,31 @@ async def test_copy_keeps_keys_and_diff_shows_changes(
     added = [c for c in changes if c["kind"] == "ADDED"]
     assert {c["newTarget"] for c in added} == {"10.00"}
     assert all(c["oldTarget"] is None and c["delta"] is None for c in added)
+    assert all(c["aspects"] == [] for c in added)
+    [split_node] = [c for c in changes if c["kind"] == "CHANGED"]
+    assert split_node["aspects"] == ["SPLIT"] and split_node["delta"] == "0.00"
+
+    # Re-target and lock a copied child: the diff says what changed and by how much.
+    revision = done["version"]["revision"]
+    west_in_v2 = keys["b"]["root"]["children"][1]["id"]
+    moved = await gql(
+        """mutation($input: NodeSetTargetInput!) { nodeSetTarget(input: $input) {
+             version { revision } userErrors { code } } }""",
+        {"input": {"nodeId": west_in_v2, "revision": revision, "target": "40.00"}},
+    )
+    revision = moved["nodeSetTarget"]["version"]["revision"]
+    await gql(
+        """mutation($input: NodeInput!) { nodeLock(input: $input) { userErrors { code } } }""",
+        {"input": {"nodeId": west_in_v2, "revision": revision}},
+    )
+    diff = await gql(
+        """query($a: ID!, $b: ID!) { versionDiff(base: $a, other: $b) {
+             changes { kind aspects delta other { id } } } }""",
+        {"a": split_plan["version"]["id"], "b": v2["id"]},
+    )
+    by_node = {c["other"]["id"]: c for c in diff["versionDiff"]["changes"] if c["other"]}
+    assert by_node[west_in_v2]["aspects"] == ["TARGET", "LOCK"]
+    assert by_node[west_in_v2]["delta"] == "10.00"
 
 
 async def test_diff_refuses_versions_of_different_plans(gql: GraphQLClient) -> None:

@@ -186,7 +186,7 @@ def test_serve_on_embedded_database_end_to_end(tmp_path: Path) -> None:
         created = _graphql(
             port,
             token,
-            'mutation { planCreate(input: {name: "FY2027", currency: "EUR", fiscalYear: 2027, '
+            'mutation { planCreate(input: {name: "FY2027", currency: EUR, fiscalYear: 2027, '
             'target: "1000.00"}) { plan { id } userErrors { code } } }',
         )
         assert created["data"]["planCreate"]["userErrors"] == []

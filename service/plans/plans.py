@@ -1,0 +1,177 @@
+"""Plans: create one (with its calendar, version 1 and root), and read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from service.db import repositories as repo
+from service.db.engine import Database, Session
+from service.db.models import Dimension, Plan, PlanVersion, TargetNode
+from service.domain import tree
+from service.domain.audit import AuditAction
+from service.domain.calendar import CalendarSpec, TimeLevel, TimeMember, generate_calendar
+from service.domain.measures import plan_units
+from service.domain.money import parse_amount
+from service.domain.paging import Page, PageRequest
+from service.domain.tree import InvalidInputError, Measure, VersionState
+from service.plans.uow import UnitOfWork
+from service.plans.usecase import write
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCreate:
+    name: str
+    fiscal_year: int
+    target: Decimal
+    measure: Measure = Measure.AMOUNT
+    currency: str | None = None
+    unit: str | None = None
+    decimals: int | None = None
+    calendar: CalendarSpec | None = None
+    """Gregorian months from January when not given."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCreated:
+    plan: Plan
+    version: PlanVersion
+    root: TargetNode
+
+
+@write(AuditAction.PLAN_CREATE)
+async def create_plan(uow: UnitOfWork, command: PlanCreate) -> PlanCreated:
+    """A plan, its calendar, its version 1 as a draft, and the root holding the target.
+
+    The calendar becomes the plan's own TIME dimension: year, quarters, months
+    or retail periods and optionally weeks, each with its date range.
+    """
+    name = tree.clean_name(command.name, "name")
+    units = plan_units(command.measure, command.currency, command.unit, command.decimals)
+    tree.check_fiscal_year(command.fiscal_year)
+    amount = parse_amount(command.target, units.digits, field="target")
+    spec = command.calendar or CalendarSpec(fiscal_year=command.fiscal_year, start_month=1)
+    if spec.fiscal_year != command.fiscal_year:
+        raise InvalidInputError(
+            "INVALID_VALUE", "the calendar's fiscal year differs from the plan's", "fiscalYear"
+        )
+    periods = generate_calendar(spec)
+    session = uow.session
+    plan = await repo.add(
+        session,
+        Plan(
+            name=name,
+            measure=units.measure.value,
+            currency=units.currency,
+            unit=units.unit,
+            minor_digits=units.digits,
+            fiscal_year=command.fiscal_year,
+            calendar=calendar_to_json(spec),
+            created_by=uow.principal.subject,
+        ),
+    )
+    time_dimension = await repo.add(
+        session,
+        Dimension(
+            kind=tree.DimensionKind.TIME.value,
+            name=f"{periods[0].code} calendar",
+            plan_id=plan.id,
+            config={},
+        ),
+    )
+    await _insert_calendar(session, time_dimension.id, periods)
+    plan.time_dimension_id = time_dimension.id
+    version = await repo.add(
+        session,
+        PlanVersion(
+            plan_id=plan.id,
+            number=1,
+            name="Version 1",
+            state=VersionState.DRAFT.value,
+            created_by=uow.principal.subject,
+        ),
+    )
+    (key,) = await repo.new_node_keys(session, 1)
+    root = TargetNode(
+        version_id=version.id,
+        key=key,
+        plan_id=plan.id,
+        parent_key=None,
+        path=f"{key}.",
+        depth=0,
+        sort_order=0,
+        coordinates=[],
+        target=amount,
+        locked=False,
+        kpis={},
+    )
+    await repo.add_nodes(session, [root])
+    uow.record(
+        plan_id=plan.id,
+        version_id=version.id,
+        node_key=root.key,
+        after={
+            "plan": name,
+            "measure": units.measure.value,
+            "currency": units.currency,
+            "unit": units.unit,
+            "fiscalYear": command.fiscal_year,
+            "target": amount,
+            "calendar": plan.calendar,
+        },
+    )
+    await session.refresh(version)
+    return PlanCreated(plan=plan, version=version, root=root)
+
+
+def calendar_to_json(spec: CalendarSpec) -> dict[str, Any]:
+    return {
+        "fiscalYear": spec.fiscal_year,
+        "startMonth": spec.start_month,
+        "pattern": spec.pattern.value,
+        "weeks": spec.weeks,
+        "weekStart": spec.week_start,
+        "yearEnd": spec.year_end.value,
+    }
+
+
+async def _insert_calendar(session: Session, dimension_id: int, periods: list[TimeMember]) -> None:
+    """The calendar's members, level by level (parents first), then their paths."""
+    ids: dict[str, int] = {}
+    for level in TimeLevel:
+        rows = [p for p in periods if p.level is level]
+        if not rows:
+            continue
+        ids.update(
+            await repo.insert_members(
+                session,
+                [
+                    {
+                        "dimension_id": dimension_id,
+                        "code": p.code,
+                        "name": p.name,
+                        "parent_id": ids[p.parent_code] if p.parent_code else None,
+                        "sort_order": p.sort_order,
+                        "attributes": {"timeLevel": p.level.value},
+                        "starts_on": p.start,
+                        "ends_on": p.end,
+                    }
+                    for p in rows
+                ],
+            )
+        )
+    await repo.recompute_member_paths(session, dimension_id)
+
+
+# --- reads --------------------------------------------------------------------------
+
+
+async def plans_page(db: Database, request: PageRequest) -> Page[Plan]:
+    async with db.read_session() as session:
+        return await repo.plans_page(session, request)
+
+
+async def plans_count(db: Database) -> int:
+    async with db.read_session() as session:
+        return await repo.plans_count(session)
