@@ -10,12 +10,16 @@ import argparse
 import asyncio
 import gc
 import os
+import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, cast
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 if TYPE_CHECKING:
     from service.db.embedded import EmbeddedPostgres
@@ -26,6 +30,77 @@ STARTED = time.perf_counter()
 
 class CommandError(Exception):
     """Ends the command with its message as the single line of output."""
+
+
+# --- stop signals ------------------------------------------------------------------------
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """A stop signal arrived: unwind so that every ``finally`` runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class StopSignals:
+    """SIGTERM and SIGINT turned into :class:`Interrupted`, and regions they must not cut.
+
+    Python leaves SIGTERM (what Docker, Kubernetes and systemd send) at the
+    operating system's default, which ends the process on the spot: no
+    ``finally`` runs, so the embedded PostgreSQL and the one-off secret were left
+    behind. uvicorn catches both signals while it serves, drains the open
+    requests, restores the handlers it found and raises the signal again; with
+    this handler installed that second delivery unwinds the ``serve`` command
+    through its clean-up instead of killing it.
+    """
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        self._shielded = 0
+        self._pending: int | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        self._pending = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._shielded:
+            if self._pending is None:
+                self._pending = signum
+            return
+        raise Interrupted(signum)
+
+    @contextmanager
+    def shielded(self, *, then_stop: bool = True) -> Iterator[None]:
+        """Hold a stop until the block is done (starting PostgreSQL, cleaning up).
+
+        With ``then_stop`` a signal that arrived meanwhile is raised when the
+        block completes; without, it is dropped (the process is ending anyway).
+        """
+        self._shielded += 1
+        try:
+            yield
+        finally:
+            self._shielded -= 1
+            if not then_stop:
+                self._pending = None
+        if then_stop and not self._shielded and self._pending is not None:
+            signum, self._pending = self._pending, None
+            raise Interrupted(signum)
+
+
+STOP = StopSignals()
 
 
 def _fail(message: str) -> NoReturn:
@@ -125,6 +200,7 @@ def _pending(url: str) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT: drain the open requests, then clean up and exit 0."""
     settings = _settings(args)
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
@@ -138,9 +214,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.observability import configure_logging
 
     configure_logging(settings.log_level)
-    url, embedded = _database_url(settings)
+    embedded: EmbeddedPostgres | None = None
     secret_file: Path | None = None
     try:
+        # A stop signal during start-up waits for these steps to finish, so that
+        # what they started is known to the clean-up below.
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
         if embedded is not None:
             _upgrade(url)
         else:
@@ -152,12 +232,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not settings.jwt_configured:
             from service.auth import new_secret
 
-            generated = new_secret()
-            secret_file = _runtime_secret_file(settings.data_dir)
-            secret_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(generated)
+            with STOP.shielded():
+                generated = new_secret()
+                secret_file = _runtime_secret_file(settings.data_dir)
+                secret_file.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(generated)
 
         import uvicorn
 
@@ -172,13 +253,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # walk it again and again and stall requests (bench http's bulk reads).
         gc.collect()
         gc.freeze()
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
-        return 0
+        # uvicorn handles SIGTERM and SIGINT itself while it runs: it stops
+        # accepting, lets the requests in flight finish (at most
+        # QUOTATREE_SHUTDOWN_TIMEOUT seconds), then raises the signal again, which
+        # STOP turns into Interrupted.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_timeout,
+        )
+    except Interrupted:
+        pass  # stopped on request: a normal end
     finally:
-        if secret_file is not None:
-            secret_file.unlink(missing_ok=True)
-        if embedded is not None:
-            embedded.stop()
+        with STOP.shielded(then_stop=False):
+            if secret_file is not None:
+                secret_file.unlink(missing_ok=True)
+            if embedded is not None:
+                embedded.stop()
+    return 0
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -243,8 +338,10 @@ def _banner(settings: Settings, host: str, port: int, secret: str | None, embedd
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    url, embedded = _database_url(settings)
+    embedded: EmbeddedPostgres | None = None
     try:
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
         if args.action == "upgrade":
             _upgrade(url, args.revision or "head")
             print(f"database at {_describe(url)} upgraded to {args.revision or 'head'}")
@@ -279,7 +376,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 0
     finally:
         if embedded is not None:
-            embedded.stop()
+            with STOP.shielded(then_stop=False):
+                embedded.stop()
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
@@ -352,8 +450,10 @@ def cmd_import_members(args: argparse.Namespace) -> int:
     print(f"read {len(rows)} rows from {args.file}", file=sys.stderr)
 
     settings = _settings(args)
-    url, embedded = _database_url(settings)
+    embedded: EmbeddedPostgres | None = None
     try:
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
         problem = _pending(url)
         if problem is not None:
             raise CommandError(problem)
@@ -401,7 +501,8 @@ def cmd_import_members(args: argparse.Namespace) -> int:
         return 0
     finally:
         if embedded is not None:
-            embedded.stop()
+            with STOP.shielded(then_stop=False):
+                embedded.stop()
 
 
 def _print_row_errors(file: str, exc: Exception) -> None:
@@ -482,12 +583,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    STOP.install()
     try:
         return int(args.func(args))
     except CommandError as exc:
         _fail(str(exc))
+    except Interrupted as exc:  # a command other than serve was stopped half-way
+        return 128 + exc.signum
     except KeyboardInterrupt:
         return 130
+    finally:
+        STOP.restore()
 
 
 if __name__ == "__main__":

@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     pool_size: int = Field(10, ge=1)
     max_overflow: int = Field(10, ge=0)
 
+    # Operations (quotatree serve) -------------------------------------------
+    shutdown_timeout: int = Field(
+        20,
+        ge=0,
+        description="Seconds `serve` lets the requests in flight finish after SIGTERM or "
+        "SIGINT before it cancels them; keep it below Kubernetes' "
+        "terminationGracePeriodSeconds minus the preStop pause.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
