@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import signal
 import socket
 import sys
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 if TYPE_CHECKING:
     from service.db.embedded import EmbeddedPostgres
     from service.settings import Settings
+    from service.shared_secret import SharedSecret
 
 STARTED = time.perf_counter()
 
@@ -124,10 +124,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise CommandError(f"bad configuration {name}: {first['msg']}") from None
 
 
-def _runtime_secret_file(data_dir: Path) -> Path:
-    return data_dir / "run" / "jwt-secret"
-
-
 # --- database --------------------------------------------------------------------------
 
 
@@ -215,7 +211,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(settings.log_level)
     embedded: EmbeddedPostgres | None = None
-    secret_file: Path | None = None
+    secret: SharedSecret | None = None
     try:
         # A stop signal during start-up waits for these steps to finish, so that
         # what they started is known to the clean-up below.
@@ -230,15 +226,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         generated = None
         if not settings.jwt_configured:
-            from service.auth import new_secret
+            from service.shared_secret import SharedSecret
 
+            shared = SharedSecret(settings.data_dir)
             with STOP.shielded():
-                generated = new_secret()
-                secret_file = _runtime_secret_file(settings.data_dir)
-                secret_file.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(generated)
+                try:
+                    generated = shared.join()
+                    secret = shared
+                except OSError as exc:
+                    raise CommandError(
+                        f"cannot keep the one-off secret in {shared.folder}: {exc.strerror}; "
+                        "choose another folder with --data-dir or QUOTATREE_DATA_DIR, or set "
+                        "QUOTATREE_JWT_SECRET"
+                    ) from None
 
         import uvicorn
 
@@ -269,8 +269,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass  # stopped on request: a normal end
     finally:
         with STOP.shielded(then_stop=False):
-            if secret_file is not None:
-                secret_file.unlink(missing_ok=True)
+            if secret is not None:
+                secret.leave()
             if embedded is not None:
                 embedded.stop()
     return 0
@@ -318,8 +318,9 @@ def _banner(settings: Settings, host: str, port: int, secret: str | None, embedd
             roles_claim=settings.jwt_roles_claim,
         )
         lines += [
-            "  No JWT key is configured, so this run made a one-off secret. An admin token",
-            f"  valid {settings.token_ttl_hours:g} h (until the server stops):",
+            "  No JWT key is configured, so the servers on this data folder share a one-off",
+            f"  secret. An admin token valid {settings.token_ttl_hours:g} h (until the last of "
+            "them stops):",
             "",
             f"      Bearer {token}",
             "",
@@ -403,13 +404,20 @@ def cmd_token(args: argparse.Namespace) -> int:
         )
     secret = settings.jwt_secret
     if not secret:
-        file = _runtime_secret_file(settings.data_dir)
-        if not file.is_file():
+        from service.shared_secret import SharedSecret
+
+        shared = SharedSecret(settings.data_dir)
+        try:
+            secret = shared.current()
+        except OSError as exc:
+            raise CommandError(
+                f"cannot read the one-off secret in {shared.folder}: {exc.strerror}"
+            ) from None
+        if secret is None:
             raise CommandError(
                 "no key to sign with: set QUOTATREE_JWT_SECRET, or start `quotatree serve` "
-                f"first (it keeps its one-off secret in {file} while it runs)"
+                f"first (it keeps its one-off secret in {shared.file} while it runs)"
             )
-        secret = file.read_text().strip()
     ttl = args.ttl_hours if args.ttl_hours is not None else settings.token_ttl_hours
     if ttl <= 0:
         raise CommandError("--ttl-hours must be above zero")

@@ -42,9 +42,8 @@ def _finish_request(conn: socket.socket, rest: bytes) -> tuple[str, dict[str, ob
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_drains_then_leaves_no_postgres_and_no_secret(
-    tmp_path: Path, signum: signal.Signals
+    tmp_path: Path, data_dir: Path, signum: signal.Signals
 ) -> None:
-    data_dir = tmp_path / "data"
     server = start_serve(tmp_path, data_dir=data_dir)
     try:
         postmaster = int((server.pgdata / "postmaster.pid").read_text().split()[0])
@@ -76,13 +75,12 @@ def test_stop_signal_drains_then_leaves_no_postgres_and_no_secret(
     assert postgres_processes(server.pgdata) == []
 
 
-def test_stop_signal_during_start_up_still_cleans_up(tmp_path: Path) -> None:
+def test_stop_signal_during_start_up_still_cleans_up(data_dir: Path) -> None:
     """SIGTERM while the embedded server starts: start-up finishes, then everything stops."""
     import subprocess
 
     from tests.ops.serving import QUOTATREE, clean_env, free_port
 
-    data_dir = tmp_path / "data"
     proc = subprocess.Popen(
         [*QUOTATREE, "serve", "--port", str(free_port()), "--data-dir", str(data_dir)],
         stdin=subprocess.DEVNULL,
