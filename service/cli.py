@@ -108,6 +108,10 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
+SECRET_SETTINGS = frozenset({"jwt_secret", "jwt_public_key", "database_url"})
+"""Settings whose value is never repeated in a message (credentials)."""
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     from pydantic import ValidationError
 
@@ -119,9 +123,29 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "QUOTATREE_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise CommandError(f"bad configuration {name}: {first['msg']}") from None
+        raise CommandError(_configuration_error(exc, Settings)) from None
+
+
+def _configuration_error(exc: Any, settings_class: Any) -> str:
+    """One line for the first invalid setting: which variable, what is wrong, the fix."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    name = f"QUOTATREE_{field.upper()}" if field else "the configuration"
+    shown = name
+    if field and field not in SECRET_SETTINGS and isinstance(first.get("input"), str):
+        shown = f"{name}={first['input']!r}"
+    hint = "fix it in the environment"
+    info = settings_class.model_fields.get(field)
+    if info is not None and not info.is_required():
+        default = info.get_default(call_default_factory=True)
+        if default is not None and field not in SECRET_SETTINGS:
+            hint = f"fix or unset it (default {default})"
+        else:
+            hint = "fix or unset it"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"bad configuration: {shown}: {message}; {hint}{more}"
 
 
 # --- database --------------------------------------------------------------------------
@@ -205,13 +229,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "QUOTATREE_ENV=production needs QUOTATREE_DATABASE_URL; the embedded database "
             "is for development"
         )
+    if settings.production and not settings.jwt_configured:
+        from service.auth import PRODUCTION_NEEDS_A_KEY
+
+        raise CommandError(PRODUCTION_NEEDS_A_KEY)
+    metrics_port = settings.metrics_port
+    if metrics_port == port:
+        raise CommandError(
+            f"QUOTATREE_METRICS_PORT is the API's port {port}: metrics need a port of their "
+            "own; pick another"
+        )
     _check_port_free(host, port)
+    if metrics_port is not None:
+        _check_port_free(host, metrics_port, "QUOTATREE_METRICS_PORT")
 
     from service.observability import configure_logging
 
     configure_logging(settings.log_level)
     embedded: EmbeddedPostgres | None = None
     secret: SharedSecret | None = None
+    metrics: Any = None
     try:
         # A stop signal during start-up waits for these steps to finish, so that
         # what they started is known to the clean-up below.
@@ -247,6 +284,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         runtime = Settings(**{**settings.model_dump(), "database_url": url})
         app = create_app(runtime, generated_secret=generated)
+        if metrics_port is not None:
+            metrics = _serve_metrics(host, metrics_port)
         _banner(settings, host, port, generated, embedded is not None)
         # What start-up built (modules, the schema, the app) lives as long as the
         # process: keep it out of the collector's full passes, which otherwise
@@ -269,6 +308,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass  # stopped on request: a normal end
     finally:
         with STOP.shielded(then_stop=False):
+            if metrics is not None:
+                metrics.shutdown()
             if secret is not None:
                 secret.leave()
             if embedded is not None:
@@ -276,7 +317,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _serve_metrics(host: str, port: int) -> Any:
+    """Prometheus' own HTTP server for ``/metrics``, in a thread, on its own port.
+
+    Kept off the API's port so that whatever publishes the API (an Ingress, a load
+    balancer) never publishes the metrics; Prometheus scrapes the pods directly.
+    """
+    from prometheus_client import start_http_server
+
+    try:
+        server, _ = start_http_server(port, addr=host)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {host}:{port} for metrics: {exc.strerror}; pick another "
+            "with QUOTATREE_METRICS_PORT"
+        ) from None
+    return server
+
+
+def _check_port_free(host: str, port: int, setting: str = "--port") -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -288,7 +347,7 @@ def _check_port_free(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             raise CommandError(
-                f"cannot listen on {host}:{port}: {exc.strerror}; pick another with --port"
+                f"cannot listen on {host}:{port}: {exc.strerror}; pick another with {setting}"
             ) from None
 
 
@@ -305,7 +364,9 @@ def _banner(settings: Settings, host: str, port: int, secret: str | None, embedd
             else _describe(settings.database_url or "")
         ),
     ]
-    if secret is not None:
+    if settings.metrics_port is not None:
+        lines.append(f"  metrics: http://{shown}:{settings.metrics_port}/metrics")
+    if secret is not None and not settings.production:  # never a credential in production logs
         from service.auth import Role, mint_token
 
         token = mint_token(

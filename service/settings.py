@@ -12,8 +12,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+"""HS256 keys shorter than the hash (256 bits) are refused (RFC 7518, section 3.2)."""
+DEFAULT_METRICS_PORT = 9464
+"""Prometheus' registered default port for exporters of this kind (OpenTelemetry's too)."""
 
 
 class Environment(StrEnum):
@@ -50,7 +55,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # Authentication ------------------------------------------------------
-    jwt_secret: str | None = Field(None, description="HS256 shared secret.")
+    jwt_secret: str | None = Field(
+        None, description="HS256 shared secret, at least 32 bytes (`openssl rand -hex 32`)."
+    )
     jwt_public_key: str | None = Field(None, description="RS256 public key (PEM).")
     jwks_url: str | None = Field(None, description="JWKS URL of an identity provider (RS256).")
     jwt_issuer: str | None = Field(None, description="Required `iss` claim, when set.")
@@ -83,6 +90,33 @@ class Settings(BaseSettings):
         "SIGINT before it cancels them; keep it below Kubernetes' "
         "terminationGracePeriodSeconds minus the preStop pause.",
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of the Prometheus metrics listener (`GET /metrics`), beside the "
+        "API's. Production: 9464 unless set, and never on the API port. Elsewhere: unset "
+        "serves /metrics on the API port.",
+    )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_secret(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            # Never echo the value: it is a credential.
+            raise ValueError(
+                f"an HS256 secret must be at least {MIN_SECRET_BYTES} bytes (RFC 7518); make "
+                "one with `openssl rand -hex 32`"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _production_metrics_port(self) -> Settings:
+        if self.production and self.metrics_port is None:
+            self.metrics_port = DEFAULT_METRICS_PORT
+        return self
 
     @field_validator("database_url")
     @classmethod

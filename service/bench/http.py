@@ -121,6 +121,9 @@ def start_server(
         QUOTATREE_DATABASE_URL=url,
         QUOTATREE_JWT_SECRET=secret,
         QUOTATREE_ENV="production",
+        # Metrics are on in production, on a port of their own: a free one, so
+        # that runs side by side do not collide on the default 9464.
+        QUOTATREE_METRICS_PORT=str(free_port()),
         QUOTATREE_LOG_LEVEL="INFO",
         QUOTATREE_DATA_DIR=str(data_dir),
     )
