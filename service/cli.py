@@ -175,22 +175,86 @@ def _describe(url: str) -> str:
     return f"{where}/{parsed.database}"
 
 
+# What to do about the errors PostgreSQL answers a connection with (asyncpg's classes).
+_REFUSALS = {
+    "InvalidCatalogNameError": "create it, or fix the database name in QUOTATREE_DATABASE_URL",
+    "InvalidPasswordError": "fix the user or password in QUOTATREE_DATABASE_URL",
+    "InvalidAuthorizationSpecificationError": (
+        "fix the user in QUOTATREE_DATABASE_URL (or the server's pg_hba.conf)"
+    ),
+    "InsufficientPrivilegeError": "grant the role what it needs, or use another role",
+    "TooManyConnectionsError": "lower QUOTATREE_POOL_SIZE or raise max_connections",
+    "CannotConnectNowError": "the server is starting or stopping; try again",
+}
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: SQLAlchemy's ``orig``, causes and contexts."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
 def _db_errors(url: str, action: Callable[[], object]) -> object:
-    """Run ``action``; turn connection failures into one clear line."""
+    """Run ``action``; turn a database that cannot be reached or used into one line."""
     import sqlalchemy.exc
+
+    from service.db.migrate import MigrationsNotFoundError
 
     try:
         return action()
-    except (OSError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise CommandError(f"cannot reach the database at {_describe(url)}: {reason}") from None
-    except sqlalchemy.exc.ArgumentError as exc:
-        raise CommandError(f"QUOTATREE_DATABASE_URL is not a database URL: {exc}") from None
+    except MigrationsNotFoundError as exc:
+        raise CommandError(str(exc)) from None
     except Exception as exc:
-        # asyncpg raises its own classes for refused logins, unknown databases ...
-        if exc.__class__.__module__.startswith("asyncpg"):
-            reason = str(exc).splitlines()[0]
-            raise CommandError(f"cannot use the database at {_describe(url)}: {reason}") from None
+        where = _describe(url)
+        for cause in _causes(exc):
+            name = cause.__class__.__name__
+            if name == "ClientConfigurationError":  # asyncpg's check of the URL's options
+                raise CommandError(
+                    f"QUOTATREE_DATABASE_URL has a bad option: {_first_line(cause)}"
+                ) from None
+            if cause.__class__.__module__.startswith("asyncpg"):
+                hint = _REFUSALS.get(name)
+                raise CommandError(
+                    f"the database at {where} refused: {_first_line(cause)}"
+                    + (f"; {hint}" if hint else "")
+                ) from None
+            if isinstance(cause, TimeoutError):
+                raise CommandError(
+                    f"cannot reach the database at {where}: timed out; check the host and "
+                    "port in QUOTATREE_DATABASE_URL and the network between"
+                ) from None
+            if isinstance(cause, OSError) and "SSL" in str(cause):
+                raise CommandError(
+                    f"cannot reach the database at {where}: {_first_line(cause)}; drop ssl= "
+                    "from QUOTATREE_DATABASE_URL or enable TLS on the server"
+                ) from None
+            if isinstance(cause, OSError):
+                raise CommandError(
+                    f"cannot reach the database at {where}: {_first_line(cause)}; check that "
+                    "PostgreSQL runs there and the host and port in QUOTATREE_DATABASE_URL"
+                ) from None
+            if isinstance(cause, TypeError) and "unexpected keyword argument" in str(cause):
+                option = str(cause).rpartition("argument")[2].strip(" '\"")
+                raise CommandError(
+                    f"QUOTATREE_DATABASE_URL has the option {option!r}, which asyncpg does "
+                    "not take; remove it (TLS: ?ssl=require)"
+                ) from None
+            if isinstance(cause, sqlalchemy.exc.ArgumentError):
+                raise CommandError(
+                    "QUOTATREE_DATABASE_URL is not a database URL; expected "
+                    "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+                ) from None
         raise
 
 
@@ -509,6 +573,7 @@ def cmd_import_members(args: argparse.Namespace) -> int:
     from service.plans.dimensions import LoadResult, load_members
 
     started = time.perf_counter()
+    settings = _settings(args)  # a configuration mistake is reported before any work
     try:
         rows = read_member_file(Path(args.file))
     except MemberFileError as exc:
@@ -516,9 +581,7 @@ def cmd_import_members(args: argparse.Namespace) -> int:
     except BulkLoadError as exc:
         _print_row_errors(args.file, exc)
         return 1
-    print(f"read {len(rows)} rows from {args.file}", file=sys.stderr)
 
-    settings = _settings(args)
     embedded: EmbeddedPostgres | None = None
     try:
         with STOP.shielded():
@@ -526,6 +589,7 @@ def cmd_import_members(args: argparse.Namespace) -> int:
         problem = _pending(url)
         if problem is not None:
             raise CommandError(problem)
+        print(f"read {len(rows)} rows from {args.file}", file=sys.stderr)
         principal = Principal(subject=f"cli:{getpass.getuser()}", roles=frozenset({Role.ADMIN}))
 
         async def load() -> LoadResult:

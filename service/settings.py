@@ -7,6 +7,7 @@ at start (its token is printed, as Jupyter does).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,8 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+URL_SHAPE = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_SECRET_BYTES = 32
 """HS256 keys shorter than the hash (256 bits) are refused (RFC 7518, section 3.2)."""
 DEFAULT_METRICS_PORT = 9464
@@ -121,12 +124,80 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
+        """``postgres[ql]://`` becomes ``postgresql+asyncpg://``, libpq's ``sslmode``
+        asyncpg's ``ssl``; any other scheme is refused here rather than by a driver
+        import deep in SQLAlchemy. Messages never repeat the URL (it may hold a
+        password)."""
+        if value is None or not value.strip():
             return None
-        for prefix in ("postgres://", "postgresql://"):
-            if value.startswith(prefix):
-                return "postgresql+asyncpg://" + value[len(prefix) :]
+        value = value.strip()
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            raise ValueError(f"is not a URL; expected {URL_SHAPE}")
+        if scheme in ("postgres", "postgresql"):
+            value = "postgresql+asyncpg://" + rest
+        elif scheme != "postgresql+asyncpg":
+            shown = repr(scheme) if re.fullmatch(r"[A-Za-z0-9+._-]{1,40}", scheme) else "its"
+            raise ValueError(
+                f"{shown} scheme is not supported: quotatree runs on PostgreSQL through "
+                f"asyncpg; use {URL_SHAPE} (or postgresql+asyncpg://...)"
+            )
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                f"is not a valid URL; expected {URL_SHAPE}, with special characters of the "
+                "password percent-encoded"
+            ) from None
+        if "sslmode" in url.query:
+            if "ssl" in url.query:
+                raise ValueError("sets both sslmode and ssl; keep one (ssl=require, ...)")
+            query = dict(url.query)
+            query["ssl"] = query.pop("sslmode")
+            value = url.set(query=query).render_as_string(hide_password=False)
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"is not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("jwt_public_key")
+    @classmethod
+    def _rsa_public_key(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        try:
+            key = load_pem_public_key(value.strip().encode())
+        except (ValueError, TypeError):
+            key = None
+        if not isinstance(key, RSAPublicKey):
+            raise ValueError(
+                "is not an RSA public key in PEM form (-----BEGIN PUBLIC KEY----- ...); "
+                "give the public half of the key your tokens are signed with"
+            )
+        return value
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        if not re.match(r"https?://[^/\s]+", value.strip()):
+            raise ValueError(
+                "is not an http(s) URL; give your identity provider's JWKS address, e.g. "
+                "https://idp.example.com/.well-known/jwks.json"
+            )
+        return value.strip()
 
     @property
     def production(self) -> bool:
