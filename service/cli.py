@@ -1,4 +1,4 @@
-"""The ``quotatree`` command: serve, migrate, export-schema, token, bench.
+"""The ``quotatree`` command: serve, migrate, export-schema, token, import, bench.
 
 Every failure the user can act on ends with one line on stderr and exit code 1;
 bad arguments exit 2 with argparse's usage line.
@@ -653,10 +653,35 @@ def _print_row_errors(file: str, exc: Exception) -> None:
 BENCHMARKS = ("allocation", "versions", "http")
 
 
+def _checkout() -> Path:
+    """The source checkout this package runs from (an editable install), if it is one."""
+    return Path(__file__).resolve().parents[1]
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a benchmark of ``tests/benchmarks``: a development tool, not shipped.
+
+    The benchmarks use the test suite's helpers and the dev extra (httpx), so they
+    live beside the tests; from a checkout this command runs them, elsewhere (the
+    image, a wheel) it says where to get them.
+    """
     import importlib
 
-    module = importlib.import_module(f"service.bench.{args.suite}")
+    root = _checkout()
+    if not (root / "tests" / "benchmarks" / f"{args.suite}.py").is_file():
+        raise CommandError(
+            "the benchmarks are not part of the installed package; from a checkout of the "
+            "repository with the dev extra (pip install -e '.[dev]'), run "
+            f"`python -m tests.benchmarks.{args.suite}`"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(f"tests.benchmarks.{args.suite}")
+    except ModuleNotFoundError as exc:
+        raise CommandError(
+            f"the benchmarks need the dev extra ({exc.name} is missing): pip install -e '.[dev]'"
+        ) from None
     return int(module.main(args.rest))
 
 
@@ -707,7 +732,11 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir(members)
     members.set_defaults(func=cmd_import_members)
 
-    bench = sub.add_parser("bench", help="run a benchmark and print its figures")
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark and print its figures (from a checkout with the dev extra; "
+        "same as python -m tests.benchmarks.SUITE)",
+    )
     bench.add_argument("suite", choices=BENCHMARKS)
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(func=cmd_bench)
