@@ -100,10 +100,11 @@ class SharedSecret:
 
     def _live_holders(self) -> list[Holder]:
         try:
-            raw = json.loads(self._holders.read_text())
-        except (FileNotFoundError, ValueError):
+            holders = [
+                (int(pid), float(started)) for pid, started in json.loads(self._holders.read_text())
+            ]
+        except (FileNotFoundError, ValueError, TypeError):  # none yet, or not ours: none
             return []
-        holders = [(int(pid), float(started)) for pid, started in raw]
         return [h for h in holders if _alive(h)]
 
     def _read(self) -> str | None:
