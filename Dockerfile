@@ -49,7 +49,8 @@ ENV PATH="/opt/venv/bin:${PATH}" \
 
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000
+# The API, and the Prometheus metrics (QUOTATREE_METRICS_PORT, 9464 in production).
+EXPOSE 8000 9464
 
 # Liveness only (no database): /readyz is for the orchestrator's readiness.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -149,10 +149,13 @@ def create_app(
             return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        payload, content_type = metrics_payload()
-        return Response(payload, media_type=content_type)
+    if settings.metrics_port is None:
+        # Development and tests only: production serves metrics on their own port
+        # (QUOTATREE_METRICS_PORT, see service.cli), never beside the API.
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            payload, content_type = metrics_payload()
+            return Response(payload, media_type=content_type)
 
     app.add_middleware(
         IdempotencyMiddleware, authenticator=authenticator, database=lambda: state["db"]

@@ -3,7 +3,8 @@
 Keys, in order of precedence: a JWKS URL (RS256, the identity provider's keys,
 fetched and cached by PyJWT's ``PyJWKClient``, so rotation needs no restart), an
 RS256 public key, an HS256 shared secret. With none configured the server makes
-a one-off secret at start and prints a token (see ``service.cli``).
+a one-off secret at start and prints a token (see ``service.cli``), except in
+production, which refuses to start without a configured key.
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ class Principal:
         return self.has(Role.PLANNER)
 
 
+PRODUCTION_NEEDS_A_KEY = (
+    "QUOTATREE_ENV=production needs a configured key to verify tokens: set "
+    "QUOTATREE_JWT_SECRET (at least 32 bytes, e.g. `openssl rand -hex 32`), "
+    "QUOTATREE_JWT_PUBLIC_KEY (RS256, PEM) or QUOTATREE_JWKS_URL (your identity provider)"
+)
+
+
 class Authenticator:
     """Verifies bearer tokens against the configured key."""
 
@@ -63,6 +71,8 @@ class Authenticator:
             self._key = settings.jwt_public_key
             self.algorithms = ["RS256"]
         else:
+            if settings.production and not settings.jwt_secret:
+                raise ValueError(PRODUCTION_NEEDS_A_KEY)
             secret = settings.jwt_secret or generated_secret
             if not secret:
                 raise ValueError("no JWT key configured and no generated secret given")

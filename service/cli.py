@@ -1,4 +1,4 @@
-"""The ``quotatree`` command: serve, migrate, export-schema, token, bench.
+"""The ``quotatree`` command: serve, migrate, export-schema, token, import, bench.
 
 Every failure the user can act on ends with one line on stderr and exit code 1;
 bad arguments exit 2 with argparse's usage line.
@@ -9,17 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
+import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, cast
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 if TYPE_CHECKING:
     from service.db.embedded import EmbeddedPostgres
     from service.settings import Settings
+    from service.shared_secret import SharedSecret
 
 STARTED = time.perf_counter()
 
@@ -28,9 +32,84 @@ class CommandError(Exception):
     """Ends the command with its message as the single line of output."""
 
 
+# --- stop signals ------------------------------------------------------------------------
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """A stop signal arrived: unwind so that every ``finally`` runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class StopSignals:
+    """SIGTERM and SIGINT turned into :class:`Interrupted`, and regions they must not cut.
+
+    Python leaves SIGTERM (what Docker, Kubernetes and systemd send) at the
+    operating system's default, which ends the process on the spot: no
+    ``finally`` runs, so the embedded PostgreSQL and the one-off secret were left
+    behind. uvicorn catches both signals while it serves, drains the open
+    requests, restores the handlers it found and raises the signal again; with
+    this handler installed that second delivery unwinds the ``serve`` command
+    through its clean-up instead of killing it.
+    """
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        self._shielded = 0
+        self._pending: int | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        self._pending = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._shielded:
+            if self._pending is None:
+                self._pending = signum
+            return
+        raise Interrupted(signum)
+
+    @contextmanager
+    def shielded(self, *, then_stop: bool = True) -> Iterator[None]:
+        """Hold a stop until the block is done (starting PostgreSQL, cleaning up).
+
+        With ``then_stop`` a signal that arrived meanwhile is raised when the
+        block completes; without, it is dropped (the process is ending anyway).
+        """
+        self._shielded += 1
+        try:
+            yield
+        finally:
+            self._shielded -= 1
+            if not then_stop:
+                self._pending = None
+        if then_stop and not self._shielded and self._pending is not None:
+            signum, self._pending = self._pending, None
+            raise Interrupted(signum)
+
+
+STOP = StopSignals()
+
+
 def _fail(message: str) -> NoReturn:
     print(f"quotatree: error: {message}", file=sys.stderr)
     raise SystemExit(1)
+
+
+SECRET_SETTINGS = frozenset({"jwt_secret", "jwt_public_key", "database_url"})
+"""Settings whose value is never repeated in a message (credentials)."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -44,13 +123,29 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "QUOTATREE_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise CommandError(f"bad configuration {name}: {first['msg']}") from None
+        raise CommandError(_configuration_error(exc, Settings)) from None
 
 
-def _runtime_secret_file(data_dir: Path) -> Path:
-    return data_dir / "run" / "jwt-secret"
+def _configuration_error(exc: Any, settings_class: Any) -> str:
+    """One line for the first invalid setting: which variable, what is wrong, the fix."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    name = f"QUOTATREE_{field.upper()}" if field else "the configuration"
+    shown = name
+    if field and field not in SECRET_SETTINGS and isinstance(first.get("input"), str):
+        shown = f"{name}={first['input']!r}"
+    hint = "fix it in the environment"
+    info = settings_class.model_fields.get(field)
+    if info is not None and not info.is_required():
+        default = info.get_default(call_default_factory=True)
+        if default is not None and field not in SECRET_SETTINGS:
+            hint = f"fix or unset it (default {default})"
+        else:
+            hint = "fix or unset it"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"bad configuration: {shown}: {message}; {hint}{more}"
 
 
 # --- database --------------------------------------------------------------------------
@@ -80,22 +175,86 @@ def _describe(url: str) -> str:
     return f"{where}/{parsed.database}"
 
 
+# What to do about the errors PostgreSQL answers a connection with (asyncpg's classes).
+_REFUSALS = {
+    "InvalidCatalogNameError": "create it, or fix the database name in QUOTATREE_DATABASE_URL",
+    "InvalidPasswordError": "fix the user or password in QUOTATREE_DATABASE_URL",
+    "InvalidAuthorizationSpecificationError": (
+        "fix the user in QUOTATREE_DATABASE_URL (or the server's pg_hba.conf)"
+    ),
+    "InsufficientPrivilegeError": "grant the role what it needs, or use another role",
+    "TooManyConnectionsError": "lower QUOTATREE_POOL_SIZE or raise max_connections",
+    "CannotConnectNowError": "the server is starting or stopping; try again",
+}
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: SQLAlchemy's ``orig``, causes and contexts."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
 def _db_errors(url: str, action: Callable[[], object]) -> object:
-    """Run ``action``; turn connection failures into one clear line."""
+    """Run ``action``; turn a database that cannot be reached or used into one line."""
     import sqlalchemy.exc
+
+    from service.db.migrate import MigrationsNotFoundError
 
     try:
         return action()
-    except (OSError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise CommandError(f"cannot reach the database at {_describe(url)}: {reason}") from None
-    except sqlalchemy.exc.ArgumentError as exc:
-        raise CommandError(f"QUOTATREE_DATABASE_URL is not a database URL: {exc}") from None
+    except MigrationsNotFoundError as exc:
+        raise CommandError(str(exc)) from None
     except Exception as exc:
-        # asyncpg raises its own classes for refused logins, unknown databases ...
-        if exc.__class__.__module__.startswith("asyncpg"):
-            reason = str(exc).splitlines()[0]
-            raise CommandError(f"cannot use the database at {_describe(url)}: {reason}") from None
+        where = _describe(url)
+        for cause in _causes(exc):
+            name = cause.__class__.__name__
+            if name == "ClientConfigurationError":  # asyncpg's check of the URL's options
+                raise CommandError(
+                    f"QUOTATREE_DATABASE_URL has a bad option: {_first_line(cause)}"
+                ) from None
+            if cause.__class__.__module__.startswith("asyncpg"):
+                hint = _REFUSALS.get(name)
+                raise CommandError(
+                    f"the database at {where} refused: {_first_line(cause)}"
+                    + (f"; {hint}" if hint else "")
+                ) from None
+            if isinstance(cause, TimeoutError):
+                raise CommandError(
+                    f"cannot reach the database at {where}: timed out; check the host and "
+                    "port in QUOTATREE_DATABASE_URL and the network between"
+                ) from None
+            if isinstance(cause, OSError) and "SSL" in str(cause):
+                raise CommandError(
+                    f"cannot reach the database at {where}: {_first_line(cause)}; drop ssl= "
+                    "from QUOTATREE_DATABASE_URL or enable TLS on the server"
+                ) from None
+            if isinstance(cause, OSError):
+                raise CommandError(
+                    f"cannot reach the database at {where}: {_first_line(cause)}; check that "
+                    "PostgreSQL runs there and the host and port in QUOTATREE_DATABASE_URL"
+                ) from None
+            if isinstance(cause, TypeError) and "unexpected keyword argument" in str(cause):
+                option = str(cause).rpartition("argument")[2].strip(" '\"")
+                raise CommandError(
+                    f"QUOTATREE_DATABASE_URL has the option {option!r}, which asyncpg does "
+                    "not take; remove it (TLS: ?ssl=require)"
+                ) from None
+            if isinstance(cause, sqlalchemy.exc.ArgumentError):
+                raise CommandError(
+                    "QUOTATREE_DATABASE_URL is not a database URL; expected "
+                    "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+                ) from None
         raise
 
 
@@ -125,6 +284,7 @@ def _pending(url: str) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT: drain the open requests, then clean up and exit 0."""
     settings = _settings(args)
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
@@ -133,14 +293,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "QUOTATREE_ENV=production needs QUOTATREE_DATABASE_URL; the embedded database "
             "is for development"
         )
+    if settings.production and not settings.jwt_configured:
+        from service.auth import PRODUCTION_NEEDS_A_KEY
+
+        raise CommandError(PRODUCTION_NEEDS_A_KEY)
+    metrics_port = settings.metrics_port
+    if metrics_port == port:
+        raise CommandError(
+            f"QUOTATREE_METRICS_PORT is the API's port {port}: metrics need a port of their "
+            "own; pick another"
+        )
     _check_port_free(host, port)
+    if metrics_port is not None:
+        _check_port_free(host, metrics_port, "QUOTATREE_METRICS_PORT")
 
     from service.observability import configure_logging
 
     configure_logging(settings.log_level)
-    url, embedded = _database_url(settings)
-    secret_file: Path | None = None
+    embedded: EmbeddedPostgres | None = None
+    secret: SharedSecret | None = None
+    metrics: Any = None
     try:
+        # A stop signal during start-up waits for these steps to finish, so that
+        # what they started is known to the clean-up below.
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
         if embedded is not None:
             _upgrade(url)
         else:
@@ -150,14 +327,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         generated = None
         if not settings.jwt_configured:
-            from service.auth import new_secret
+            from service.shared_secret import SharedSecret
 
-            generated = new_secret()
-            secret_file = _runtime_secret_file(settings.data_dir)
-            secret_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(generated)
+            shared = SharedSecret(settings.data_dir)
+            with STOP.shielded():
+                try:
+                    generated = shared.join()
+                    secret = shared
+                except OSError as exc:
+                    raise CommandError(
+                        f"cannot keep the one-off secret in {shared.folder}: {exc.strerror}; "
+                        "choose another folder with --data-dir or QUOTATREE_DATA_DIR, or set "
+                        "QUOTATREE_JWT_SECRET"
+                    ) from None
 
         import uvicorn
 
@@ -166,22 +348,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         runtime = Settings(**{**settings.model_dump(), "database_url": url})
         app = create_app(runtime, generated_secret=generated)
+        if metrics_port is not None:
+            metrics = _serve_metrics(host, metrics_port)
         _banner(settings, host, port, generated, embedded is not None)
         # What start-up built (modules, the schema, the app) lives as long as the
         # process: keep it out of the collector's full passes, which otherwise
         # walk it again and again and stall requests (bench http's bulk reads).
         gc.collect()
         gc.freeze()
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
-        return 0
+        # uvicorn handles SIGTERM and SIGINT itself while it runs: it stops
+        # accepting, lets the requests in flight finish (at most
+        # QUOTATREE_SHUTDOWN_TIMEOUT seconds), then raises the signal again, which
+        # STOP turns into Interrupted.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_timeout,
+        )
+    except Interrupted:
+        pass  # stopped on request: a normal end
     finally:
-        if secret_file is not None:
-            secret_file.unlink(missing_ok=True)
-        if embedded is not None:
-            embedded.stop()
+        with STOP.shielded(then_stop=False):
+            if metrics is not None:
+                metrics.shutdown()
+            if secret is not None:
+                secret.leave()
+            if embedded is not None:
+                embedded.stop()
+    return 0
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _serve_metrics(host: str, port: int) -> Any:
+    """Prometheus' own HTTP server for ``/metrics``, in a thread, on its own port.
+
+    Kept off the API's port so that whatever publishes the API (an Ingress, a load
+    balancer) never publishes the metrics; Prometheus scrapes the pods directly.
+    """
+    from prometheus_client import start_http_server
+
+    try:
+        server, _ = start_http_server(port, addr=host)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {host}:{port} for metrics: {exc.strerror}; pick another "
+            "with QUOTATREE_METRICS_PORT"
+        ) from None
+    return server
+
+
+def _check_port_free(host: str, port: int, setting: str = "--port") -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -193,7 +411,7 @@ def _check_port_free(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             raise CommandError(
-                f"cannot listen on {host}:{port}: {exc.strerror}; pick another with --port"
+                f"cannot listen on {host}:{port}: {exc.strerror}; pick another with {setting}"
             ) from None
 
 
@@ -210,7 +428,9 @@ def _banner(settings: Settings, host: str, port: int, secret: str | None, embedd
             else _describe(settings.database_url or "")
         ),
     ]
-    if secret is not None:
+    if settings.metrics_port is not None:
+        lines.append(f"  metrics: http://{shown}:{settings.metrics_port}/metrics")
+    if secret is not None and not settings.production:  # never a credential in production logs
         from service.auth import Role, mint_token
 
         token = mint_token(
@@ -223,8 +443,9 @@ def _banner(settings: Settings, host: str, port: int, secret: str | None, embedd
             roles_claim=settings.jwt_roles_claim,
         )
         lines += [
-            "  No JWT key is configured, so this run made a one-off secret. An admin token",
-            f"  valid {settings.token_ttl_hours:g} h (until the server stops):",
+            "  No JWT key is configured, so the servers on this data folder share a one-off",
+            f"  secret. An admin token valid {settings.token_ttl_hours:g} h (until the last of "
+            "them stops):",
             "",
             f"      Bearer {token}",
             "",
@@ -243,8 +464,10 @@ def _banner(settings: Settings, host: str, port: int, secret: str | None, embedd
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    url, embedded = _database_url(settings)
+    embedded: EmbeddedPostgres | None = None
     try:
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
         if args.action == "upgrade":
             _upgrade(url, args.revision or "head")
             print(f"database at {_describe(url)} upgraded to {args.revision or 'head'}")
@@ -279,7 +502,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 0
     finally:
         if embedded is not None:
-            embedded.stop()
+            with STOP.shielded(then_stop=False):
+                embedded.stop()
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
@@ -305,13 +529,20 @@ def cmd_token(args: argparse.Namespace) -> int:
         )
     secret = settings.jwt_secret
     if not secret:
-        file = _runtime_secret_file(settings.data_dir)
-        if not file.is_file():
+        from service.shared_secret import SharedSecret
+
+        shared = SharedSecret(settings.data_dir)
+        try:
+            secret = shared.current()
+        except OSError as exc:
+            raise CommandError(
+                f"cannot read the one-off secret in {shared.folder}: {exc.strerror}"
+            ) from None
+        if secret is None:
             raise CommandError(
                 "no key to sign with: set QUOTATREE_JWT_SECRET, or start `quotatree serve` "
-                f"first (it keeps its one-off secret in {file} while it runs)"
+                f"first (it keeps its one-off secret in {shared.file} while it runs)"
             )
-        secret = file.read_text().strip()
     ttl = args.ttl_hours if args.ttl_hours is not None else settings.token_ttl_hours
     if ttl <= 0:
         raise CommandError("--ttl-hours must be above zero")
@@ -343,6 +574,7 @@ def cmd_import_members(args: argparse.Namespace) -> int:
     from service.plans.uow import Change
 
     started = time.perf_counter()
+    settings = _settings(args)  # a configuration mistake is reported before any work
     try:
         rows = read_member_file(Path(args.file))
     except MemberFileError as exc:
@@ -350,14 +582,15 @@ def cmd_import_members(args: argparse.Namespace) -> int:
     except BulkLoadError as exc:
         _print_row_errors(args.file, exc)
         return 1
-    print(f"read {len(rows)} rows from {args.file}", file=sys.stderr)
 
-    settings = _settings(args)
-    url, embedded = _database_url(settings)
+    embedded: EmbeddedPostgres | None = None
     try:
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
         problem = _pending(url)
         if problem is not None:
             raise CommandError(problem)
+        print(f"read {len(rows)} rows from {args.file}", file=sys.stderr)
         principal = Principal(subject=f"cli:{getpass.getuser()}", roles=frozenset({Role.ADMIN}))
 
         async def load() -> LoadResult:
@@ -402,7 +635,8 @@ def cmd_import_members(args: argparse.Namespace) -> int:
         return 0
     finally:
         if embedded is not None:
-            embedded.stop()
+            with STOP.shielded(then_stop=False):
+                embedded.stop()
 
 
 def _print_row_errors(file: str, exc: Exception) -> None:
@@ -420,10 +654,35 @@ def _print_row_errors(file: str, exc: Exception) -> None:
 BENCHMARKS = ("allocation", "versions", "http")
 
 
+def _checkout() -> Path:
+    """The source checkout this package runs from (an editable install), if it is one."""
+    return Path(__file__).resolve().parents[1]
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a benchmark of ``tests/benchmarks``: a development tool, not shipped.
+
+    The benchmarks use the test suite's helpers and the dev extra (httpx), so they
+    live beside the tests; from a checkout this command runs them, elsewhere (the
+    image, a wheel) it says where to get them.
+    """
     import importlib
 
-    module = importlib.import_module(f"service.bench.{args.suite}")
+    root = _checkout()
+    if not (root / "tests" / "benchmarks" / f"{args.suite}.py").is_file():
+        raise CommandError(
+            "the benchmarks are not part of the installed package; from a checkout of the "
+            "repository with the dev extra (pip install -e '.[dev]'), run "
+            f"`python -m tests.benchmarks.{args.suite}`"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(f"tests.benchmarks.{args.suite}")
+    except ModuleNotFoundError as exc:
+        raise CommandError(
+            f"the benchmarks need the dev extra ({exc.name} is missing): pip install -e '.[dev]'"
+        ) from None
     return int(module.main(args.rest))
 
 
@@ -474,7 +733,11 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir(members)
     members.set_defaults(func=cmd_import_members)
 
-    bench = sub.add_parser("bench", help="run a benchmark and print its figures")
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark and print its figures (from a checkout with the dev extra; "
+        "same as python -m tests.benchmarks.SUITE)",
+    )
     bench.add_argument("suite", choices=BENCHMARKS)
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(func=cmd_bench)
@@ -483,12 +746,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    STOP.install()
     try:
         return int(args.func(args))
     except CommandError as exc:
         _fail(str(exc))
+    except Interrupted as exc:  # a command other than serve was stopped half-way
+        return 128 + exc.signum
     except KeyboardInterrupt:
         return 130
+    finally:
+        STOP.restore()
 
 
 if __name__ == "__main__":

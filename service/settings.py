@@ -7,13 +7,21 @@ at start (its token is printed, as Jupyter does).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+URL_SHAPE = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_SECRET_BYTES = 32
+"""HS256 keys shorter than the hash (256 bits) are refused (RFC 7518, section 3.2)."""
+DEFAULT_METRICS_PORT = 9464
+"""Prometheus' registered default port for exporters of this kind (OpenTelemetry's too)."""
 
 
 class Environment(StrEnum):
@@ -50,7 +58,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # Authentication ------------------------------------------------------
-    jwt_secret: str | None = Field(None, description="HS256 shared secret.")
+    jwt_secret: str | None = Field(
+        None, description="HS256 shared secret, at least 32 bytes (`openssl rand -hex 32`)."
+    )
     jwt_public_key: str | None = Field(None, description="RS256 public key (PEM).")
     jwks_url: str | None = Field(None, description="JWKS URL of an identity provider (RS256).")
     jwt_issuer: str | None = Field(None, description="Required `iss` claim, when set.")
@@ -75,15 +85,119 @@ class Settings(BaseSettings):
     pool_size: int = Field(10, ge=1)
     max_overflow: int = Field(10, ge=0)
 
+    # Operations (quotatree serve) -------------------------------------------
+    shutdown_timeout: int = Field(
+        20,
+        ge=0,
+        description="Seconds `serve` lets the requests in flight finish after SIGTERM or "
+        "SIGINT before it cancels them; keep it below Kubernetes' "
+        "terminationGracePeriodSeconds minus the preStop pause.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of the Prometheus metrics listener (`GET /metrics`), beside the "
+        "API's. Production: 9464 unless set, and never on the API port. Elsewhere: unset "
+        "serves /metrics on the API port.",
+    )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_secret(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            # Never echo the value: it is a credential.
+            raise ValueError(
+                f"an HS256 secret must be at least {MIN_SECRET_BYTES} bytes (RFC 7518); make "
+                "one with `openssl rand -hex 32`"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _production_metrics_port(self) -> Settings:
+        if self.production and self.metrics_port is None:
+            self.metrics_port = DEFAULT_METRICS_PORT
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
+        """``postgres[ql]://`` becomes ``postgresql+asyncpg://``, libpq's ``sslmode``
+        asyncpg's ``ssl``; any other scheme is refused here rather than by a driver
+        import deep in SQLAlchemy. Messages never repeat the URL (it may hold a
+        password)."""
+        if value is None or not value.strip():
             return None
-        for prefix in ("postgres://", "postgresql://"):
-            if value.startswith(prefix):
-                return "postgresql+asyncpg://" + value[len(prefix) :]
+        value = value.strip()
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            raise ValueError(f"is not a URL; expected {URL_SHAPE}")
+        if scheme in ("postgres", "postgresql"):
+            value = "postgresql+asyncpg://" + rest
+        elif scheme != "postgresql+asyncpg":
+            shown = repr(scheme) if re.fullmatch(r"[A-Za-z0-9+._-]{1,40}", scheme) else "its"
+            raise ValueError(
+                f"{shown} scheme is not supported: quotatree runs on PostgreSQL through "
+                f"asyncpg; use {URL_SHAPE} (or postgresql+asyncpg://...)"
+            )
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                f"is not a valid URL; expected {URL_SHAPE}, with special characters of the "
+                "password percent-encoded"
+            ) from None
+        if "sslmode" in url.query:
+            if "ssl" in url.query:
+                raise ValueError("sets both sslmode and ssl; keep one (ssl=require, ...)")
+            query = dict(url.query)
+            query["ssl"] = query.pop("sslmode")
+            value = url.set(query=query).render_as_string(hide_password=False)
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"is not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("jwt_public_key")
+    @classmethod
+    def _rsa_public_key(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        try:
+            key = load_pem_public_key(value.strip().encode())
+        except (ValueError, TypeError):
+            key = None
+        if not isinstance(key, RSAPublicKey):
+            raise ValueError(
+                "is not an RSA public key in PEM form (-----BEGIN PUBLIC KEY----- ...); "
+                "give the public half of the key your tokens are signed with"
+            )
+        return value
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        if not re.match(r"https?://[^/\s]+", value.strip()):
+            raise ValueError(
+                "is not an http(s) URL; give your identity provider's JWKS address, e.g. "
+                "https://idp.example.com/.well-known/jwks.json"
+            )
+        return value.strip()
 
     @property
     def production(self) -> bool:

@@ -8,7 +8,6 @@ dropped at the end. The schema comes from running the real Alembic migrations.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,79 +15,28 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.app import create_app
 from service.auth import Role, mint_token
 from service.db.engine import ConnectionBoundDatabase, make_engine
 from service.settings import Settings
+from tests.databases import (  # also imported from here by tests
+    ServerInfo,
+    create_database,
+    drop_database,
+    migrate,
+    postgres_server,
+)
 
 TEST_SECRET = "test-secret-" + "x" * 32
 
 
-@dataclass
-class ServerInfo:
-    admin_url: str
-    embedded: Any = None
-    created: list[str] = field(default_factory=list)
-
-    def url_for(self, database: str) -> str:
-        return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
-    url = Settings().database_url
-    if url:
-        yield ServerInfo(admin_url=url)
-        return
-    from service.db.embedded import start_embedded
-
-    embedded = start_embedded(tmp_path_factory.mktemp("pg"), database="postgres")
-    try:
-        yield ServerInfo(admin_url=embedded.url, embedded=embedded)
-    finally:
-        embedded.stop()
-
-
-async def create_database(server: ServerInfo, prefix: str = "quotatree_test") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
-    return name
-
-
-async def drop_database(server: ServerInfo, name: str) -> None:
-    admin = create_async_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
-async def migrate(engine: AsyncEngine, revision: str = "head", down: bool = False) -> None:
-    from alembic import command
-
-    from service.db.migrate import alembic_config
-
-    async with engine.connect() as conn:
-
-        def run(sync_conn: Any) -> None:
-            config = alembic_config(connection=sync_conn)
-            if down:
-                command.downgrade(config, revision)
-            else:
-                command.upgrade(config, revision)
-
-        await conn.run_sync(run)
-        await conn.commit()
+def pg_server() -> Iterator[ServerInfo]:
+    with postgres_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ KUBERNETES_VERSIONS = ("1.30", "1.31")
 
 APP_UID = 10001
 APP_PORT = 8000
+METRICS_PORT = 9464  # production's QUOTATREE_METRICS_PORT
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
@@ -158,7 +159,7 @@ def test_dockerfile_runtime_settings() -> None:
     for keyword, args in instructions:
         by_keyword.setdefault(keyword, []).append(args)
 
-    assert by_keyword["EXPOSE"] == [str(APP_PORT)]
+    assert by_keyword["EXPOSE"] == [f"{APP_PORT} {METRICS_PORT}"]
     cmd = json.loads(by_keyword["CMD"][-1])
     assert cmd == ["quotatree", "serve", "--host", "0.0.0.0", "--port", str(APP_PORT)]
     assert "ENTRYPOINT" not in by_keyword, "the CMD must be replaceable (migrate Job)"
@@ -272,7 +273,8 @@ def test_labels_are_consistent_and_selectors_pick_server_pods_only() -> None:
 def test_deployment_probes_point_at_health_endpoints_on_the_container_port() -> None:
     deployment = manifest("deployment.yaml", "Deployment")
     container = only_container(deployment["spec"]["template"]["spec"])
-    assert [p["containerPort"] for p in container["ports"]] == [APP_PORT]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": APP_PORT, "metrics": METRICS_PORT}
 
     expected = {
         "livenessProbe": "/healthz",
@@ -287,6 +289,29 @@ def test_deployment_probes_point_at_health_endpoints_on_the_container_port() -> 
     service = manifest("service.yaml", "Service")
     (service_port,) = service["spec"]["ports"]
     assert resolve_port(container, service_port["targetPort"]) == APP_PORT
+
+
+def test_metrics_are_scraped_from_their_own_port_which_the_service_does_not_publish() -> None:
+    from service.settings import DEFAULT_METRICS_PORT
+
+    assert DEFAULT_METRICS_PORT == METRICS_PORT
+    deployment = manifest("deployment.yaml", "Deployment")
+    template = deployment["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    container = only_container(template["spec"])
+    assert resolve_port(container, "metrics") == int(annotations["prometheus.io/port"])
+    configmap = manifest("configmap.yaml", "ConfigMap")["data"]
+    assert int(configmap["QUOTATREE_METRICS_PORT"]) == METRICS_PORT
+    service = manifest("service.yaml", "Service")
+    published = {resolve_port(container, p["targetPort"]) for p in service["spec"]["ports"]}
+    assert published == {APP_PORT}, "the Service must not publish the metrics port"
+    # Requests in flight get their drain time before the kubelet's SIGKILL.
+    pod = template["spec"]
+    pause = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    drain = int(configmap["QUOTATREE_SHUTDOWN_TIMEOUT"])
+    assert pause + drain < pod["terminationGracePeriodSeconds"]
 
 
 def test_deployment_rollout_resources_and_config() -> None:

@@ -10,6 +10,7 @@ shares it safely.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -32,11 +33,26 @@ class EmbeddedPostgres:
     url: str
 
     def stop(self) -> None:
-        """Release this process's hold on the server (the last holder stops it)."""
+        """Release this process's hold on the server (the last holder stops it).
+
+        ``pg_ctl stop`` returns once the server removed its ``postmaster.pid``,
+        a moment before the process ends; the last holder waits for that end, so
+        that nothing of the server outlives the command.
+        """
+        try:
+            postmaster = self.server.get_pid()
+        except Exception:  # pragma: no cover - the server never started
+            postmaster = None
         try:
             self.server.cleanup()
         except Exception:  # pragma: no cover - best effort at exit
             log.exception("embedded PostgreSQL did not stop cleanly")
+            return
+        if postmaster is not None and not (self.data_dir / "pgdata" / "postmaster.pid").exists():
+            import psutil
+
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+                psutil.Process(postmaster).wait(timeout=10)
 
 
 def start_embedded(data_dir: Path, database: str = "quotatree") -> EmbeddedPostgres:

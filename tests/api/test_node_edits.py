@@ -259,3 +259,51 @@ async def test_a_long_random_sequence_of_edits_keeps_every_sum_exact(
                 await session.scalar(text("SELECT count(*) FROM target_node WHERE target < 0")) == 0
             )
     assert applied >= 40, applied  # the sequence really edits the tree
+
+
+async def _audit_count(db: Any) -> int:
+    async with db.session() as session:
+        return int(await session.scalar(text("SELECT count(*) FROM audit_entry")) or 0)
+
+
+async def test_edits_that_change_nothing_write_nothing_and_keep_the_revision(
+    gql: GraphQLClient, tree: dict[str, Any], db: Any, statements: Any
+) -> None:
+    """A no-op edit neither bumps the revision (other editors would get CONFLICT) nor
+    writes an audit entry nor replaces the explanation."""
+    east, revision = tree["regions"][0], tree["revision"]
+    before = await gql(
+        "query($id: ID!) { node(id: $id) { ... on TargetNode { target explanation } } }",
+        {"id": east},
+    )
+    audited = await _audit_count(db)
+    statements.reset()
+    same = await gql(SET, {"input": {"nodeId": east, "revision": revision, "target": "300"}})
+    assert same["nodeSetTarget"]["userErrors"] == []
+    assert same["nodeSetTarget"]["version"]["revision"] == revision
+    assert same["nodeSetTarget"]["changed"] == []
+    unlocked = await gql(UNLOCK, {"input": {"nodeId": east, "revision": revision}})
+    assert unlocked["nodeUnlock"]["version"]["revision"] == revision
+    kept = await gql(
+        UPDATE,
+        {"input": {"nodeId": east, "revision": revision, "floor": None, "strategy": None}},
+    )
+    assert kept["nodeUpdate"]["version"]["revision"] == revision
+    owner = await gql(
+        """mutation($input: NodeAssignOwnerInput!) { nodeAssignOwner(input: $input) {
+             version { revision } userErrors { code } } }""",
+        {"input": {"nodeId": east, "revision": revision, "ownerId": None}},
+    )
+    assert owner["nodeAssignOwner"]["version"]["revision"] == revision
+    writes = [
+        s
+        for s in statements.statements
+        if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes == [], writes
+    assert await _audit_count(db) == audited
+    after = await gql(
+        "query($id: ID!) { node(id: $id) { ... on TargetNode { target explanation } } }",
+        {"id": east},
+    )
+    assert after == before

@@ -98,3 +98,12 @@ def test_owners_claim_must_be_a_list_of_names() -> None:
     bad = jwt.encode(claims(owners="li"), "s" * 40, algorithm="HS256")
     with pytest.raises(AuthenticationError):
         auth.authenticate(f"Bearer {bad}")
+
+
+def test_production_verifies_only_with_a_configured_key() -> None:
+    """No one-off secret in production: the server must be given a key."""
+    with pytest.raises(ValueError, match="QUOTATREE_JWT_SECRET"):
+        Authenticator(Settings(env="production"), generated_secret="g" * 43)
+    assert Authenticator(Settings(env="production", jwt_secret="s" * 40)).secret == "s" * 40
+    # Outside production the one-off secret is how a first start works.
+    assert Authenticator(Settings(env="development"), generated_secret="g" * 43).secret

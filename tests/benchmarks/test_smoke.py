@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from service.bench import http as bench_http
-from service.bench import versions as bench_versions
+from tests.benchmarks import http as bench_http
+from tests.benchmarks import versions as bench_versions
 
 
 def test_versions_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,7 +62,7 @@ def test_http_benchmark_smoke(generator: str, capsys: pytest.CaptureFixture[str]
 
 def test_typed_floor_executes_the_benchmark_document() -> None:
     """The floor runs the very document the load generator sends, over the same shape."""
-    from service.bench.typed_floor import answer, seconds_per_query
+    from tests.benchmarks.typed_floor import answer, seconds_per_query
 
     data: Any = answer(bench_http.SMALL_QUERY, 20, 5)
     children = data["node"]["children"]

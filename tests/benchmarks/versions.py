@@ -1,6 +1,7 @@
 """Version copy benchmark: prints figures, asserts nothing about time.
 
-Run ``python -m service.bench.versions`` (or ``quotatree bench versions``).
+Run ``python -m tests.benchmarks.versions`` from a checkout with the dev extra
+(``quotatree bench versions`` there does the same). Not part of the installed package.
 
 Goal (issue): copy a 100,000-node version into a new draft within 1.3x of a
 bare ``INSERT ... SELECT`` of the same rows measured in the same run.
@@ -23,7 +24,7 @@ on that server and dropped at the end), else an embedded PostgreSQL in a
 temporary folder. The tree is seeded with SQL (``generate_series``), not through
 the API: root -> 10 regions -> 10 channels -> 10 products -> customers, the
 customer level sized so the version has exactly ``--nodes`` nodes, every split
-adding up exactly to its parent. :mod:`service.bench.http` seeds with the same
+adding up exactly to its parent. :mod:`tests.benchmarks.http` seeds with the same
 helpers.
 """
 
@@ -34,17 +35,16 @@ import asyncio
 import gc
 import platform
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
+
+from tests.databases import create_database, drop_database, migrate, postgres_server
 
 GOAL_RATIO = 1.3
 ROOT_TARGET = 12_000_000_000  # 120 million in cents
@@ -82,66 +82,28 @@ async def scratch_database(prefix: str) -> AsyncIterator[Scratch]:
     """A fresh database migrated to head, dropped afterwards.
 
     On the server of ``QUOTATREE_DATABASE_URL`` when set, else on an embedded
-    PostgreSQL in a temporary folder (stopped afterwards).
+    PostgreSQL in a temporary folder (stopped afterwards): the test suite's
+    helpers (:mod:`tests.databases`).
     """
-    from service.settings import Settings
+    from service.db.engine import make_engine
 
-    configured = Settings().database_url
-    with tempfile.TemporaryDirectory(prefix="quotatree-bench-") as tmp:
-        embedded = None
-        if configured:
-            admin_url = configured
-            parsed = make_url(configured)
-            where = (
-                f"{parsed.host or 'localhost'}:{parsed.port or 5432}, from QUOTATREE_DATABASE_URL"
-            )
-        else:
-            from service.db.embedded import start_embedded
-
-            embedded = start_embedded(Path(tmp), database="postgres")
-            admin_url = embedded.url
-            where = f"embedded PostgreSQL in {tmp}"
+    with postgres_server() as server:
+        name = await create_database(server, prefix)
         try:
-            name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-            admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+            url = server.url_for(name)
+            admin = await asyncpg.connect(asyncpg_dsn(url))
             try:
-                await admin.execute(f'CREATE DATABASE "{name}"')
                 version = str(await admin.fetchval("SHOW server_version"))
             finally:
                 await admin.close()
-            url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+            engine = make_engine(url, pool_size=1, max_overflow=0)
             try:
-                await migrate(url)
-                yield Scratch(url=url, where=where, server_version=version.split()[0])
+                await migrate(engine)
             finally:
-                admin = await asyncpg.connect(asyncpg_dsn(admin_url))
-                try:
-                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                finally:
-                    await admin.close()
+                await engine.dispose()
+            yield Scratch(url=url, where=server.where, server_version=version.split()[0])
         finally:
-            if embedded is not None:
-                embedded.stop()
-
-
-async def migrate(url: str) -> None:
-    """Alembic upgrade to head on an open connection (we are inside an event loop)."""
-    from alembic import command
-
-    from service.db.engine import make_engine
-    from service.db.migrate import alembic_config
-
-    engine = make_engine(url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-
-            def run(sync_conn: Any) -> None:
-                command.upgrade(alembic_config(connection=sync_conn), "head")
-
-            await conn.run_sync(run)
-            await conn.commit()
-    finally:
-        await engine.dispose()
+            await drop_database(server, name)
 
 
 # --- seeding --------------------------------------------------------------------------------
@@ -487,7 +449,7 @@ async def run(args: argparse.Namespace, out: Out) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="quotatree bench versions",
+        prog="python -m tests.benchmarks.versions",
         description="Version copy benchmark (prints figures): create_draft() against a bare "
         "INSERT ... SELECT of the same rows.",
     )
@@ -509,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(run(args, out))
     except (RuntimeError, OSError) as exc:  # the embedded server or the database refused
-        print(f"quotatree bench versions: error: {exc}", file=sys.stderr)
+        print(f"tests.benchmarks.versions: error: {exc}", file=sys.stderr)
         return 1
 
 

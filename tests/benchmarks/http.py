@@ -1,12 +1,13 @@
 """The server under load: prints figures, asserts nothing about time.
 
-Run ``python -m service.bench.http`` (or ``quotatree bench http``).
+Run ``python -m tests.benchmarks.http`` from a checkout with the dev extra
+(``quotatree bench http`` there does the same). Not part of the installed package.
 
 The real server runs as a subprocess (``python -m service.cli serve``) in the
 production configuration: ``QUOTATREE_ENV=production``, a JWT secret (every
 request carries a bearer token), the default depth, alias and token limits,
 metrics and JSON logs at INFO (written to a file, not the terminal). Its
-database is a scratch database seeded with SQL (see :mod:`service.bench.versions`):
+database is a scratch database seeded with SQL (see :mod:`tests.benchmarks.versions`):
 a version of about ``--nodes`` nodes, one region of which holds about a tenth.
 
 1. Bulk read: ``planVersion.subtree`` of that region (about 10,000 nodes) over
@@ -23,7 +24,7 @@ a version of about ``--nodes`` nodes, one region of which holds about a tenth.
    one server process; p50 and p99 latency, and the non-200 or ``errors``
    responses, which must be none. Beside it, its floor: the same document executed
    by strawberry alone over in-memory objects of the same shape
-   (:mod:`service.bench.typed_floor`), whose inverse is the most requests per second
+   (:mod:`tests.benchmarks.typed_floor`), whose inverse is the most requests per second
    one process could serve on one core, whatever the server does.
 
 Server, load generator and PostgreSQL share the machine's cores; the output says
@@ -61,8 +62,8 @@ import orjson
 
 from service.api.ids import encode
 from service.auth import Role, mint_token
-from service.bench.typed_floor import seconds_per_query
-from service.bench.versions import (
+from tests.benchmarks.typed_floor import seconds_per_query
+from tests.benchmarks.versions import (
     Scratch,
     Seeded,
     add_dimension,
@@ -121,6 +122,9 @@ def start_server(
         QUOTATREE_DATABASE_URL=url,
         QUOTATREE_JWT_SECRET=secret,
         QUOTATREE_ENV="production",
+        # Metrics are on in production, on a port of their own: a free one, so
+        # that runs side by side do not collide on the default 9464.
+        QUOTATREE_METRICS_PORT=str(free_port()),
         QUOTATREE_LOG_LEVEL="INFO",
         QUOTATREE_DATA_DIR=str(data_dir),
     )
@@ -389,7 +393,7 @@ async def run_python_load(
     duration: float,
 ) -> dict[str, Any]:
     # Resolve the function from the imported module, also under ``python -m``.
-    target = importlib.import_module("service.bench.http")._python_load
+    target = importlib.import_module("tests.benchmarks.http")._python_load
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         loop = asyncio.get_running_loop()
@@ -673,7 +677,7 @@ async def _small(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="quotatree bench http",
+        prog="python -m tests.benchmarks.http",
         description="The real server under load (prints figures): a bulk subtree read "
         "against an asyncpg + orjson floor, peak memory, requests per second of a small query.",
     )
@@ -707,7 +711,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(run(args, out))
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        print(f"quotatree bench http: error: {exc}", file=sys.stderr)
+        print(f"tests.benchmarks.http: error: {exc}", file=sys.stderr)
         return 1
 
 

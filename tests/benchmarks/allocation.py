@@ -1,6 +1,7 @@
 """Allocation benchmark: prints figures, asserts nothing about time.
 
-Run ``python -m service.bench.allocation`` (or ``quotatree bench allocation``).
+Run ``python -m tests.benchmarks.allocation`` from a checkout with the dev extra
+(``quotatree bench allocation`` there does the same). Not part of the installed package.
 
 1. A 1,000,000-child WEIGHTS split (random float weights, parent 120 million in
    cents), against the floor: a bare numpy floor-plus-largest-remainder
@@ -206,7 +207,8 @@ def bench_matrix(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="quotatree bench allocation", description="Allocation benchmark (prints figures)."
+        prog="python -m tests.benchmarks.allocation",
+        description="Allocation benchmark (prints figures).",
     )
     parser.add_argument("--children", type=int, default=1_000_000)
     parser.add_argument("--rows", type=int, default=200)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.bench.allocation import bare_floor, main
 from service.domain.allocation import apportion_array
+from tests.benchmarks.allocation import bare_floor, main
 
 
 def test_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
