@@ -29,8 +29,8 @@ from service.api.prefetch import (
 from service.api.scalars import Amount, BigIntID, describe_enum
 from service.api.wrap import wrap, wrap_optional, wraps
 from service.db.models import TargetNode as NodeRow
+from service.domain.allocation.display import display_explanation, display_split_spec
 from service.domain.allocation.rebalance import AbsorbRule
-from service.domain.audit import display_values
 from service.domain.money import format_amount
 from service.domain.paths import path_ids
 from service.domain.tree import MAX_SPLIT_MEMBERS, InvalidInputError, share
@@ -401,7 +401,7 @@ class TargetNode(relay.Node):
         if self.row.explanation is None:
             return None
         digits = await _digits(info, self.row.plan_id)
-        return cast("JSON", display_values(self.row.explanation, digits))
+        return cast("JSON", display_explanation(self.row.explanation, digits))
 
     @strawberry.field(
         description="The method and inputs of this node's split, amounts as decimal strings "
@@ -411,7 +411,7 @@ class TargetNode(relay.Node):
         if self.row.split_spec is None:
             return None
         digits = await _digits(info, self.row.plan_id)
-        return cast("JSON", display_values(self.row.split_spec, digits))
+        return cast("JSON", display_split_spec(self.row.split_spec, digits))
 
 
 @strawberry.type(description="A page of nodes, in tree order.")

@@ -58,7 +58,11 @@ async def test_equal_split_is_exact_to_the_cent(gql: GraphQLClient, world: dict[
     assert result["children"][0]["slice"] == [
         {"dimension": {"name": "Regions"}, "member": {"code": "EAST"}}
     ]
-    assert result["children"][0]["explanation"]
+    explanation = result["children"][0]["explanation"]
+    # Amounts inside the JSON are decimal strings in the plan's currency, like `target`.
+    assert explanation["final"] == result["children"][0]["target"]
+    assert all(isinstance(c["explanation"]["final"], str) for c in result["children"])
+    assert "33." in explanation["text"] and "3334" not in explanation["text"]
 
 
 async def test_split_deeper_along_another_and_the_same_dimension(
