@@ -14,18 +14,20 @@ way the request id reaches the logs.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import Principal
 from service.db.engine import Database
-from service.db.models import AuditEntry, IdempotencyKey
+from service.db.idempotency import mark_applied
+from service.db.models import AuditEntry
 from service.domain.tree import InvalidInputError
 
 MAX_REASON_LENGTH = 2000
@@ -37,6 +39,8 @@ class ChangeContext:
     request_id: str | None = None
     idempotency: tuple[str, str] | None = None
     """(subject, key) of the request's Idempotency-Key, when it has one."""
+    idempotency_attempt: uuid.UUID | None = None
+    """The attempt holding that key: only it may mark the key applied."""
 
 
 NO_CONTEXT = ChangeContext()  # frozen, so sharing it as the default is safe
@@ -95,10 +99,8 @@ class UnitOfWork:
             await self.session.execute(insert(AuditEntry), self.entries)
         if self.context.idempotency is not None:
             subject, key = self.context.idempotency
-            await self.session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.subject == subject, IdempotencyKey.key == key)
-                .values(applied=True)
+            await mark_applied(
+                self.session, subject=subject, key=key, attempt=self.context.idempotency_attempt
             )
 
 
