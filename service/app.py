@@ -8,22 +8,53 @@ URL, or an embedded PostgreSQL when there is none.
 from __future__ import annotations
 
 import logging
+import re
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from cross_web import HTTPException as StrawberryHTTPException
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from graphql import GraphQLError, GraphQLSyntaxError
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.unset import UNSET
 
 from service.api.context import Context
+from service.api.errors import RequestIdMaskErrors, is_unexpected
 from service.api.idempotency import IdempotencyMiddleware
 from service.api.schema import build_schema
 from service.auth import AuthenticationError, Authenticator
 from service.db.engine import Database, make_engine
 from service.db.migrate import pending_migrations
+from service.graphql_http import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    REQUEST_ERROR_STATUS,
+    GraphQLOutcome,
+    HTTPError,
+    InvalidJSON,
+    check_content_type,
+    clip,
+    code_for_status,
+    content_type,
+    error_response,
+    graphql_outcome,
+    invalid_request,
+    negotiate,
+    parse_json,
+    request_parameters,
+)
 from service.observability import (
     GRAPHQL_ERRORS,
     RequestContextMiddleware,
@@ -35,9 +66,149 @@ from service.settings import Settings
 log = logging.getLogger("quotatree")
 
 
-class OrjsonGraphQLRouter(GraphQLRouter[Context, None]):
+class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
+    """strawberry's router, answering by the GraphQL-over-HTTP specification.
+
+    Request bodies are parsed strictly (``service.graphql_http.parse_json``); every
+    error answer is a GraphQL response with ``extensions.code`` and
+    ``extensions.requestId``, in the media type the client accepts, with the status
+    that media type asks for (see ``service.graphql_http``).
+    """
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return parse_json(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return parse_json(data)
+        except InvalidJSON as exc:
+            raise HTTPError(400, "INVALID_JSON", f"The request body is not JSON: {exc}.") from None
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        transport = self._get_stream_transport_from_headers(request.headers)
+        if request.method == "GET":
+            params = request.query_params
+            data: Any = {
+                "query": params.get("query"),
+                "operationName": params.get("operationName"),
+                "variables": self._json_parameter(params.get("variables"), "variables"),
+                "extensions": self._json_parameter(params.get("extensions"), "extensions"),
+            }
+            where = "query string"
+        else:
+            check_content_type(request.content_type)
+            data = self.parse_json(await request.get_body())
+            where = "request body"
+        query, operation, variables, extensions = request_parameters(data, where)
+        return GraphQLRequestData(
+            query=query,
+            variables=variables,
+            operation_name=operation,
+            extensions=extensions,
+            protocol=transport.protocol if transport else "http",
+        )
+
+    @staticmethod
+    def _json_parameter(value: Any, name: str) -> Any:
+        if value is None or value == "":
+            return None
+        try:
+            return parse_json(value)
+        except InvalidJSON as exc:
+            raise HTTPError(
+                400, "INVALID_JSON", f"The {name} parameter is not JSON: {exc}."
+            ) from None
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        if request_data.query and _TOO_MANY_DIGITS and _TOO_MANY_DIGITS.search(request_data.query):
+            # graphql-core reads an Int literal with int(), which refuses this many digits.
+            message = f"A number in the document has more than {_MAX_DIGITS} digits."
+            error = GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+            return PreExecutionError(data=None, errors=[error])
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except StrawberryHTTPException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, InvalidOperationTypeError):
+                kind = cause.operation_type.value
+                raise HTTPError(
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    f"A {kind} cannot be sent with GET; send it with POST.",
+                    {"Allow": "POST"},
+                ) from None
+            if isinstance(cause, CannotGetOperationTypeError):
+                error = GraphQLError(
+                    cause.as_http_error_reason(),
+                    extensions={"code": "OPERATION_RESOLUTION_FAILURE"},
+                )
+                return PreExecutionError(data=None, errors=[error])
+            if isinstance(cause, MissingQueryError):
+                raise invalid_request('the request has no GraphQL document in "query"') from None
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        errors = result.errors or []
+        # An error raised before execution began (GraphQL spec 7.1.2): no "data" entry.
+        request_error = bool(errors) and result.data is None and all(e.path is None for e in errors)
+        rid = current_request_id()
+        response: GraphQLHTTPResponse = {} if request_error else {"data": result.data}
+        if errors:
+            response["errors"] = [_format_error(e, result, request_error, rid) for e in errors]
+        if result.extensions:
+            response["extensions"] = result.extensions
+        request.scope.setdefault("state", {})["graphql_outcome"] = GraphQLOutcome(
+            request_error=request_error, has_errors=bool(errors)
+        )
+        return response
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if self.is_websocket_request(request):
+            return await super().run(request, context=context, root_value=root_value)
+        accept = request.headers.get("accept")
+        media = negotiate(accept)
+        try:
+            if media is None and not self.should_render_graphql_ide(
+                self.request_adapter_class(request)
+            ):
+                raise HTTPError(
+                    406,
+                    "NOT_ACCEPTABLE",
+                    f"No media type of Accept: {clip(accept or '', 80)} can be served; "
+                    f"accept {GRAPHQL_RESPONSE} or {JSON}.",
+                )
+            response = await super().run(request, context=context, root_value=root_value)
+        except HTTPError as exc:
+            return error_response(exc, accept, current_request_id())
+        except StrawberryHTTPException as exc:  # e.g. GraphiQL asked for when it is off
+            error = HTTPError(exc.status_code, code_for_status(exc.status_code), exc.reason)
+            return error_response(error, accept, current_request_id())
+        outcome = graphql_outcome(request.scope)
+        if outcome is not None and media is not None:
+            if outcome.request_error:
+                response.status_code = REQUEST_ERROR_STATUS[media]
+            response.headers["content-type"] = content_type(media).decode()
+        return response
 
 
 def create_app(
@@ -96,10 +267,11 @@ def create_app(
             principal=principal,
             request_id=current_request_id(),
             idempotency=getattr(request.state, "idempotency", None),
+            idempotency_attempt=getattr(request.state, "idempotency_attempt", None),
         )
 
     schema = build_schema(settings)
-    router = OrjsonGraphQLRouter(
+    router = GraphQLHTTPRouter(
         schema,
         context_getter=get_context,
         graphql_ide=None if settings.production else "graphiql",
@@ -115,13 +287,19 @@ def create_app(
     )
     app.include_router(router, prefix="/graphql")
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"errors": [{"message": exc.detail, "extensions": {"code": _code(exc.status_code)}}]},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """401 from get_context, 404 and 405 from routing: as GraphQL responses."""
+        headers = dict(exc.headers or {})
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"There is nothing at {clip(request.url.path, 80)}; GraphQL is at /graphql."
+        elif exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; use {' or '.join(allowed)}."
+        error = HTTPError(exc.status_code, code_for_status(exc.status_code), message, headers)
+        return error_response(error, request.headers.get("accept"), current_request_id())
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -164,7 +342,58 @@ def create_app(
     return app
 
 
-def _code(status: int) -> str:
-    return {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 413: "TOO_LARGE"}.get(
-        status, "BAD_REQUEST"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route takes at this path (routing names only the first route's)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+
+
+def _format_error(
+    error: GraphQLError, result: ExecutionResult, request_error: bool, rid: str
+) -> dict[str, Any]:
+    """The error as sent: with a code and the request id; unexpected ones masked."""
+    if request_error:
+        error = _document_too_big(error)
+    if is_unexpected(error):  # raised outside a resolver, past the masking extension
+        error = RequestIdMaskErrors().anonymise_error(error)
+    formatted: dict[str, Any] = dict(error.formatted)
+    extensions = dict(formatted.get("extensions") or {})
+    if "code" not in extensions:
+        if not request_error:
+            extensions["code"] = "INTERNAL"
+        elif isinstance(error, GraphQLSyntaxError):
+            extensions["code"] = "GRAPHQL_PARSE_FAILED"
+        elif isinstance(result, PreExecutionError):
+            extensions["code"] = "GRAPHQL_VALIDATION_FAILED"
+        else:  # graphql-core refused the variables before executing
+            extensions["code"] = "BAD_USER_INPUT"
+    extensions["requestId"] = rid
+    formatted["extensions"] = extensions
+    return formatted
+
+
+def _document_too_big(error: GraphQLError) -> GraphQLError:
+    """Name the problem when validating a document exhausted the stack.
+
+    strawberry's depth and alias rules recurse through fragment spreads, so a long
+    chain of fragments overflows; the error escapes the validation as a plain
+    RecursionError.
+    """
+    if not isinstance(error.original_error, RecursionError):
+        return error
+    return GraphQLError(
+        "The document nests too deeply to be validated (fragments spread within "
+        "fragments); nest it less.",
+        extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
     )
+
+
+_MAX_DIGITS = sys.get_int_max_str_digits()
+_TOO_MANY_DIGITS = re.compile(rf"\d{{{_MAX_DIGITS + 1},}}") if _MAX_DIGITS else None

@@ -13,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.graphql_http import HTTPError, send_error
+
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
 REQUESTS = Counter(
@@ -78,7 +80,12 @@ def metrics_payload() -> tuple[bytes, str]:
 
 
 class RequestContextMiddleware:
-    """Request id (from ``X-Request-ID`` or new), body size limit, metrics, access log."""
+    """Request id (from ``X-Request-ID`` or new), body size limit, metrics, access log.
+
+    It also answers what nothing inside could: a body over the limit (413) and an
+    unexpected exception (500, masked, logged with its traceback), both as GraphQL
+    responses carrying the request id.
+    """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -94,39 +101,65 @@ class RequestContextMiddleware:
         rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         token = _request_id.set(rid)
         route = scope["path"] if scope["path"] in _KNOWN_ROUTES else "other"
+        accept = headers[b"accept"].decode("latin-1") if b"accept" in headers else None
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
+        async def reject(error: HTTPError) -> None:
+            await send_error(send_wrapper, error, accept, rid)
+
+        too_large = HTTPError(
+            413, "PAYLOAD_TOO_LARGE", f"The request body is over {self.max_body_bytes} bytes."
+        )
         try:
             length = headers.get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-                await _reject(send_wrapper, 413, f"request body over {self.max_body_bytes} bytes")
+            if length is not None and not length.isdigit():
+                await reject(HTTPError(400, "BAD_REQUEST", "Content-Length is not a number."))
+                return
+            if length is not None and int(length) > self.max_body_bytes:
+                await reject(too_large)
                 return
             received = 0
-            too_large = False
 
             async def receive_wrapper() -> Message:
-                nonlocal received, too_large
+                nonlocal received
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > self.max_body_bytes:
-                        too_large = True
                         raise _BodyTooLarge
                 return message
 
             try:
                 await self.app(scope, receive_wrapper, send_wrapper)
             except _BodyTooLarge:
-                await _reject(send_wrapper, 413, f"request body over {self.max_body_bytes} bytes")
+                if response_started:
+                    raise
+                await reject(too_large)
+            except Exception:
+                self.log.error(
+                    "unexpected error in %s %s", scope.get("method"), scope["path"], exc_info=True
+                )
+                if response_started:
+                    raise
+                await reject(
+                    HTTPError(
+                        500,
+                        "INTERNAL",
+                        f"Internal error (request id {rid}). The operators can find it in "
+                        "the logs by this id.",
+                    )
+                )
         finally:
             elapsed = time.perf_counter() - started
             REQUESTS.labels(scope.get("method", "-"), route, str(status)).inc()
@@ -143,15 +176,3 @@ class RequestContextMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
-
-
-async def _reject(send: Send, status: int, reason: str) -> None:
-    body = ('{"errors":[{"message":"' + reason + '"}]}').encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

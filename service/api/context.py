@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from strawberry.fastapi import BaseContext
@@ -22,6 +23,8 @@ class Context(BaseContext):
     request_id: str
     idempotency: tuple[str, str] | None = None
     """(subject, key) of the request's ``Idempotency-Key`` header, when it has one."""
+    idempotency_attempt: uuid.UUID | None = None
+    """The attempt holding that key (only it may mark the key applied)."""
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -42,4 +45,5 @@ class Context(BaseContext):
             reason=reason,
             request_id=self.request_id,
             idempotency=self.idempotency,
+            idempotency_attempt=self.idempotency_attempt,
         )

@@ -4,41 +4,58 @@ A client that may retry (timeouts, a reorg script) sends a key it chose, unique
 per change, in the ``Idempotency-Key`` header (1 to 200 printable characters).
 Per token subject and key:
 
-- the first request runs, and its HTTP response is stored with a hash of its
-  body; a retry with the same key and the same body gets the stored response
-  back (header ``Idempotent-Replayed: true``) and changes nothing;
+- the first request runs, and its answer is stored byte for byte, with its status
+  and content type, beside a hash of the request body; a retry with the same key
+  and the same body gets exactly that answer back (header
+  ``Idempotent-Replayed: true``; ``X-Request-ID`` is the retry's own) and changes
+  nothing;
 - the same key with a different body is refused (HTTP 422,
   ``IDEMPOTENCY_KEY_REUSED``);
-- while the first request is still running a retry gets HTTP 409
-  (``IDEMPOTENCY_IN_PROGRESS``); retry a little later;
-- whether the change was applied is written in the change's own transaction
-  (``service.plans.uow``, told of the key through the request's state), so a
-  request that died before answering is never applied twice: if it was applied
-  the retry gets HTTP 409 (``IDEMPOTENCY_RESULT_LOST``: reload), otherwise, after
-  60 seconds, the retry runs it.
+- while the first request is still running, on this replica or any other, a
+  retry gets HTTP 409 (``IDEMPOTENCY_IN_PROGRESS``, ``Retry-After: 1``): the
+  running request holds a lease in the database that it renews every
+  ``RENEW_SECONDS`` until it has stored its answer;
+- a request that died (its process crashed or froze) stops renewing, and its
+  lease lapses after at most ``LEASE_SECONDS``. Whether its change was applied is
+  written in the change's own transaction (``service.plans.uow``): if it was, a
+  retry gets HTTP 409 (``IDEMPOTENCY_RESULT_LOST``: reload the data instead of
+  retrying); if not, the retry takes the key over and runs. Only the attempt
+  holding the key may mark it applied, so a frozen request that wakes up after a
+  retry took its key over has its change rolled back: a change is never applied
+  twice.
 
-Keys are kept for at least 24 hours (rows older than 48 hours are removed as
-new keys arrive).
+Answers that changed nothing and are not final (an unexpected error, a request
+refused before GraphQL ran) are not kept: the key is forgotten and a retry runs
+afresh. Keys are kept for at least 24 hours (rows older than 48 hours are
+removed as new keys arrive). Every refusal is a GraphQL response with
+``extensions.code`` and the request id (``service.graphql_http``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import uuid
 from collections.abc import Callable
-from typing import Any
+from datetime import timedelta
 
-import orjson
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import AuthenticationError, Authenticator
+from service.db import idempotency as store
 from service.db.engine import Database
-from service.db.models import IdempotencyKey
+from service.graphql_http import HTTPError, graphql_outcome, header, send_error
+from service.observability import current_request_id
 
 MAX_KEY_LENGTH = 200
-STALE_SECONDS = 60
+LEASE_SECONDS = 30.0
+"""How long a request is taken for alive without renewing its lease."""
+RENEW_SECONDS = 10.0
+"""How often a running request renews its lease."""
 KEEP_HOURS = 48
+
+log = logging.getLogger("quotatree.idempotency")
 
 
 class IdempotencyMiddleware:
@@ -53,169 +70,200 @@ class IdempotencyMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/graphql":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        raw_key = headers.get(b"idempotency-key")
+        headers = scope.get("headers") or []
+        raw_key = header(headers, b"idempotency-key")
         db = self.database()
         if raw_key is None or db is None:
             await self.app(scope, receive, send)
             return
-        key = raw_key.decode("latin-1").strip()
+        accept = header(headers, b"accept")
+        key = raw_key.strip()
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-            await _json(
+            await _refuse(
                 send,
+                accept,
                 400,
                 "IDEMPOTENCY_KEY_INVALID",
-                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.",
             )
             return
         try:
-            principal = self.authenticator.authenticate(
-                headers.get(b"authorization", b"").decode("latin-1") or None
-            )
+            principal = self.authenticator.authenticate(header(headers, b"authorization"))
         except AuthenticationError:
             await self.app(scope, receive, send)  # the router answers 401
             return
         body = await _read_body(receive)
-        digest = hashlib.sha256(body).hexdigest()
-        subject = principal.subject
-
-        outcome = await _claim(db, subject, key, digest)
-        if outcome is not None:
-            await _answer(send, *outcome)
+        if body is None:  # the client went away
             return
+        subject = principal.subject
+        async with db.session() as session, session.begin():
+            claim = await store.claim(
+                session,
+                subject=subject,
+                key=key,
+                request_hash=hashlib.sha256(body).hexdigest(),
+                lease=timedelta(seconds=LEASE_SECONDS),
+                keep=timedelta(hours=KEEP_HOURS),
+            )
+        if claim.state is store.ClaimState.RUN:
+            assert claim.attempt is not None
+            await self._run(scope, receive, send, db, subject, key, claim.attempt, body)
+        elif claim.state is store.ClaimState.REPLAY:
+            assert claim.body is not None and claim.content_type is not None
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": claim.status or 200,
+                    "headers": [
+                        (b"content-type", claim.content_type.encode("latin-1")),
+                        (b"content-length", str(len(claim.body)).encode()),
+                        (b"idempotent-replayed", b"true"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": claim.body})
+        elif claim.state is store.ClaimState.REUSED:
+            await _refuse(
+                send,
+                accept,
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+                "This Idempotency-Key was used for a different request; use a new key.",
+            )
+        elif claim.state is store.ClaimState.IN_PROGRESS:
+            await _refuse(
+                send,
+                accept,
+                409,
+                "IDEMPOTENCY_IN_PROGRESS",
+                "A request with this Idempotency-Key is still running; retry in a second "
+                "to get its answer.",
+                {"Retry-After": "1"},
+            )
+        else:
+            await _refuse(
+                send,
+                accept,
+                409,
+                "IDEMPOTENCY_RESULT_LOST",
+                "The request with this Idempotency-Key was applied but its answer was lost; "
+                "reload the data instead of retrying.",
+            )
 
+    async def _run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        db: Database,
+        subject: str,
+        key: str,
+        attempt: uuid.UUID,
+        body: bytes,
+    ) -> None:
+        """Run the request as the attempt holding the key; keep its answer."""
         status = 500
+        content_type = "application/json"
         chunks: list[bytes] = []
-        response_headers: list[tuple[bytes, bytes]] = []
+        complete = False
+        delivered = False
 
         async def replay_receive() -> Message:
+            nonlocal delivered
+            if delivered:  # after the body: wait for the client to go away, as usual
+                return await receive()
+            delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message: Message) -> None:
-            nonlocal status, response_headers
+            nonlocal status, content_type, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
-                response_headers = list(message.get("headers") or [])
+                content_type = header(message.get("headers"), b"content-type") or content_type
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
+                complete = not message.get("more_body", False)
             await send(message)
 
-        # The unit of work of the change marks the key applied in its own commit.
-        scope.setdefault("state", {})["idempotency"] = (subject, key)
+        # The key and the attempt reach the change's unit of work (service.plans.uow)
+        # through the request's state: the GraphQL context passes them on.
+        state = scope.setdefault("state", {})
+        state["idempotency"] = (subject, key)
+        state["idempotency_attempt"] = attempt
+        stopped = asyncio.Event()
+        keeper = asyncio.create_task(_keep_alive(db, subject, key, attempt, stopped))
         try:
             await self.app(scope, replay_receive, capture)
         finally:
-            await _finish(db, subject, key, status, b"".join(chunks), response_headers)
-
-
-async def _read_body(receive: Receive) -> bytes:
-    body = b""
-    more = True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
-    return body
-
-
-async def _claim(
-    db: Database, subject: str, key: str, digest: str
-) -> tuple[int, bytes, bool] | None:
-    """None when this request may run; else (status, body, replayed) to answer with."""
-    async with db.session() as session, session.begin():
-        await session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.created_at < func.now() - text(f"interval '{KEEP_HOURS} hours'")
+            stopped.set()
+            await keeper
+            outcome = graphql_outcome(scope)
+            answer = store.Answer(status, content_type, b"".join(chunks)) if complete else None
+            final = (
+                answer is not None
+                and 200 <= status < 300
+                and outcome is not None
+                and not outcome.has_errors
             )
-        )
-        inserted = await session.execute(
-            insert(IdempotencyKey)
-            .values(subject=subject, key=key, request_hash=digest)
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
-        )
-        if inserted.first() is not None:
-            return None
-        row = (
-            await session.execute(
-                select(
-                    IdempotencyKey.request_hash,
-                    IdempotencyKey.applied,
-                    IdempotencyKey.status_code,
-                    IdempotencyKey.response,
-                    func.extract("epoch", func.now() - IdempotencyKey.created_at),
-                )
-                .where(IdempotencyKey.subject == subject, IdempotencyKey.key == key)
-                .with_for_update()
-            )
-        ).one()
-        request_hash, applied, status_code, response, age = row
-        if request_hash != digest:
-            return _error(
-                422,
-                "IDEMPOTENCY_KEY_REUSED",
-                "this Idempotency-Key was used for a different request; use a new key",
-            )
-        if response is not None:
-            return int(status_code or 200), orjson.dumps(response), True
-        if applied:
-            return _error(
-                409,
-                "IDEMPOTENCY_RESULT_LOST",
-                "the request with this key was applied but its answer was lost; "
-                "reload the data instead of retrying",
-            )
-        if float(age) < STALE_SECONDS:
-            return _error(
-                409,
-                "IDEMPOTENCY_IN_PROGRESS",
-                "a request with this key is still running; retry in a few seconds",
-            )
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.subject == subject, IdempotencyKey.key == key)
-            .values(created_at=func.now())
-        )
-        return None
-
-
-async def _finish(
-    db: Database, subject: str, key: str, status: int, body: bytes, headers: list[Any]
-) -> None:
-    """Store the answer; forget a key whose request failed before changing anything."""
-    async with db.session() as session, session.begin():
-        where = (IdempotencyKey.subject == subject, IdempotencyKey.key == key)
-        stored: Any = None
-        if status == 200:
             try:
-                stored = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                stored = None
-        if stored is not None:
-            await session.execute(
-                update(IdempotencyKey).where(*where).values(response=stored, status_code=status)
-            )
-        else:
-            await session.execute(
-                delete(IdempotencyKey).where(*where, IdempotencyKey.applied.is_(False))
-            )
+                async with db.session() as session, session.begin():
+                    await store.finish(
+                        session,
+                        subject=subject,
+                        key=key,
+                        attempt=attempt,
+                        answer=answer,
+                        keep_unapplied=final,
+                    )
+            except Exception:
+                # The lease lapses by itself: a retry then hears the request is lost or reruns it.
+                log.error("could not store the answer of idempotency key %r", key, exc_info=True)
 
 
-def _error(status: int, code: str, message: str) -> tuple[int, bytes, bool]:
-    return (
-        status,
-        orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}),
-        False,
-    )
+async def _keep_alive(
+    db: Database, subject: str, key: str, attempt: uuid.UUID, stopped: asyncio.Event
+) -> None:
+    """Renew the attempt's lease every RENEW_SECONDS until ``stopped`` is set."""
+    while True:
+        try:
+            await asyncio.wait_for(stopped.wait(), RENEW_SECONDS)
+            return
+        except TimeoutError:
+            pass
+        try:
+            async with db.session() as session, session.begin():
+                held = await store.renew(
+                    session,
+                    subject=subject,
+                    key=key,
+                    attempt=attempt,
+                    lease=timedelta(seconds=LEASE_SECONDS),
+                )
+        except Exception:
+            log.warning("could not renew the lease of idempotency key %r", key, exc_info=True)
+            continue
+        if not held:
+            log.warning("idempotency key %r was taken over by a retry", key)
+            return
 
 
-async def _answer(send: Send, status: int, body: bytes, replayed: bool) -> None:
-    headers = [(b"content-type", b"application/json")]
-    if replayed:
-        headers.append((b"idempotent-replayed", b"true"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-async def _json(send: Send, status: int, code: str, message: str) -> None:
-    await _answer(send, *_error(status, code, message)[:2], False)
+async def _refuse(
+    send: Send,
+    accept: str | None,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    await send_error(send, HTTPError(status, code, message, headers), accept, current_request_id())

@@ -11,6 +11,7 @@ with a btree index on ``(version_id, path)``: a subtree is one prefix range.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
@@ -25,12 +26,14 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Sequence,
     SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    Uuid,
     func,
     text,
 )
@@ -323,17 +326,26 @@ class AuditEntry(Base):
 
 
 class IdempotencyKey(Base):
-    """A mutation request already applied under a client's key (kept at least 24 h)."""
+    """A request made under a client's key: who runs it, and its answer (kept at least 24 h).
+
+    ``attempt`` names the run that holds the key and ``lease_until`` says until when
+    it is known to be alive (it renews the lease while it runs); ``applied`` is set in
+    the change's own transaction, fenced by ``attempt``. ``body`` is the answer's
+    exact bytes, with its status and content type.
+    """
 
     __tablename__ = "idempotency_key"
 
     subject: Mapped[str] = mapped_column(String(200), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set inside the mutation's own transaction: the change is committed.
     applied: Mapped[bool] = mapped_column(Boolean, server_default="false")
     status_code: Mapped[int | None] = mapped_column(Integer)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=_now(), index=True
     )

@@ -36,7 +36,6 @@ from service.db.errors import UniqueViolation
 from service.db.models import (
     AuditEntry,
     Dimension,
-    IdempotencyKey,
     Member,
     Owner,
     Plan,
@@ -675,15 +674,6 @@ async def audit_entries_by_ids(
 async def add_audit_entries(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
     if entries:
         await session.execute(insert(AuditEntry), list(entries))
-
-
-async def mark_idempotency_applied(session: AsyncSession, subject: str, key: str) -> None:
-    """Record, in the change's own transaction, that the request with this key applied."""
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.subject == subject, IdempotencyKey.key == key)
-        .values(applied=True)
-    )
 
 
 # --- owners ----------------------------------------------------------------------------

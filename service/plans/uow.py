@@ -17,11 +17,13 @@ opens the unit of work its use case declares and hands it in.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.auth import Principal
+from service.db import idempotency
 from service.db import repositories as repo
 from service.db.engine import Session
 from service.db.models import PlanVersion, TargetNode
@@ -42,6 +44,8 @@ class Change:
     request_id: str | None = None
     idempotency: tuple[str, str] | None = None
     """(subject, key) of the request's ``Idempotency-Key``, when it has one."""
+    idempotency_attempt: uuid.UUID | None = None
+    """The attempt holding that key: only it may mark the key applied."""
 
 
 @dataclass
@@ -90,7 +94,10 @@ class UnitOfWork:
     async def finish(self) -> None:
         await repo.add_audit_entries(self.session, self.entries)
         if self.change.idempotency is not None:
-            await repo.mark_idempotency_applied(self.session, *self.change.idempotency)
+            subject, key = self.change.idempotency
+            await idempotency.mark_applied(
+                self.session, subject=subject, key=key, attempt=self.change.idempotency_attempt
+            )
 
 
 @dataclass

@@ -114,7 +114,7 @@ async def test_idempotent_retry_applies_once_and_replays(
     retry = await gql.post(SET, body, headers=headers)
     assert retry.status_code == 200
     assert retry.headers["idempotent-replayed"] == "true"
-    assert retry.json() == first.json()
+    assert retry.content == first.content  # byte for byte, key order included
     async with db.session() as session:
         applied = await session.scalar(
             text("SELECT count(*) FROM audit_entry WHERE action = 'nodeSetTarget'")
@@ -126,7 +126,10 @@ async def test_idempotent_retry_applies_once_and_replays(
     other = dict(body, input={**body["input"], "target": "65.00"})
     reused = await gql.post(SET, other, headers=headers)
     assert reused.status_code == 422
-    assert reused.json()["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert reused.json()["errors"][0]["extensions"] == {
+        "code": "IDEMPOTENCY_KEY_REUSED",
+        "requestId": reused.headers["x-request-id"],
+    }
 
 
 async def test_idempotency_keys_are_per_subject_and_validated(
@@ -135,6 +138,11 @@ async def test_idempotency_keys_are_per_subject_and_validated(
     bad = await gql.post(
         LOCK,
         {"input": {"nodeId": small["root"], "revision": 1}},
-        headers={"Idempotency-Key": "x" * 500},
+        headers={"Idempotency-Key": "x" * 500, "Accept": "application/graphql-response+json"},
     )
     assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/graphql-response+json")
+    assert bad.json()["errors"][0]["extensions"] == {
+        "code": "IDEMPOTENCY_KEY_INVALID",
+        "requestId": bad.headers["x-request-id"],
+    }

@@ -110,7 +110,8 @@ async def test_nodes_takes_at_most_a_hundred_ids(gql: GraphQLClient) -> None:
             {"ids": [b64(f"Plan:{i}") for i in range(101)]},
         )
     ).json()
-    assert body["errors"][0]["extensions"] == {"code": "TOO_MANY", "field": "ids"}
+    extensions = body["errors"][0]["extensions"]
+    assert (extensions["code"], extensions["field"]) == ("TOO_MANY", "ids")
 
 
 async def test_a_list_past_the_parameter_limit_is_one_statement_and_a_user_error(
@@ -171,7 +172,8 @@ async def test_max_depth_past_its_range_is_a_clear_error(gql: GraphQLClient, dep
             {"v": plan["version"]["id"], "d": depth},
         )
     ).json()
-    assert subtree["errors"][0]["extensions"] == {"code": "OUT_OF_RANGE", "field": "maxDepth"}
+    extensions = subtree["errors"][0]["extensions"]
+    assert (extensions["code"], extensions["field"]) == ("OUT_OF_RANGE", "maxDepth")
     descendants = (
         await gql.post(
             "query($m: ID!, $d: Int) { node(id: $m) { ... on Member { "
@@ -179,7 +181,8 @@ async def test_max_depth_past_its_range_is_a_clear_error(gql: GraphQLClient, dep
             {"m": east, "d": depth},
         )
     ).json()
-    assert descendants["errors"][0]["extensions"] == {"code": "OUT_OF_RANGE", "field": "maxDepth"}
+    extensions = descendants["errors"][0]["extensions"]
+    assert (extensions["code"], extensions["field"]) == ("OUT_OF_RANGE", "maxDepth")
 
 
 async def test_nul_in_query_variables_and_literals_is_refused_naming_where(
@@ -193,7 +196,7 @@ async def test_nul_in_query_variables_and_literals_is_refused_naming_where(
         )
     ).json()
     [error] = body["errors"]
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "c"}
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == ("BAD_USER_INPUT", "c")
     literal = (
         await gql.post(
             'query($id: ID!) { dimension(id: $id) { member(code: "EA\\u0000ST") { id } } }',

@@ -24,7 +24,10 @@ async def test_no_token_is_401(gql: GraphQLClient) -> None:
     response = await gql.post("{ plans { totalCount } }", role=None)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "UNAUTHENTICATED",
+        "requestId": response.headers["x-request-id"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -115,6 +118,12 @@ async def test_body_size_limit(db: Any) -> None:
         client = GraphQLClient(http)
         response = await client.post("{ plans { totalCount } }" + " " * 5000)
     assert response.status_code == 413
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {
+        "code": "PAYLOAD_TOO_LARGE",
+        "requestId": response.headers["x-request-id"],
+    }
+    assert "2048" in error["message"]
 
 
 async def test_unexpected_error_is_masked_and_logged_with_request_id(
