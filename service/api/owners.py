@@ -125,7 +125,7 @@ class Owner(relay.Node):
             [
                 HeldNode(
                     key=n.key,
-                    path=n.path,
+                    sort_path=n.sort_path,
                     target=n.target,
                     coordinates=tuple((d, m) for d, m in n.coordinates),
                 )

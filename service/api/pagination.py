@@ -10,6 +10,9 @@ from service.api.errors import PublicError
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
+MAX_CURSOR_KEY = 3000
+"""Longest key inside a cursor: tree-order cursors carry a sort path (members' hold the
+codes of their ancestors, at most ``paths.MAX_SORT_PATH_BYTES``)."""
 
 
 def encode_cursor(kind: str, key: int | str) -> str:
@@ -22,7 +25,7 @@ def decode_cursor(cursor: str, kind: str) -> str:
         prefix, sep, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         prefix, sep, key = "", "", ""
-    if prefix != kind or not sep or not key or len(key) > 1000:
+    if prefix != kind or not sep or not key or len(key) > MAX_CURSOR_KEY:
         raise PublicError(f"`after` is not a cursor of this connection: {cursor[:100]!r}")
     return key
 

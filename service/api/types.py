@@ -34,6 +34,7 @@ from service.db import repositories as repo
 from service.domain import calendar, members, tree
 from service.domain.errors import DomainError
 from service.domain.money import format_amount
+from service.domain.paths import path_ids
 
 Amount = NewType("Amount", str)
 BigIntID = NewType("BigIntID", str)
@@ -283,7 +284,7 @@ class PlanVersion(relay.Node):
         after: str | None = None,
     ) -> TargetNodeConnection:
         limit = page_size(first)
-        after_path = decode_cursor(after, "node") if after else None
+        after_sort_path = decode_cursor(after, "node") if after else None
         pairs = []
         for index, coordinate in enumerate(slice or []):
             try:
@@ -298,10 +299,12 @@ class PlanVersion(relay.Node):
         if len(pairs) > 20:
             raise PublicError("`slice` takes at most 20 coordinates")
         async with info.context.db.session() as session:
-            rows = await repo.nodes_page(session, self.row.id, pairs, exact, after_path, limit + 1)
+            rows = await repo.nodes_page(
+                session, self.row.id, pairs, exact, after_sort_path, limit + 1
+            )
         page = rows[:limit]
         nodes = await prepare_nodes(info, page, "edges", "node")
-        edges = [relay.Edge(node=n, cursor=encode_cursor("node", n.row.path)) for n in nodes]
+        edges = [relay.Edge(node=n, cursor=encode_cursor("node", n.row.sort_path)) for n in nodes]
         return TargetNodeConnection(
             edges=edges,
             page_info=page_info([e.cursor for e in edges], len(rows) > limit, after),
@@ -333,9 +336,7 @@ class PlanVersion(relay.Node):
                     raise PublicError("`rootId` is a node of another version")
             if root is None:
                 raise PublicError("`rootId` is not a known node", code="NOT_FOUND")
-            rows = await repo.subtree_rows(
-                session, self.row.id, root.path, max_depth, MAX_BULK_NODES + 1
-            )
+            rows = await repo.subtree_rows(session, root, max_depth, MAX_BULK_NODES + 1)
         plan = await _with_plan(info, self.row.plan_id)
         return NodeTable.build(
             self.row.id, rows[:MAX_BULK_NODES], plan.minor_digits, len(rows) > MAX_BULK_NODES
@@ -477,13 +478,14 @@ class Dimension(relay.Node):
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> MemberConnection:
         limit = page_size(first)
-        after_path = decode_cursor(after, "member") if after else None
+        after_sort_path = decode_cursor(after, "member") if after else None
         async with info.context.db.session() as session:
-            rows = await repo.members_page(session, self.row.id, after_path, limit + 1)
+            rows = await repo.members_page(session, self.row.id, after_sort_path, limit + 1)
         total = await info.context.loaders.member_count_by_dimension_id.load(self.row.id)
         page = rows[:limit]
         edges = [
-            relay.Edge(node=Member(row=r), cursor=encode_cursor("member", r.path)) for r in page
+            relay.Edge(node=Member(row=r), cursor=encode_cursor("member", r.sort_path))
+            for r in page
         ]
         return MemberConnection(
             edges=edges,
@@ -571,7 +573,7 @@ class Member(relay.Node):
 
     @strawberry.field(description="The ancestors, top first (the path to this member).")
     async def ancestors(self, info: Info[Context, None]) -> list[Member]:
-        ids = [int(p) for p in self.row.path.split(".") if p][:-1]
+        ids = path_ids(self.row.path)[:-1]
         rows = await info.context.loaders.member_by_id.load_many(ids)
         return [Member(row=r) for r in rows if r]
 
@@ -932,7 +934,7 @@ class TargetNode(relay.Node):
 
     @strawberry.field(description="The ancestors, root first.")
     async def ancestors(self, info: Info[Context, None]) -> list[TargetNode]:
-        keys = [int(k) for k in self.row.path.split(".") if k][:-1]
+        keys = path_ids(self.row.path)[:-1]
         rows = await info.context.loaders.node_by_id.load_many(
             [(self.row.version_id, k) for k in keys]
         )

@@ -72,6 +72,7 @@ from service.bench.versions import (
     seed_tree,
     settle,
 )
+from service.domain.paths import subtree_end
 
 BULK_GOAL_RATIO = 3.0
 SMALL_GOAL_RPS = 500.0
@@ -85,14 +86,15 @@ SMALL_QUERY = (
     "query($id: ID!) { node(id: $id) { ... on TargetNode { id target children { id target "
     "share slice { dimension { name } member { code name } } } } } }"
 )
-# The same statement as repositories.subtree_rows (asyncpg placeholders).
+# The same statement as repositories.SUBTREE_ROWS_SQL (asyncpg placeholders).
 FLOOR_SQL = """
 SELECT n.key, n.parent_key, n.depth, n.target, n.locked, n.dimension_id,
        m.code, m.name
 FROM target_node n LEFT JOIN member m ON m.id = n.member_id
-WHERE n.version_id = $1 AND n.path LIKE $2
-ORDER BY n.path
-LIMIT $3
+WHERE n.version_id = $1 AND n.sort_path >= $2 AND n.sort_path < $3
+  AND n.depth <= 32767
+ORDER BY n.sort_path
+LIMIT $4
 """
 
 Out = Callable[[str], None]
@@ -192,7 +194,7 @@ class Tree:
     seeded: Seeded
     bulk_key: int
     """The region read in bulk."""
-    bulk_path: str
+    bulk_sort_path: str
     bulk_count: int
     small_key: int
     """The node with 20 children."""
@@ -201,15 +203,15 @@ class Tree:
 async def seed(conn: asyncpg.Connection, nodes: int) -> Tree:
     """The tree, plus its last leaf split into 20 segments (the small query's node)."""
     seeded = await seed_tree(conn, nodes, name="Bench FY2027 (http)")
-    bulk_key, bulk_path = await conn.fetchrow(
-        "SELECT key, path FROM target_node WHERE version_id = $1 AND depth = 1 "
-        "ORDER BY path LIMIT 1",
+    bulk_key, bulk_sort_path = await conn.fetchrow(
+        "SELECT key, sort_path FROM target_node WHERE version_id = $1 AND depth = 1 "
+        "ORDER BY sort_path LIMIT 1",
         seeded.version_id,
     )
     leaf_key = int(
         await conn.fetchval(
             "SELECT key FROM target_node WHERE version_id = $1 AND depth = 4 "
-            "ORDER BY path DESC LIMIT 1",
+            "ORDER BY sort_path DESC LIMIT 1",
             seeded.version_id,
         )
     )
@@ -226,12 +228,14 @@ async def seed(conn: asyncpg.Connection, nodes: int) -> Tree:
         )
     bulk_count = int(
         await conn.fetchval(
-            "SELECT count(*) FROM target_node WHERE version_id = $1 AND path LIKE $2",
+            "SELECT count(*) FROM target_node WHERE version_id = $1 "
+            "AND sort_path >= $2 AND sort_path < $3",
             seeded.version_id,
-            bulk_path + "%",
+            bulk_sort_path,
+            subtree_end(bulk_sort_path),
         )
     )
-    return Tree(seeded, int(bulk_key), str(bulk_path), bulk_count, leaf_key)
+    return Tree(seeded, int(bulk_key), str(bulk_sort_path), bulk_count, leaf_key)
 
 
 # --- measurements ----------------------------------------------------------------------------
@@ -519,10 +523,11 @@ async def _bulk(
     from service.api.types import MAX_BULK_NODES
 
     bulk_count = tree.bulk_count
-    version_id, prefix = tree.seeded.version_id, tree.bulk_path + "%"
+    version_id, low = tree.seeded.version_id, tree.bulk_sort_path
+    high = subtree_end(low)
 
     async def floor() -> bytes:
-        rows = await conn.fetch(FLOOR_SQL, version_id, prefix, MAX_BULK_NODES + 1)
+        rows = await conn.fetch(FLOOR_SQL, version_id, low, high, MAX_BULK_NODES + 1)
         return orjson.dumps([tuple(r) for r in rows])
 
     async def measured() -> httpx.Response:

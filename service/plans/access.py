@@ -10,6 +10,7 @@ from service.auth import Principal, Role
 from service.db import repositories as repo
 from service.db.models import TargetNode
 from service.domain.errors import DomainError
+from service.domain.paths import path_ids
 
 
 class ForbiddenError(DomainError):
@@ -61,16 +62,16 @@ async def require_scope(
     if principal.has(Role.ADMIN) or principal.acts_for is None or not nodes:
         return
     allowed = await repo.scope_owner_ids(session, principal.acts_for)
-    paths = {n.key: [int(k) for k in n.path.split(".") if k] for n in nodes}
+    ancestry = {n.key: path_ids(n.path) for n in nodes}
     version_id = nodes[0].version_id
-    wanted = sorted({k for keys in paths.values() for k in keys})
+    wanted = sorted({k for keys in ancestry.values() for k in keys})
     owners = {
         n.key: n.owner_id
         for n in await repo.nodes_by_ids(session, [(version_id, k) for k in wanted])
         if n
     }
     for node in nodes:
-        if not any(owners.get(k) in allowed for k in paths[node.key]):
+        if not any(owners.get(k) in allowed for k in ancestry[node.key]):
             raise ForbiddenError(
                 code="FORBIDDEN",
                 message=f"node {node.key} is outside the subtrees held by "

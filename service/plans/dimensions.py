@@ -279,7 +279,8 @@ async def _write_load(
             progress(
                 "written", len(plan.create) + len(plan.update), len(plan.create) + len(plan.update)
             )
-    if plan.create or plan.moves:
+    # Paths follow parents (moves) and sort paths follow sort orders (any update).
+    if plan.create or plan.update:
         await repo.recompute_member_paths(session, dimension_id)
 
 
@@ -317,6 +318,8 @@ async def update_member(
                 member.code = new_code
         if sort_order is not None:
             member.sort_order = sort_order
+        # A new sort order or code moves the member (and its subtree) in tree order.
+        await repo.reorder_member(session, member)
         if attributes is not None:
             merged = {**member.attributes, **attributes}
             merged = {k: v for k, v in merged.items() if v is not None}

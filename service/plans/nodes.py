@@ -29,6 +29,7 @@ from service.domain.allocation.rebalance import (
 )
 from service.domain.kpis import check_kpis, clean_strategy
 from service.domain.money import parse_amount
+from service.domain.paths import path_ids
 from service.domain.tree import InvalidInputError, VersionState
 from service.plans.access import require_planner, require_scope
 from service.plans.uow import UnitOfWork, transaction
@@ -188,7 +189,7 @@ async def set_target(
         elif node.parent_key is not None:
             delta = amount - node.target
             ancestors = await repo.nodes_by_ids(
-                session, [(version_id, int(k)) for k in node.path.split(".")[:-2]]
+                session, [(version_id, k) for k in path_ids(node.path)[:-1]]
             )
             for ancestor in ancestors:
                 assert ancestor is not None
@@ -245,7 +246,7 @@ async def _apply(
         assert current is not None
         amount, explanation = new_targets[current.key]
         if current.split_dimension_id is not None and not _is_ancestor_change(current, edited):
-            below = await repo.subtree(session, version_id, current.path)
+            below = await repo.subtree(session, current)
             result = cascade(
                 [
                     TreeNode(

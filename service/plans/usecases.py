@@ -12,7 +12,7 @@ from service.auth import Principal
 from service.db import repositories as repo
 from service.db.engine import Database
 from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
-from service.domain import tree
+from service.domain import paths, tree
 from service.domain.allocation import MatrixRequest, allocate, split_matrix
 from service.domain.calendar import CalendarSpec, TimeLevel, TimeMember, generate_calendar
 from service.domain.money import currency_digits, parse_amount
@@ -97,7 +97,8 @@ async def create_plan(
             key=key,
             plan_id=plan.id,
             parent_key=None,
-            path=f"{key}.",
+            path=paths.child_path(None, key),
+            sort_path=paths.node_sort_path(None, 0, key),
             depth=0,
             sort_order=0,
             coordinates=[],
@@ -220,7 +221,8 @@ def _child(
         key=key,
         plan_id=parent.plan_id,
         parent_key=parent.key,
-        path=f"{parent.path}{key}.",
+        path=paths.child_path(parent.path, key),
+        sort_path=paths.node_sort_path(parent.sort_path, index, key),
         depth=parent.depth + 1,
         sort_order=index,
         dimension_id=dimension_id,
@@ -473,7 +475,7 @@ def _facts(member: Member) -> MemberFacts:
         parent_id=member.parent_id,
         depth=member.depth,
         retired=member.retired_at is not None,
-        ancestor_ids=tuple(int(p) for p in member.path.split(".") if p)[:-1],
+        ancestor_ids=tuple(paths.path_ids(member.path))[:-1],
     )
 
 

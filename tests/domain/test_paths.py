@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.domain import paths
+from service.domain.quota import HeldNode, quota
 from service.domain.tree import InvalidInputError
 from tests.domain.strategies import PROFILE
 
@@ -130,3 +131,21 @@ def test_member_sort_paths_are_refused_past_the_limit() -> None:
     with pytest.raises(InvalidInputError):
         paths.member_segment(0, "a\x01b")
 
+
+def test_quota_periods_come_in_tree_order() -> None:
+    """Month nodes whose keys cross a power of ten (9, 10): periods stay in split order,
+    and a node inside a held one is not counted twice."""
+    root = paths.node_sort_path(None, 0, 1)
+    q1 = paths.node_sort_path(root, 0, 8)
+    months = [paths.node_sort_path(q1, i, key) for i, key in enumerate((9, 10, 11))]
+    held = [
+        HeldNode(key=11, sort_path=months[2], target=30, coordinates=((5, 103),)),
+        HeldNode(key=10, sort_path=months[1], target=20, coordinates=((5, 102),)),
+        HeldNode(key=9, sort_path=months[0], target=10, coordinates=((5, 101),)),
+    ]
+    result = quota(held, time_dimension_id=5)
+    assert result.by_period == ((101, 10), (102, 20), (103, 30))
+    assert [n.key for n in result.nodes] == [9, 10, 11]
+    outer = HeldNode(key=8, sort_path=q1, target=60, coordinates=((5, 100),))
+    result = quota([*held, outer], time_dimension_id=5)
+    assert (result.total, result.by_period) == (60, ((100, 60),))
