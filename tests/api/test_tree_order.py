@@ -311,7 +311,16 @@ async def test_long_codes_deep_down_page_and_are_refused_past_the_limit(
     refused = await gql(UPDATE, {"input": {"id": ids[0], "sortOrder": -(2**31)}})
     [error] = refused["memberUpdate"]["userErrors"]
     assert (error["code"], error["field"]) == ("TOO_LONG", ["input", "sortOrder"])
-    # Nothing was written by either.
+    # A load is refused the same way, all or nothing.
+    rows = [
+        {"code": "NEW", "name": "New"},
+        {"code": "Z" * 10, "name": "Z", "parentCode": codes[-1]},
+    ]
+    loaded = (await gql(LOAD, {"input": {"dimensionId": dim, "members": rows}}))["membersCreate"]
+    [error] = loaded["userErrors"]
+    assert (error["code"], error["field"]) == ("TOO_LONG", ["input", "code"])
+    assert "'ZZZZZZZZZZ'" in error["message"]
+    # Nothing was written by any of them.
     assert await members_in_order(gql, dim) == codes
     kept = await gql(UPDATE, {"input": {"id": ids[0], "sortOrder": 7}})
     assert kept["memberUpdate"]["userErrors"] == []
