@@ -20,7 +20,9 @@ from strawberry import relay
 from service.domain.paging import DEFAULT_PAGE, MAX_PAGE, Key, Page, PageRequest, page_request
 from service.domain.tree import InvalidInputError
 
-MAX_CURSOR_LENGTH = 2000
+MAX_CURSOR_LENGTH = 8000
+"""Longest cursor: tree-order cursors carry a sort path (a member's holds the codes of
+its ancestors, at most ``service.domain.paths.MAX_SORT_PATH_BYTES`` bytes)."""
 
 First = Annotated[
     int | None,

@@ -5,8 +5,11 @@ Rules of this module: no business rules, every relationship ``lazy="raise"``.
 Target nodes are keyed by ``(version_id, key)``: ``key`` comes from one global
 sequence and survives version copies, so a node can be followed and diffed
 across versions and copying a version is a single ``INSERT ... SELECT``.
-``path`` is the materialized path of keys (``"12.40.41."``), ``COLLATE "C"``
-with a btree index on ``(version_id, path)``: a subtree is one prefix range.
+``path`` is the materialized path of keys (``"12.40.41."``, the ancestry);
+``sort_path`` the same levels in tree order (siblings in split order, see
+``service/domain/paths.py``), ``COLLATE "C"`` with a btree index on
+``(version_id, sort_path)``: a subtree is one prefix range, already in tree order.
+Members likewise: ``path`` of ids, ``sort_path`` in ``(sort_order, code)`` order.
 """
 
 from __future__ import annotations
@@ -109,8 +112,11 @@ class Member(Base):
     )
     code: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
-    # Materialized path of member ids, "3.17.", COLLATE "C" for prefix ranges.
+    # Materialized path of member ids, "3.17." (the ancestry).
     path: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"))
+    # Tree order: per level (sort_order, code), order-preserving (service.domain.paths);
+    # COLLATE "C" for prefix ranges in tree order.
+    sort_path: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"))
     depth: Mapped[int] = mapped_column(SmallInteger)
     sort_order: Mapped[int] = mapped_column(Integer, server_default="0")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
@@ -122,7 +128,7 @@ class Member(Base):
 
     __table_args__ = (
         UniqueConstraint("dimension_id", "code"),
-        Index("ix_member_dimension_id_path", "dimension_id", "path"),
+        Index("ix_member_dimension_id_sort_path", "dimension_id", "sort_path"),
         Index("ix_member_parent_id", "parent_id"),
         CheckConstraint("jsonb_typeof(attributes) = 'object'", name="attributes_object"),
         CheckConstraint(
@@ -206,7 +212,10 @@ class TargetNode(Base):
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     plan_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("plan.id", ondelete="RESTRICT"))
     parent_key: Mapped[int | None] = mapped_column(BigInteger)
+    # Keys root to node, "12.40.41." (the ancestry).
     path: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"))
+    # Tree order: per level (sort_order, key), order-preserving (service.domain.paths).
+    sort_path: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"))
     depth: Mapped[int] = mapped_column(SmallInteger)
     sort_order: Mapped[int] = mapped_column(Integer, server_default="0")
     # The coordinate this node adds to its parent's slice (NULL on the root).
@@ -240,7 +249,7 @@ class TargetNode(Base):
             ondelete="CASCADE",
             name="fk_target_node_parent",
         ),
-        Index("ix_target_node_version_id_path", "version_id", "path"),
+        Index("ix_target_node_version_id_sort_path", "version_id", "sort_path"),
         Index("ix_target_node_version_id_parent_key", "version_id", "parent_key"),
         Index("ix_target_node_owner_id_version_id", "owner_id", "version_id"),
         Index(

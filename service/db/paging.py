@@ -54,14 +54,15 @@ async def lateral_pages(
     session: AsyncSession,
     entity: Any,
     select_from: Callable[[Any], Select[Any]],
-    order: Sequence[tuple[Any, Any]],
+    order: Sequence[tuple[Any, ...]],
     scope: Sequence[Scope],
     requests: Sequence[PageRequest],
 ) -> list[Page[Any]]:
     """A page per key in one statement per direction (a DataLoader batch): the keys'
     parameters are unnested into a table ``k`` and each key's page is a LATERAL
     subquery ``select_from(k)`` (which filters on ``k.c.<scope name>``) cut by the
-    key's bounds on the ``order`` columns, (column, SQL type) pairs unique together.
+    key's bounds on the ``order`` columns, (column, SQL type[, attribute name]) tuples
+    unique together (the name reads the key off a row when the column is an expression).
     """
     pages: dict[int, Page[Any]] = {}
     for backward in (False, True):
@@ -74,7 +75,7 @@ async def lateral_pages(
             names.append(name)
             arrays.append(bindparam(f"s_{name}", [values[i] for i in wanted], type_=ARRAY(kind)))
         for side in ("after", "before"):
-            for position, (_, kind) in enumerate(order):
+            for position, (_, kind, *_name) in enumerate(order):
                 bounds = [getattr(requests[i], side) for i in wanted]
                 names.append(f"{side}{position}")
                 arrays.append(
@@ -89,7 +90,8 @@ async def lateral_pages(
             bindparam("size", [requests[i].size + 1 for i in wanted], type_=ARRAY(Integer))
         )
         k = func.unnest(*arrays).table_valued(*names, with_ordinality="i").render_derived(name="k")
-        columns = [c for c, _ in order]
+        columns = [spec[0] for spec in order]
+        attrs = [spec[2] if len(spec) > 2 else spec[0].key for spec in order]
         ordered = tuple_(*columns) if len(columns) > 1 else columns[0]
 
         after = [k.c[f"after{p}"] for p in range(len(columns))]
@@ -107,6 +109,6 @@ async def lateral_pages(
             grouped.setdefault(int(index), []).append(item)
         for position, i in enumerate(wanted):
             rows = grouped.get(position + 1, [])
-            keys = [tuple(getattr(r, c.key) for c, _ in order) for r in rows]
+            keys = [tuple(getattr(r, attr) for attr in attrs) for r in rows]
             pages[i] = cut(rows, keys, requests[i])
     return [pages[i] for i in range(len(requests))]

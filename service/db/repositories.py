@@ -19,6 +19,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
@@ -29,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import get_history, set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from service.db.errors import UniqueViolation
@@ -44,17 +45,14 @@ from service.db.models import (
     TeamMember,
 )
 from service.db.paging import keyset_page, lateral_pages
+from service.domain import paths
 from service.domain.paging import Page, PageRequest
-from service.domain.paths import path_ids
 
 
 def _ids(values: Sequence[int]) -> Any:
     """One ``bigint[]`` parameter: ``col = ANY(:ids)`` takes any number of ids in one
     statement (``IN (...)`` would spend a parameter on each, and PostgreSQL allows 32,767)."""
     return bindparam("ids", list(values), type_=ARRAY(BigInteger))
-
-
-path_keys = path_ids
 
 
 def _pairs(ids: Sequence[tuple[int, int]]) -> Any:
@@ -242,22 +240,38 @@ async def member_by_code(session: AsyncSession, dimension_id: int, code: str) ->
 
 
 async def add_member(session: AsyncSession, member: Member, parent: Member | None) -> Member:
-    """Insert a member and set its materialized path (parent's path + own id)."""
+    """Insert a member with its paths: the parent's + its id, the parent's sort path + its
+    (sort order, code) segment.
+
+    Takes the dimension lock first and reads the parent's paths under it, so a
+    concurrent move or reorder of the parent cannot leave the member under stale ones.
+    """
+    await lock_dimension(session, member.dimension_id)
+    parent_path: str | None = None
+    parent_sort_path: str | None = None
+    member.depth = 0
+    if parent is not None:
+        stmt = select(Member.path, Member.sort_path, Member.depth).where(Member.id == parent.id)
+        parent_path, parent_sort_path, parent_depth = (await session.execute(stmt)).one()
+        member.depth = parent_depth + 1
+    if member.sort_order is None:
+        member.sort_order = 0
+    member.sort_path = paths.member_sort_path(parent_sort_path, member.sort_order, member.code)
     member.path = ""
-    member.depth = 0 if parent is None else parent.depth + 1
     session.add(member)
     try:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
         raise UniqueViolation(str(exc.orig)) from None
-    member.path = (parent.path if parent else "") + f"{member.id}."
+    member.path = paths.child_path(parent_path, member.id)
     await session.flush()
     return member
 
 
 async def members_of_dimension(session: AsyncSession, dimension_id: int) -> list[Member]:
-    stmt = select(Member).where(Member.dimension_id == dimension_id).order_by(Member.path)
+    """Every member of a dimension in tree order."""
+    stmt = select(Member).where(Member.dimension_id == dimension_id).order_by(Member.sort_path)
     return list((await session.scalars(stmt)).all())
 
 
@@ -267,7 +281,7 @@ async def insert_members(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
         return {}
     result = await session.execute(
         insert(Member).returning(Member.id, Member.code),
-        [{"path": "", "depth": 0, **row} for row in rows],
+        [{"path": "", "sort_path": "", "depth": 0, **row} for row in rows],
     )
     return {code: member_id for member_id, code in result.all()}
 
@@ -279,35 +293,104 @@ async def update_members(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
 
 
 async def recompute_member_paths(session: AsyncSession, dimension_id: int) -> int:
-    """Rebuild ``path`` and ``depth`` of a dimension's members from ``parent_id``.
+    """Rebuild ``path``, ``sort_path`` and ``depth`` of a dimension's members from
+    ``parent_id``, ``sort_order`` and ``code`` (the SQL twin of ``service.domain.paths``).
 
-    One recursive statement whatever the size; only rows whose path changed are
-    written. Returns the number of rows written.
+    One recursive statement whatever the size; only rows whose paths changed are
+    written. Returns the number of rows written. Refuses (TOO_LONG, nothing written)
+    when a sort path would exceed ``paths.MAX_SORT_PATH_BYTES``.
     """
     result = await session.execute(
         text(
             """
-            WITH RECURSIVE tree(id, path, depth) AS (
-                SELECT id, (id::text || '.') COLLATE "C", 0
+            WITH RECURSIVE tree(id, path, sort_path, depth) AS (
+                SELECT id, (id::text || '.') COLLATE "C",
+                       (tree_order_int(sort_order) || code || chr(1)) COLLATE "C", 0
                 FROM member WHERE dimension_id = :d AND parent_id IS NULL
               UNION ALL
-                SELECT m.id, (t.path || m.id::text || '.') COLLATE "C", t.depth + 1
+                SELECT m.id, (t.path || m.id::text || '.') COLLATE "C",
+                       (t.sort_path || tree_order_int(m.sort_order) || m.code || chr(1))
+                           COLLATE "C",
+                       t.depth + 1
                 FROM member m JOIN tree t ON m.parent_id = t.id
                 WHERE m.dimension_id = :d
+            ),
+            too_long AS (
+                SELECT id, octet_length(sort_path) AS size FROM tree
+                WHERE octet_length(sort_path) > :max_bytes
+                ORDER BY size DESC LIMIT 1
+            ),
+            written AS (
+                UPDATE member
+                SET path = tree.path, sort_path = tree.sort_path, depth = tree.depth
+                FROM tree
+                WHERE member.id = tree.id AND NOT EXISTS (SELECT FROM too_long)
+                  AND (member.path <> tree.path OR member.sort_path <> tree.sort_path
+                       OR member.depth <> tree.depth)
+                RETURNING 1
             )
-            UPDATE member SET path = tree.path, depth = tree.depth
-            FROM tree
-            WHERE member.id = tree.id AND (member.path <> tree.path OR member.depth <> tree.depth)
+            SELECT (SELECT count(*) FROM written), (SELECT id FROM too_long),
+                   (SELECT size FROM too_long)
             """
         ),
-        {"d": dimension_id},
+        {"d": dimension_id, "max_bytes": paths.MAX_SORT_PATH_BYTES},
     )
+    written, too_long, size = result.one()
+    if too_long is not None:
+        code = await session.scalar(select(Member.code).where(Member.id == too_long))
+        paths.check_sort_path_size(str(code), int(size))
+    return int(written)
+
+
+async def reorder_member(session: AsyncSession, member: Member) -> int:
+    """Move a member's subtree to its new place in tree order after its ``sort_order``
+    or ``code`` changed (call it after setting them, before the flush).
+
+    Takes the dimension lock before anything is written (loads and moves take it
+    first too), then rewrites the sort paths of the member and its descendants: one
+    index range. Refuses (TOO_LONG, nothing written) a sort path over the limit.
+    Returns the number of rows rewritten.
+    """
+    code_changed = get_history(member, "code").has_changes()
+    if not (code_changed or get_history(member, "sort_order").has_changes()):
+        return 0
+    with session.no_autoflush:
+        await lock_dimension(session, member.dimension_id)
+    stmt = select(Member.parent_id, Member.sort_path).where(Member.id == member.id)
+    parent_id, old = (await session.execute(stmt)).one()
+    parent_sort_path = None
+    if parent_id is not None:
+        parent_sort_path = await session.scalar(
+            select(Member.sort_path).where(Member.id == parent_id)
+        )
+    field = "code" if code_changed else "sortOrder"
+    new = f"{parent_sort_path or ''}{paths.member_segment(member.sort_order, member.code)}"
+    if new == old:
+        return 0
+    in_subtree = (
+        Member.dimension_id == member.dimension_id,
+        Member.sort_path >= old,
+        Member.sort_path < paths.subtree_end(old),
+    )
+    longest = await session.scalar(
+        select(func.max(func.octet_length(Member.sort_path))).where(*in_subtree)
+    )
+    paths.check_sort_path_size(
+        member.code, int(longest or 0) - len(old.encode()) + len(new.encode()), field
+    )
+    result = await session.execute(
+        update(Member)
+        .where(*in_subtree)
+        .values(sort_path=literal(new, Text) + func.substr(Member.sort_path, len(old) + 1))
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(member, "sort_path", new)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def member_ancestry(session: AsyncSession, member: Member) -> list[Member]:
     """The member's ancestors and itself, top first (from its materialized path)."""
-    ids = path_keys(member.path)
+    ids = paths.path_ids(member.path)
     stmt = select(Member).where(Member.id == func.any(_ids(ids)))
     rows = {m.id: m for m in await session.scalars(stmt)}
     return [rows[i] for i in ids if i in rows]
@@ -328,7 +411,9 @@ SiblingPageKey = tuple[int, PageRequest]
 """(parent member id, or dimension id for its top level; the page asked for). The
 page's keys are (sort order, code)."""
 
-_SIBLING_ORDER = ((Member.sort_order, Integer), (Member.code, Text))
+# Codes compare byte by byte (COLLATE "C"), as in the members' sort paths, so children
+# and roots list siblings in the same order as the tree-order lists.
+_SIBLING_ORDER = ((Member.sort_order, Integer), (Member.code.collate("C"), Text, "code"))
 
 
 async def member_children(
@@ -348,9 +433,9 @@ async def member_children(
 async def member_descendants_page(
     session: AsyncSession, member: Member, max_depth: int | None, request: PageRequest
 ) -> Page[Member]:
-    """The subtree below ``member`` by path prefix (one index range), in tree order."""
+    """The subtree below ``member`` in tree order: one range of its sort path."""
     stmt = _descendants(member, max_depth)
-    return await keyset_page(session, stmt, [Member.path], request, lambda m: (m.path,))
+    return await keyset_page(session, stmt, [Member.sort_path], request, lambda m: (m.sort_path,))
 
 
 async def member_descendants_count(
@@ -364,7 +449,8 @@ async def member_subtree_height(session: AsyncSession, member: Member) -> int:
     """Levels below ``member`` (0 for a leaf)."""
     stmt = select(func.coalesce(func.max(Member.depth), member.depth)).where(
         Member.dimension_id == member.dimension_id,
-        Member.path.startswith(member.path, autoescape=False),
+        Member.sort_path >= member.sort_path,
+        Member.sort_path < paths.subtree_end(member.sort_path),
     )
     return int(await session.scalar(stmt) or member.depth) - member.depth
 
@@ -372,8 +458,8 @@ async def member_subtree_height(session: AsyncSession, member: Member) -> int:
 def _descendants(member: Member, max_depth: int | None) -> Any:
     stmt = select(Member).where(
         Member.dimension_id == member.dimension_id,
-        Member.path.startswith(member.path, autoescape=False),
-        Member.id != member.id,
+        Member.sort_path > member.sort_path,
+        Member.sort_path < paths.subtree_end(member.sort_path),
     )
     if max_depth is not None:
         stmt = stmt.where(Member.depth <= member.depth + max_depth)
@@ -401,7 +487,7 @@ async def members_page(
 ) -> Page[Member]:
     """Members in tree order (parents before children)."""
     stmt = select(Member).where(Member.dimension_id == dimension_id)
-    return await keyset_page(session, stmt, [Member.path], request, lambda m: (m.path,))
+    return await keyset_page(session, stmt, [Member.sort_path], request, lambda m: (m.sort_path,))
 
 
 async def members_count(session: AsyncSession, dimension_ids: Sequence[int]) -> list[int]:
@@ -440,9 +526,9 @@ async def members_by_dimension_codes(
 # --- versions: copy and diff ---------------------------------------------------------
 
 NODE_COPY_COLUMNS = (
-    "key, plan_id, parent_key, path, depth, sort_order, dimension_id, member_id, coordinates, "
-    "target, split_dimension_id, split_spec, explanation, locked, floor, cap, strategy, kpis, "
-    "owner_id"
+    "key, plan_id, parent_key, path, sort_path, depth, sort_order, dimension_id, member_id, "
+    "coordinates, target, split_dimension_id, split_spec, explanation, locked, floor, cap, "
+    "strategy, kpis, owner_id"
 )
 
 
@@ -521,16 +607,17 @@ async def diff_versions(
 
 
 async def subtree(
-    session: AsyncSession, version_id: int, path: str, max_depth: int | None = None
+    session: AsyncSession, root: TargetNode, max_depth: int | None = None
 ) -> list[TargetNode]:
-    """A node and everything below it: one range scan of (version_id, path), in path order."""
+    """A node and everything below it in tree order: one range of (version_id, sort_path)."""
     stmt = select(TargetNode).where(
-        TargetNode.version_id == version_id, TargetNode.path.startswith(path, autoescape=False)
+        TargetNode.version_id == root.version_id,
+        TargetNode.sort_path >= root.sort_path,
+        TargetNode.sort_path < paths.subtree_end(root.sort_path),
     )
     if max_depth is not None:
-        depth = path.count(".") - 1
-        stmt = stmt.where(TargetNode.depth <= depth + max_depth)
-    return list((await session.scalars(stmt.order_by(TargetNode.path))).all())
+        stmt = stmt.where(TargetNode.depth <= root.depth + max_depth)
+    return list((await session.scalars(stmt.order_by(TargetNode.sort_path))).all())
 
 
 async def delete_below(session: AsyncSession, node: TargetNode) -> int:
@@ -538,8 +625,8 @@ async def delete_below(session: AsyncSession, node: TargetNode) -> int:
     result = await session.execute(
         delete(TargetNode).where(
             TargetNode.version_id == node.version_id,
-            TargetNode.path.startswith(node.path, autoescape=False),
-            TargetNode.key != node.key,
+            TargetNode.sort_path > node.sort_path,
+            TargetNode.sort_path < paths.subtree_end(node.sort_path),
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
@@ -562,30 +649,33 @@ async def update_nodes(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
                 set_committed_value(loaded, name, value)
 
 
+SUBTREE_ROWS_SQL = """
+SELECT n.key, n.parent_key, n.depth, n.target, n.locked, n.dimension_id,
+       m.code, m.name
+FROM target_node n LEFT JOIN member m ON m.id = n.member_id
+WHERE n.version_id = :version AND n.sort_path >= :low AND n.sort_path < :high
+  AND n.depth <= :max_depth
+ORDER BY n.sort_path
+LIMIT :limit
+"""
+"""The bulk subtree read: one range of (version_id, sort_path), already in tree order."""
+
+
 async def subtree_rows(
-    session: AsyncSession, version_id: int, path: str, max_depth: int | None, limit: int
+    session: AsyncSession, root: TargetNode, max_depth: int | None, limit: int
 ) -> list[tuple[Any, ...]]:
     """Flat rows of a subtree for bulk reads: plain tuples, no ORM objects.
 
     (key, parent_key, depth, target, locked, dimension_id, member_code, member_name),
-    in path order, at most ``limit`` rows.
+    in tree order, at most ``limit`` rows.
     """
-    depth_clause = "AND n.depth <= :max_depth" if max_depth is not None else ""
     result = await session.execute(
-        text(
-            f"""
-            SELECT n.key, n.parent_key, n.depth, n.target, n.locked, n.dimension_id,
-                   m.code, m.name
-            FROM target_node n LEFT JOIN member m ON m.id = n.member_id
-            WHERE n.version_id = :version AND n.path LIKE :prefix {depth_clause}
-            ORDER BY n.path
-            LIMIT :limit
-            """
-        ),
+        text(SUBTREE_ROWS_SQL),
         {
-            "version": version_id,
-            "prefix": path + "%",
-            "max_depth": (path.count(".") - 1 + max_depth) if max_depth is not None else None,
+            "version": root.version_id,
+            "low": root.sort_path,
+            "high": paths.subtree_end(root.sort_path),
+            "max_depth": root.depth + max_depth if max_depth is not None else 32767,
             "limit": limit,
         },
     )
@@ -602,7 +692,9 @@ async def nodes_page(
     """Nodes of a version whose slice contains every (dimension, member) pair, in tree
     order; ``exact`` keeps only slices with exactly those pairs."""
     stmt = _slice_filter(select(TargetNode), version_id, coordinates, exact)
-    return await keyset_page(session, stmt, [TargetNode.path], request, lambda n: (n.path,))
+    return await keyset_page(
+        session, stmt, [TargetNode.sort_path], request, lambda n: (n.sort_path,)
+    )
 
 
 async def nodes_count(
@@ -792,7 +884,7 @@ async def owned_nodes(session: AsyncSession, version_id: int, owner_id: int) -> 
     stmt = (
         select(TargetNode)
         .where(TargetNode.version_id == version_id, TargetNode.owner_id == owner_id)
-        .order_by(TargetNode.path)
+        .order_by(TargetNode.sort_path)
     )
     return list((await session.scalars(stmt)).all())
 
@@ -811,7 +903,7 @@ async def owner_totals(session: AsyncSession, version_id: int) -> list[tuple[int
               AND NOT EXISTS (
                 SELECT 1 FROM target_node a
                 WHERE a.version_id = n.version_id AND a.owner_id = n.owner_id
-                  AND a.key <> n.key AND n.path LIKE a.path || '%'
+                  AND a.key <> n.key AND starts_with(n.sort_path, a.sort_path)
               )
             GROUP BY n.owner_id ORDER BY n.owner_id
             """
@@ -822,7 +914,8 @@ async def owner_totals(session: AsyncSession, version_id: int) -> list[tuple[int
 
 
 async def unowned_leaves(session: AsyncSession, version_id: int, limit: int) -> list[TargetNode]:
-    """Leaves of a version that neither they nor any ancestor has an owner for."""
+    """Leaves of a version that neither they nor any ancestor has an owner for, in tree
+    order."""
     result = await session.execute(
         text(
             """
@@ -831,9 +924,9 @@ async def unowned_leaves(session: AsyncSession, version_id: int, limit: int) -> 
               AND NOT EXISTS (
                 SELECT 1 FROM target_node a
                 WHERE a.version_id = n.version_id AND a.owner_id IS NOT NULL
-                  AND n.path LIKE a.path || '%'
+                  AND starts_with(n.sort_path, a.sort_path)
               )
-            ORDER BY n.path LIMIT :limit
+            ORDER BY n.sort_path LIMIT :limit
             """
         ),
         {"v": version_id, "limit": limit},

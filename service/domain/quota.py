@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from service.domain.paths import is_within
+
 
 @dataclass(frozen=True, slots=True)
 class HeldNode:
     key: int
-    path: str
+    sort_path: str
+    """The node's place in tree order (``service.domain.paths``): a prefix of its
+    descendants' sort paths, and sorting by it lists the tree in order."""
     target: int
     coordinates: tuple[tuple[int, int], ...]
     """(dimension id, member id) pairs root to node."""
@@ -21,7 +25,8 @@ class Quota:
     nodes: tuple[HeldNode, ...]
     """The topmost held nodes (a node below another held node is inside it)."""
     by_period: tuple[tuple[int | None, int], ...]
-    """(time member id or None for "the whole year", amount), in first-seen order."""
+    """(time member id or None for "the whole year", amount), in tree order of the
+    nodes that first hold each period."""
     by_coordinate: tuple[tuple[int, int, int], ...]
     """(dimension id, member id, amount) over the held nodes' slices."""
 
@@ -35,12 +40,12 @@ def quota(held: Sequence[HeldNode], time_dimension_id: int | None) -> Quota:
     fiscal year). By coordinate: each node counts under the deepest member of
     every dimension in its slice.
     """
-    ordered = sorted(held, key=lambda n: n.path)
+    ordered = sorted(held, key=lambda n: n.sort_path)
     top: list[HeldNode] = []
     for node in ordered:
-        if top and node.path.startswith(top[-1].path):
-            continue
-        if any(node.path.startswith(t.path) for t in top):
+        # In tree order a subtree is contiguous: a node inside a held one comes right
+        # after it or after other nodes of the same subtree, so the last kept decides.
+        if top and is_within(node.sort_path, top[-1].sort_path):
             continue
         top.append(node)
     periods: dict[int | None, int] = {}

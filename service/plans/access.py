@@ -9,6 +9,7 @@ from service.db import repositories as repo
 from service.db.engine import Session
 from service.db.models import TargetNode
 from service.domain.errors import DomainError
+from service.domain.paths import path_ids
 
 
 class ForbiddenError(DomainError):
@@ -43,7 +44,7 @@ async def require_scope(
     if principal.has(Role.ADMIN) or principal.acts_for is None or not nodes:
         return
     allowed = await repo.scope_owner_ids(session, principal.acts_for)
-    paths = {n.key: repo.path_keys(n.path) for n in nodes}
+    paths = {n.key: path_ids(n.path) for n in nodes}
     version_id = nodes[0].version_id
     wanted = sorted({k for keys in paths.values() for k in keys})
     owners = {

@@ -296,7 +296,7 @@ async def _write_load(
             progress(
                 "written", len(plan.create) + len(plan.update), len(plan.create) + len(plan.update)
             )
-    if plan.create or plan.moves:
+    if plan.create or plan.update:  # any update may change a sort order or a parent
         await repo.recompute_member_paths(session, dimension_id)
 
 
@@ -350,6 +350,8 @@ async def update_member(uow: UnitOfWork, command: MemberUpdate) -> Member:
     member.name = after["name"]
     member.sort_order = after["sortOrder"]
     member.attributes = after["attributes"]
+    # A new sort order or code moves the member (and its subtree) in tree order.
+    await repo.reorder_member(session, member)
     await session.flush()
     uow.record(before={"member": member.id, **before}, after={"member": member.id, **after})
     return member

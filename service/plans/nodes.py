@@ -30,6 +30,7 @@ from service.domain.audit import AuditAction
 from service.domain.kpis import check_kpis, clean_strategy
 from service.domain.money import parse_amount
 from service.domain.paging import Page, PageRequest
+from service.domain.paths import path_ids
 from service.domain.tree import InvalidInputError
 from service.plans.uow import DraftEdit
 from service.plans.usecase import draft_edit
@@ -124,13 +125,13 @@ async def set_target(edit: DraftEdit, command: SetTarget) -> NodeEdit:
     if amount == node.target:
         return NodeEdit(node=node, changed=[], version=edit.version)
     mode = DomainTargetMode(command.mode.value)
-    above = [(version_id, k) for k in repo.path_keys(node.path)[:-1]]
+    above = [(version_id, k) for k in path_ids(node.path)[:-1]]
     ancestors = [a for a in await repo.nodes_by_ids(session, above) if a is not None]
     path = [_tree_node(n, {}) for n in (node, *reversed(ancestors))]
     top_key = int(subtree_needed(mode, path[0], path[1:]))
     top = node if top_key == node.key else next(a for a in ancestors if a.key == top_key)
     rows = {n.key: n for n in ancestors}
-    rows.update({n.key: n for n in await repo.subtree(session, version_id, top.path)})
+    rows.update({n.key: n for n in await repo.subtree(session, top)})
     ordered = sorted(rows.values(), key=lambda n: (n.depth, n.sort_order, n.key))
     member_ids = sorted({n.member_id for n in ordered if n.member_id is not None})
     codes = {m.id: m.code for m in await repo.members_by_ids(session, member_ids) if m}
@@ -372,9 +373,7 @@ async def subtree(
             root = await repo.node(session, version_id, root_key)
         if root is None:
             raise InvalidInputError("NOT_FOUND", "`rootId` is not a node of this version", "rootId")
-        rows = await repo.subtree_rows(
-            session, version_id, root.path, max_depth, MAX_BULK_NODES + 1
-        )
+        rows = await repo.subtree_rows(session, root, max_depth, MAX_BULK_NODES + 1)
     return Subtree(
         version_id=version_id, rows=rows[:MAX_BULK_NODES], truncated=len(rows) > MAX_BULK_NODES
     )

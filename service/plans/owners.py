@@ -162,7 +162,7 @@ async def owner_quota(db: Database, owner_id: int, version_id: int) -> OwnerQuot
             [
                 HeldNode(
                     key=n.key,
-                    path=n.path,
+                    sort_path=n.sort_path,
                     target=n.target,
                     coordinates=tuple((d, m) for d, m in n.coordinates),
                 )

@@ -9,7 +9,7 @@ from typing import Any
 from service.db import repositories as repo
 from service.db.engine import Database, Session
 from service.db.models import Dimension, Plan, PlanVersion, TargetNode
-from service.domain import tree
+from service.domain import paths, tree
 from service.domain.audit import AuditAction
 from service.domain.calendar import CalendarSpec, TimeLevel, TimeMember, generate_calendar
 from service.domain.measures import plan_units
@@ -98,7 +98,8 @@ async def create_plan(uow: UnitOfWork, command: PlanCreate) -> PlanCreated:
         key=key,
         plan_id=plan.id,
         parent_key=None,
-        path=f"{key}.",
+        path=paths.child_path(None, key),
+        sort_path=paths.node_sort_path(None, 0, key),
         depth=0,
         sort_order=0,
         coordinates=[],

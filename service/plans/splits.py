@@ -9,7 +9,7 @@ from typing import Any
 
 from service.db import repositories as repo
 from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
-from service.domain import tree
+from service.domain import paths, tree
 from service.domain.allocation import MatrixRequest, Units, allocate, split_matrix
 from service.domain.audit import AuditAction
 from service.domain.paging import PageRequest
@@ -124,7 +124,8 @@ def _child(
         key=key,
         plan_id=parent.plan_id,
         parent_key=parent.key,
-        path=f"{parent.path}{key}.",
+        path=paths.child_path(parent.path, key),
+        sort_path=paths.node_sort_path(parent.sort_path, index, key),
         depth=parent.depth + 1,
         sort_order=index,
         dimension_id=dimension_id,
@@ -359,6 +360,6 @@ def _facts(member: Member) -> MemberFacts:
         parent_id=member.parent_id,
         depth=member.depth,
         retired=member.retired_at is not None,
-        ancestor_ids=tuple(repo.path_keys(member.path))[:-1],
+        ancestor_ids=tuple(paths.path_ids(member.path))[:-1],
         starts_on=member.starts_on,
     )

@@ -62,6 +62,7 @@ import orjson
 
 from service.api.ids import encode
 from service.auth import Role, mint_token
+from service.domain.paths import subtree_end
 from tests.benchmarks.typed_floor import seconds_per_query
 from tests.benchmarks.versions import (
     Scratch,
@@ -86,14 +87,15 @@ SMALL_QUERY = (
     "query($id: ID!) { node(id: $id) { ... on TargetNode { id target children { id target "
     "share slice { dimension { name } member { code name } } } } } }"
 )
-# The same statement as repositories.subtree_rows (asyncpg placeholders).
+# The same statement as repositories.SUBTREE_ROWS_SQL (asyncpg placeholders).
 FLOOR_SQL = """
 SELECT n.key, n.parent_key, n.depth, n.target, n.locked, n.dimension_id,
        m.code, m.name
 FROM target_node n LEFT JOIN member m ON m.id = n.member_id
-WHERE n.version_id = $1 AND n.path LIKE $2
-ORDER BY n.path
-LIMIT $3
+WHERE n.version_id = $1 AND n.sort_path >= $2 AND n.sort_path < $3
+  AND n.depth <= 32767
+ORDER BY n.sort_path
+LIMIT $4
 """
 
 Out = Callable[[str], None]
@@ -196,7 +198,7 @@ class Tree:
     seeded: Seeded
     bulk_key: int
     """The region read in bulk."""
-    bulk_path: str
+    bulk_sort_path: str
     bulk_count: int
     small_key: int
     """The node with 20 children."""
@@ -205,15 +207,15 @@ class Tree:
 async def seed(conn: asyncpg.Connection, nodes: int) -> Tree:
     """The tree, plus its last leaf split into 20 segments (the small query's node)."""
     seeded = await seed_tree(conn, nodes, name="Bench FY2027 (http)")
-    bulk_key, bulk_path = await conn.fetchrow(
-        "SELECT key, path FROM target_node WHERE version_id = $1 AND depth = 1 "
-        "ORDER BY path LIMIT 1",
+    bulk_key, bulk_sort_path = await conn.fetchrow(
+        "SELECT key, sort_path FROM target_node WHERE version_id = $1 AND depth = 1 "
+        "ORDER BY sort_path LIMIT 1",
         seeded.version_id,
     )
     leaf_key = int(
         await conn.fetchval(
             "SELECT key FROM target_node WHERE version_id = $1 AND depth = 4 "
-            "ORDER BY path DESC LIMIT 1",
+            "ORDER BY sort_path DESC LIMIT 1",
             seeded.version_id,
         )
     )
@@ -230,12 +232,14 @@ async def seed(conn: asyncpg.Connection, nodes: int) -> Tree:
         )
     bulk_count = int(
         await conn.fetchval(
-            "SELECT count(*) FROM target_node WHERE version_id = $1 AND path LIKE $2",
+            "SELECT count(*) FROM target_node WHERE version_id = $1 "
+            "AND sort_path >= $2 AND sort_path < $3",
             seeded.version_id,
-            bulk_path + "%",
+            bulk_sort_path,
+            subtree_end(bulk_sort_path),
         )
     )
-    return Tree(seeded, int(bulk_key), str(bulk_path), bulk_count, leaf_key)
+    return Tree(seeded, int(bulk_key), str(bulk_sort_path), bulk_count, leaf_key)
 
 
 # --- measurements ----------------------------------------------------------------------------
@@ -523,10 +527,11 @@ async def _bulk(
     from service.plans.nodes import MAX_BULK_NODES
 
     bulk_count = tree.bulk_count
-    version_id, prefix = tree.seeded.version_id, tree.bulk_path + "%"
+    version_id, low = tree.seeded.version_id, tree.bulk_sort_path
+    high = subtree_end(low)
 
     async def floor() -> bytes:
-        rows = await conn.fetch(FLOOR_SQL, version_id, prefix, MAX_BULK_NODES + 1)
+        rows = await conn.fetch(FLOOR_SQL, version_id, low, high, MAX_BULK_NODES + 1)
         return orjson.dumps([tuple(r) for r in rows])
 
     async def measured() -> httpx.Response:

@@ -134,8 +134,9 @@ async def add_dimension(
     )
     await conn.execute(
         """
-        INSERT INTO member (dimension_id, code, name, path, depth, sort_order)
-        SELECT $1, $2 || lpad(i::text, 3, '0'), $3 || ' ' || lpad(i::text, 3, '0'), '', 0, i
+        INSERT INTO member (dimension_id, code, name, path, sort_path, depth, sort_order)
+        SELECT $1, $2 || lpad(i::text, 3, '0'), $3 || ' ' || lpad(i::text, 3, '0'), '',
+               tree_order_int(i) || $2 || lpad(i::text, 3, '0') || chr(1), 0, i
         FROM generate_series(1, $4::int) AS i
         """,
         dimension_id,
@@ -150,19 +151,21 @@ async def add_dimension(
 
 
 # Children of every node at depth $2 (or only node $6) along dimension $3: the first
-# $4 members (one more for the first $5 parents in path order), keys from the
-# sequence, path = parent's path + key + ".", the parent's coordinates + the own one,
+# $4 members (one more for the first $5 parents in tree order), keys from the
+# sequence, path = parent's path + key + ".", sort path = parent's + (sort order, key)
+# as service.domain.paths.node_sort_path writes it, the parent's coordinates + the own one,
 # targets split by member weights with the remainder on the first child, so children
 # add up exactly to their parent.
 ADD_LEVEL = """
 WITH parents AS (
-    SELECT key, path, depth, coordinates, target,
-           row_number() OVER (ORDER BY path) - 1 AS ord
+    SELECT key, path, sort_path, depth, coordinates, target,
+           row_number() OVER (ORDER BY sort_path) - 1 AS ord
     FROM target_node
     WHERE version_id = $1 AND depth = $2 AND ($6::bigint IS NULL OR key = $6)
 ),
 picked AS MATERIALIZED (
-    SELECT p.key AS parent_key, p.path AS parent_path, p.depth + 1 AS depth,
+    SELECT p.key AS parent_key, p.path AS parent_path, p.sort_path AS parent_sort_path,
+           p.depth + 1 AS depth,
            p.coordinates AS parent_coordinates, p.target AS parent_target,
            m.id AS member_id, m.sort_order AS idx, 1 + (m.sort_order * 37) % 11 AS weight,
            nextval('target_node_key_seq') AS key
@@ -186,9 +189,11 @@ fixed AS (
                       ELSE 0 END)::bigint AS amount
     FROM shared
 )
-INSERT INTO target_node (version_id, key, plan_id, parent_key, path, depth, sort_order,
-                         dimension_id, member_id, coordinates, target, explanation)
-SELECT $1, key, $7, parent_key, parent_path || key::text || '.', depth, idx, $3, member_id,
+INSERT INTO target_node (version_id, key, plan_id, parent_key, path, sort_path, depth,
+                         sort_order, dimension_id, member_id, coordinates, target, explanation)
+SELECT $1, key, $7, parent_key, parent_path || key::text || '.',
+       parent_sort_path || tree_order_int(idx) || tree_order_int(key) || '.', depth, idx, $3,
+       member_id,
        parent_coordinates || jsonb_build_array(jsonb_build_array($3::bigint, member_id)),
        amount,
        jsonb_build_object('method', 'WEIGHTS', 'weight', weight, 'totalWeight', total_weight,
@@ -228,6 +233,10 @@ async def add_level(
     )
     added = int(status.split()[-1])
     await conn.execute(MARK_SPLIT, seeded.version_id, parent_depth, dimension_id, only_key)
+    # Fresh statistics before the next level: planned on a near-empty table, the foreign
+    # key check on the parent may pick (version_id, sort_path) over the primary key and
+    # then scan the whole version for every row inserted.
+    await conn.execute("ANALYZE target_node")
     while len(seeded.levels) <= parent_depth + 1:
         seeded.levels.append(0)
     seeded.levels[parent_depth + 1] += added
@@ -262,9 +271,10 @@ async def seed_tree(conn: asyncpg.Connection, nodes: int, name: str = "Bench FY2
         root_key = int(
             await conn.fetchval(
                 """
-                INSERT INTO target_node (version_id, key, plan_id, path, depth, coordinates,
-                                         target)
-                SELECT $1, k, $2, k::text || '.', 0, '[]', $3
+                INSERT INTO target_node (version_id, key, plan_id, path, sort_path, depth,
+                                         coordinates, target)
+                SELECT $1, k, $2, k::text || '.', tree_order_int(0) || tree_order_int(k) || '.',
+                       0, '[]', $3
                 FROM (SELECT nextval('target_node_key_seq') AS k) AS s
                 RETURNING key
                 """,
