@@ -14,7 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import ASTValidationRule, GraphQLError, StringValueNode, ValidationContext
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    OperationDefinitionNode,
+    StringValueNode,
+    ValidationContext,
+)
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
@@ -81,4 +87,29 @@ class NulInVariables(SchemaExtension):
                     ],
                 )
                 break
+        yield
+
+
+class OneOperation(SchemaExtension):
+    """A document with several operations runs only the one ``operationName`` names
+    (GraphQL spec, GetOperation): without a name it is refused, never guessed."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        # strawberry falls back to the first operation when no name was given.
+        provided = getattr(context, "_provided_operation_name", None)
+        if provided is None and document is not None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                context.result = GraphQLExecutionResult(
+                    data=None,
+                    errors=[
+                        GraphQLError(
+                            "The document has several operations; say which to run with "
+                            '"operationName".',
+                            extensions={"code": "OPERATION_RESOLUTION_FAILURE"},
+                        )
+                    ],
+                )
         yield

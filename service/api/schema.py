@@ -20,7 +20,7 @@ from strawberry.types import ExecutionContext
 from service.api.audit import AuditEntry
 from service.api.dimensions import Dimension, DimensionMutations, DimensionQueries, Member
 from service.api.errors import RequestIdMaskErrors, log_errors
-from service.api.guards import NulInLiterals, NulInVariables
+from service.api.guards import NulInLiterals, NulInVariables, OneOperation
 from service.api.nodes import NodeMutations, TargetNode
 from service.api.owners import Owner, OwnerMutations, OwnerQueries
 from service.api.plans import Plan, PlanMutations, PlanQueries
@@ -77,6 +77,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         NulInVariables,
+        OneOperation,
         RequestIdMaskErrors,
     ]
     if settings.production:

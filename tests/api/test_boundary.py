@@ -13,7 +13,7 @@ from service.api.refetch import NODE_TYPES
 from service.api.schema import build_schema
 from service.auth import Role
 from tests.api.helpers import create_dimension, create_member, create_plan, split
-from tests.conftest import GraphQLClient, make_settings
+from tests.conftest import GraphQLClient, make_settings, token
 
 
 def b64(raw: str) -> str:
@@ -221,3 +221,17 @@ async def test_nul_in_mutation_text_is_a_user_error_naming_the_field(gql: GraphQ
         {"input": {"nodeId": plan["root"]["id"], "revision": 1, "reason": "agreed\x00"}},
     )
     assert data["nodeLock"]["userErrors"][0]["field"] == ["input", "reason"]
+
+
+async def test_several_operations_need_an_operation_name(gql: GraphQLClient) -> None:
+    document = "query A { plans { totalCount } } query B { dimensions { totalCount } }"
+    body = (await gql.post(document, role=Role.VIEWER)).json()
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "OPERATION_RESOLUTION_FAILURE"
+    assert "operationName" in error["message"]
+    named = await gql.http.post(
+        "/graphql",
+        json={"query": document, "operationName": "B"},
+        headers={"Authorization": f"Bearer {token(Role.VIEWER)}"},
+    )
+    assert named.json() == {"data": {"dimensions": {"totalCount": 0}}}
