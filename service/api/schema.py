@@ -12,8 +12,6 @@ from strawberry.extensions import (
     ParserCache,
     ValidationCache,
 )
-from strawberry.extensions.max_aliases import create_validator as alias_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -21,6 +19,7 @@ from service.api.audit import AuditEntry
 from service.api.dimensions import Dimension, DimensionMutations, DimensionQueries, Member
 from service.api.errors import RequestIdMaskErrors, log_errors
 from service.api.guards import NulInLiterals, NulInVariables, OneOperation
+from service.api.limits import alias_rule, depth_rule
 from service.api.nodes import NodeMutations, TargetNode
 from service.api.owners import Owner, OwnerMutations, OwnerQueries
 from service.api.plans import Plan, PlanMutations, PlanQueries
@@ -61,13 +60,14 @@ class QuotatreeSchema(strawberry.Schema):
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with every limit on.
 
-    The depth and alias rules are built once, here: the validation cache keys on
-    the rule classes, so a fresh class per request (what ``QueryDepthLimiter()``
-    does) would never hit it. With fixed classes the verdict for a document is
-    computed once and cached with the rest of its validation.
+    The depth and alias rules (``service.api.limits``: linear in the document,
+    whatever its fragments spread) are built once, here: the validation cache keys
+    on the rule classes, so a fresh class per request would never hit it. With
+    fixed classes the verdict for a document is computed once and cached with the
+    rest of its validation.
     """
     rules = [
-        depth_rule(settings.max_query_depth, None, None),
+        depth_rule(settings.max_query_depth),
         alias_rule(settings.max_aliases),
         NulInLiterals,
     ]

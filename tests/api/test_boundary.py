@@ -4,6 +4,7 @@ cannot store. Each case that once answered INTERNAL now answers a clear error.""
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import pytest
@@ -235,3 +236,24 @@ async def test_several_operations_need_an_operation_name(gql: GraphQLClient) -> 
         headers={"Authorization": f"Bearer {token(Role.VIEWER)}"},
     )
     assert named.json() == {"data": {"dimensions": {"totalCount": 0}}}
+
+
+async def test_fragment_fan_out_is_validated_in_linear_time(gql: GraphQLClient) -> None:
+    """Fragments that each spread the next one twice: 2**40 paths through a 2 KB
+    document. Validation counts each fragment once, so the answer is immediate, and
+    the aliases it multiplies are refused by the alias limit."""
+    levels = 40
+    fragments = "".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }} " for i in range(levels)
+    )
+    fragments += f"fragment F{levels} on Query {{ a: __typename }}"
+    started = time.perf_counter()
+    body = (await gql.post("{ ...F0 } " + fragments, role=Role.VIEWER)).json()
+    elapsed = time.perf_counter() - started
+    # Not a timing bar: the old rules took 5 s at 20 levels and doubled per level, so at
+    # 40 they would never finish; the bound only keeps a regression from hanging CI.
+    assert elapsed < 60, elapsed
+    assert any("aliases found" in e["message"] for e in body["errors"]), body
+    deep = "{ plans { nodes { versions { nodes { plan { versions { nodes { plan { versions { nodes { plan { versions { nodes { plan { name } } } } } } } } } } } } } } }"
+    body = (await gql.post(deep, role=Role.VIEWER)).json()
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
