@@ -186,29 +186,65 @@ class OwnerTotal:
     node_count: int = strawberry.field(description="How many topmost nodes they hold.")
 
 
+@strawberry.type(description="An owner's total in a version.")
+class OwnerTotalEdge(relay.Edge[Owner]):
+    total: Amount = strawberry.field(
+        description="Sum of the topmost nodes they hold (a node inside another node of the "
+        "same owner is not counted twice)."
+    )
+    node_count: int = strawberry.field(description="How many topmost nodes they hold.")
+
+
+@strawberry.type(description="Owners of a version's nodes with their totals, by owner id.")
+class OwnerTotalConnection(Connection[Owner]):
+    edges: list[OwnerTotalEdge] = strawberry.field(  # type: ignore[assignment]
+        description="The owners of the page with their totals."
+    )
+
+
 @strawberry.type(description="Who holds what in a version, and which leaves nobody holds.")
 class VersionOwners:
-    owners: list[OwnerTotal] = strawberry.field(
-        description="Every owner holding a node of the version, by owner id."
-    )
+    version_id: strawberry.Private[int]
     unowned_leaves: list[TargetNode] = strawberry.field(
         description=f"Leaves with no owner on themselves or above them, in tree order (at most "
         f"{usecases.MAX_UNOWNED})."
     )
 
+    @strawberry.field(description="Every owner holding a node of the version, with totals.")
+    async def owners(
+        self,
+        info: Info[Context, None],
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> OwnerTotalConnection:
+        request = page_args("owner-totals", (int,), first, after, last, before)
+        db, version_id = info.context.db, self.version_id
+        plan, page = await usecases.owner_totals_page(db, version_id, request)
+        digits = plan.minor_digits
+        connection = OwnerTotalConnection.of(
+            page,
+            "owner-totals",
+            lambda t: Owner(row=t.owner),
+            lambda: usecases.owner_count(db, version_id),
+        )
+        connection.edges = [
+            OwnerTotalEdge(
+                node=edge.node,
+                cursor=edge.cursor,
+                total=Amount(format_amount(item.total, digits)),
+                node_count=item.node_count,
+            )
+            for edge, item in zip(connection.edges, page.items, strict=True)
+        ]
+        return connection
+
     @classmethod
     async def of(cls, info: Info[Context, None], version_id: int) -> VersionOwners:
         result = await usecases.version_owners(info.context.db, version_id)
-        digits = result.plan.minor_digits
         return cls(
-            owners=[
-                OwnerTotal(
-                    owner=Owner(row=o.owner),
-                    total=Amount(format_amount(o.total, digits)),
-                    node_count=o.node_count,
-                )
-                for o in result.owners
-            ],
+            version_id=version_id,
             unowned_leaves=await prepare_nodes(info, result.unowned_leaves, ("unownedLeaves",)),
         )
 

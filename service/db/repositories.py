@@ -46,7 +46,7 @@ from service.db.models import (
 )
 from service.db.paging import keyset_page, lateral_pages
 from service.domain import paths
-from service.domain.paging import Page, PageRequest
+from service.domain.paging import Page, PageRequest, cut
 
 
 def _ids(values: Sequence[int]) -> Any:
@@ -880,37 +880,61 @@ async def teams_of(session: AsyncSession, person_ids: Sequence[int]) -> list[lis
     return [grouped.get(i, []) for i in person_ids]
 
 
-async def owned_nodes(session: AsyncSession, version_id: int, owner_id: int) -> list[TargetNode]:
+async def owned_nodes(
+    session: AsyncSession, version_id: int, owner_id: int, limit: int
+) -> list[TargetNode]:
+    """The nodes an owner holds in a version, in tree order, at most ``limit``."""
     stmt = (
         select(TargetNode)
         .where(TargetNode.version_id == version_id, TargetNode.owner_id == owner_id)
         .order_by(TargetNode.sort_path)
+        .limit(limit)
     )
     return list((await session.scalars(stmt)).all())
 
 
-async def owner_totals(session: AsyncSession, version_id: int) -> list[tuple[int, int, int]]:
-    """(owner id, total of the topmost nodes they own, node count) for a version.
-
-    A node whose ancestor has the same owner is not counted twice.
-    """
+async def owner_totals_page(
+    session: AsyncSession, version_id: int, request: PageRequest
+) -> Page[tuple[int, int, int]]:
+    """(owner id, total of the topmost nodes they own, node count) for a version, a page
+    by owner id. A node whose ancestor has the same owner is not counted twice."""
+    bounds = []
+    if request.after is not None:
+        bounds.append("n.owner_id > :after")
+    if request.before is not None:
+        bounds.append("n.owner_id < :before")
+    where = "".join(f" AND {b}" for b in bounds)
+    order = "DESC" if request.backward else "ASC"
     result = await session.execute(
         text(
-            """
+            f"""
             SELECT n.owner_id, sum(n.target)::bigint, count(*)
             FROM target_node n
-            WHERE n.version_id = :v AND n.owner_id IS NOT NULL
+            WHERE n.version_id = :v AND n.owner_id IS NOT NULL{where}
               AND NOT EXISTS (
                 SELECT 1 FROM target_node a
                 WHERE a.version_id = n.version_id AND a.owner_id = n.owner_id
                   AND a.key <> n.key AND starts_with(n.sort_path, a.sort_path)
               )
-            GROUP BY n.owner_id ORDER BY n.owner_id
+            GROUP BY n.owner_id ORDER BY n.owner_id {order} LIMIT :limit
             """
         ),
-        {"v": version_id},
+        {
+            "v": version_id,
+            "after": request.after[0] if request.after else None,
+            "before": request.before[0] if request.before else None,
+            "limit": request.size + 1,
+        },
     )
-    return [(int(o), int(t), int(c)) for o, t, c in result.all()]
+    rows = [(int(o), int(t), int(c)) for o, t, c in result.all()]
+    return cut(rows, [(o,) for o, _, _ in rows], request)
+
+
+async def owner_count(session: AsyncSession, version_id: int) -> int:
+    stmt = select(func.count(func.distinct(TargetNode.owner_id))).where(
+        TargetNode.version_id == version_id, TargetNode.owner_id.is_not(None)
+    )
+    return int(await session.scalar(stmt) or 0)
 
 
 async def unowned_leaves(session: AsyncSession, version_id: int, limit: int) -> list[TargetNode]:

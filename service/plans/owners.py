@@ -9,6 +9,7 @@ from service.db.engine import Database
 from service.db.models import Member, Owner, Plan, PlanVersion, TargetNode
 from service.domain import tree
 from service.domain.audit import AuditAction
+from service.domain.paging import Page, PageRequest
 from service.domain.quota import HeldNode, Quota, quota
 from service.domain.tree import InvalidInputError
 from service.plans.uow import DraftEdit, UnitOfWork
@@ -18,6 +19,9 @@ MAX_TEAMS_PER_PERSON = repo.MAX_TEAMS_PER_PERSON
 """Most teams listed for one person."""
 MAX_UNOWNED = 1000
 """Most unowned leaves one read lists."""
+MAX_HELD = 10_000
+"""Most nodes one owner may hold in a version for their quota to be read (a quota is
+an owner's few topmost nodes; thousands mean the owner belongs higher up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +161,14 @@ async def owner_quota(db: Database, owner_id: int, version_id: int) -> OwnerQuot
             raise InvalidInputError("NOT_FOUND", "`version` is not a known version", "version")
         (plan,) = await repo.plans_by_ids(session, [version.plan_id])
         assert plan is not None
-        held = await repo.owned_nodes(session, version_id, owner_id)
+        held = await repo.owned_nodes(session, version_id, owner_id, MAX_HELD + 1)
+        if len(held) > MAX_HELD:
+            raise InvalidInputError(
+                "TOO_MANY",
+                f"this owner holds more than {MAX_HELD} nodes of the version; assign them "
+                "a common parent node instead of each node",
+                "version",
+            )
         result = quota(
             [
                 HeldNode(
@@ -193,28 +204,42 @@ class OwnerTotal:
 @dataclass(frozen=True, slots=True)
 class VersionOwners:
     plan: Plan
-    owners: list[OwnerTotal]
     unowned_leaves: list[TargetNode]
 
 
 async def version_owners(db: Database, version_id: int) -> VersionOwners:
-    """Who holds what in a version (totals without double counting), and the leaves
-    nobody holds (at most ``MAX_UNOWNED``)."""
+    """The leaves of a version nobody holds (at most ``MAX_UNOWNED``)."""
     async with db.session() as session:
         (version,) = await repo.versions_by_ids(session, [version_id])
         if version is None:
             raise InvalidInputError("NOT_FOUND", "the version is not known", "id")
         (plan,) = await repo.plans_by_ids(session, [version.plan_id])
         assert plan is not None
-        totals = await repo.owner_totals(session, version_id)
         leaves = await repo.unowned_leaves(session, version_id, MAX_UNOWNED)
-        owners = await repo.owners_by_ids(session, [o for o, _, _ in totals])
-    return VersionOwners(
-        plan=plan,
-        owners=[
-            OwnerTotal(owner=row, total=total, node_count=count)
-            for (_, total, count), row in zip(totals, owners, strict=True)
-            if row is not None
-        ],
-        unowned_leaves=leaves,
-    )
+    return VersionOwners(plan=plan, unowned_leaves=leaves)
+
+
+async def owner_totals_page(
+    db: Database, version_id: int, request: PageRequest
+) -> tuple[Plan, Page[OwnerTotal]]:
+    """Who holds what in a version: a page of owners (by id) with their totals, without
+    double counting a node inside another node of the same owner."""
+    async with db.session() as session:
+        (version,) = await repo.versions_by_ids(session, [version_id])
+        if version is None:
+            raise InvalidInputError("NOT_FOUND", "the version is not known", "id")
+        (plan,) = await repo.plans_by_ids(session, [version.plan_id])
+        assert plan is not None
+        page = await repo.owner_totals_page(session, version_id, request)
+        owners = await repo.owners_by_ids(session, [o for o, _, _ in page.items])
+    items = [
+        OwnerTotal(owner=row, total=total, node_count=count)
+        for (_, total, count), row in zip(page.items, owners, strict=True)
+        if row is not None
+    ]
+    return plan, Page(items, [(t.owner.id,) for t in items], page.has_next, page.has_previous)
+
+
+async def owner_count(db: Database, version_id: int) -> int:
+    async with db.read_session() as session:
+        return await repo.owner_count(session, version_id)

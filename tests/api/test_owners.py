@@ -128,14 +128,34 @@ async def test_my_quota_by_period_and_dimension(gql: GraphQLClient, org: dict[st
 async def test_version_owners_and_unowned_leaves(gql: GraphQLClient, org: dict[str, Any]) -> None:
     data = await gql(
         """query($id: ID!) { planVersion(id: $id) { owners {
-             owners { owner { name } total nodeCount } unownedLeaves { id } } } }""",
+             owners { totalCount edges { node { name } total nodeCount } }
+             unownedLeaves { id } } } }""",
         {"id": org["version"]},
     )
     owners = data["planVersion"]["owners"]
-    assert sorted((o["owner"]["name"], o["total"]) for o in owners["owners"]) == [
+    assert owners["owners"]["totalCount"] == 2
+    assert sorted((e["node"]["name"], e["total"]) for e in owners["owners"]["edges"]) == [
         ("Li Wei", "600.00"),
         ("West team", "600.00"),
     ]
+    first = await gql(
+        """query($id: ID!) { planVersion(id: $id) { owners {
+             owners(first: 1) { edges { node { name } } pageInfo { hasNextPage endCursor } } } } }""",
+        {"id": org["version"]},
+    )
+    page = first["planVersion"]["owners"]["owners"]
+    assert page["pageInfo"]["hasNextPage"] is True and len(page["edges"]) == 1
+    second = await gql(
+        """query($id: ID!, $after: String) { planVersion(id: $id) { owners {
+             owners(first: 1, after: $after) { edges { node { name } } pageInfo { hasNextPage } } } } }""",
+        {"id": org["version"], "after": page["pageInfo"]["endCursor"]},
+    )
+    rest = second["planVersion"]["owners"]["owners"]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    assert {page["edges"][0]["node"]["name"], rest["edges"][0]["node"]["name"]} == {
+        "Li Wei",
+        "West team",
+    }
     assert owners["unownedLeaves"] == []
     done = (
         await gql(
