@@ -43,10 +43,10 @@ from datetime import timedelta
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import AuthenticationError, Authenticator
-from service.db import idempotency as store
 from service.db.engine import Database
 from service.graphql_http import HTTPError, graphql_outcome, header, send_error
 from service.observability import current_request_id
+from service.plans import idempotency as store
 
 MAX_KEY_LENGTH = 200
 LEASE_SECONDS = 30.0
@@ -96,15 +96,14 @@ class IdempotencyMiddleware:
         if body is None:  # the client went away
             return
         subject = principal.subject
-        async with db.session() as session, session.begin():
-            claim = await store.claim(
-                session,
-                subject=subject,
-                key=key,
-                request_hash=hashlib.sha256(body).hexdigest(),
-                lease=timedelta(seconds=LEASE_SECONDS),
-                keep=timedelta(hours=KEEP_HOURS),
-            )
+        claim = await store.claim(
+            db,
+            subject=subject,
+            key=key,
+            request_hash=hashlib.sha256(body).hexdigest(),
+            lease=timedelta(seconds=LEASE_SECONDS),
+            keep=timedelta(hours=KEEP_HOURS),
+        )
         if claim.state is store.ClaimState.RUN:
             assert claim.attempt is not None
             await self._run(scope, receive, send, db, subject, key, claim.attempt, body)
@@ -206,15 +205,14 @@ class IdempotencyMiddleware:
                 and not outcome.has_errors
             )
             try:
-                async with db.session() as session, session.begin():
-                    await store.finish(
-                        session,
-                        subject=subject,
-                        key=key,
-                        attempt=attempt,
-                        answer=answer,
-                        keep_unapplied=final,
-                    )
+                await store.finish(
+                    db,
+                    subject=subject,
+                    key=key,
+                    attempt=attempt,
+                    answer=answer,
+                    keep_unapplied=final,
+                )
             except Exception:
                 # The lease lapses by itself: a retry then hears the request is lost or reruns it.
                 log.error("could not store the answer of idempotency key %r", key, exc_info=True)
@@ -231,14 +229,13 @@ async def _keep_alive(
         except TimeoutError:
             pass
         try:
-            async with db.session() as session, session.begin():
-                held = await store.renew(
-                    session,
-                    subject=subject,
-                    key=key,
-                    attempt=attempt,
-                    lease=timedelta(seconds=LEASE_SECONDS),
-                )
+            held = await store.renew(
+                db,
+                subject=subject,
+                key=key,
+                attempt=attempt,
+                lease=timedelta(seconds=LEASE_SECONDS),
+            )
         except Exception:
             log.warning("could not renew the lease of idempotency key %r", key, exc_info=True)
             continue
