@@ -81,6 +81,20 @@ class Settings(BaseSettings):
     max_tokens: int = Field(10_000, ge=100)
     max_body_bytes: int = Field(1_048_576, ge=1024)
 
+    # Query cost and time budget (service/api/cost.py, deploy/README.md) ----------
+    max_query_cost: int = Field(
+        30_000,
+        ge=1,
+        description="Most objects one operation may ask for (lists at their page size or "
+        "declared size); over it the operation is refused with QUERY_TOO_COSTLY.",
+    )
+    request_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Longest an operation may run; then it is cancelled (its SQL too, a "
+        "mutation rolled back) and the client gets TIMEOUT.",
+    )
+
     # Database pool -----------------------------------------------------------
     pool_size: int = Field(10, ge=1)
     max_overflow: int = Field(10, ge=0)

@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from service.api.audit import AuditEntry
+from service.api.cost import CostPolicy
 from service.api.dimensions import Dimension, DimensionMutations, DimensionQueries, Member
 from service.api.errors import RequestIdMaskErrors, log_errors
 from service.api.guards import NulInLiterals, NulInVariables, OneOperation
@@ -71,6 +72,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         alias_rule(settings.max_aliases),
         NulInLiterals,
     ]
+    cost = CostPolicy(settings.max_query_cost, settings.request_timeout_seconds)
     extensions: list[Any] = [
         lambda: AddValidationRules(cast("list[type[ASTValidationRule]]", rules)),
         lambda: MaxTokensLimiter(settings.max_tokens),
@@ -78,16 +80,18 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=512),
         NulInVariables,
         OneOperation,
+        cost.extension,
         RequestIdMaskErrors,
     ]
     if settings.production:
         from strawberry.extensions import DisableIntrospection
 
         extensions.append(DisableIntrospection)
-    return QuotatreeSchema(
+    schema = QuotatreeSchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
         types=[Plan, PlanVersion, TargetNode, Dimension, Member, Owner, AuditEntry],
         config=StrawberryConfig(disable_field_suggestions=settings.production, scalar_map=SCALARS),
     )
+    return cost.install(schema)  # wraps the measured lists' and the mutations' resolvers
