@@ -380,7 +380,7 @@ async def live_engine(pg_server: ServerInfo) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def live(live_engine: AsyncEngine) -> AsyncIterator[GraphQLClient]:
-    async with client_with(Database(live_engine), request_timeout_seconds=1.0) as client:
+    async with client_with(Database(live_engine), request_timeout_seconds=2.0) as client:
         yield client
 
 
@@ -406,7 +406,7 @@ def assert_timeout(body: dict[str, Any]) -> None:
     [error] = body["errors"]
     assert error["extensions"]["code"] == "TIMEOUT"
     assert "QUOTATREE_REQUEST_TIMEOUT_SECONDS" in error["message"]
-    assert "1 s" in error["message"]
+    assert "2 s" in error["message"]
 
 
 async def test_a_slow_query_is_cancelled_with_its_sql(
@@ -419,7 +419,7 @@ async def test_a_slow_query_is_cancelled_with_its_sql(
     monkeypatch.setattr(repo, "plans_page", slow_page)
     started = time.perf_counter()
     body = await post(live, "{ plans { totalCount } }")
-    assert 1.0 <= time.perf_counter() - started < 10  # the budget, not the 30 s of SQL
+    assert 2.0 <= time.perf_counter() - started < 15  # the budget, not the 30 s of SQL
     assert_timeout(body)
     assert await sleeping_statements(live_engine) == 0  # PostgreSQL stopped it too
     monkeypatch.undo()
@@ -470,7 +470,7 @@ async def test_the_budget_does_not_cut_a_change_that_was_made(
     dimensions_by_ids = repo.dimensions_by_ids
 
     async def slow(session: Any, ids: Any) -> Any:
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(3)
         return await dimensions_by_ids(session, ids)
 
     monkeypatch.setattr(repo, "dimensions_by_ids", slow)
