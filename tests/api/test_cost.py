@@ -127,12 +127,10 @@ async def test_variables_drive_the_cost_of_one_cached_document(
     assert small["extensions"]["cost"]["requested"] == 7
     assert "errors" not in small
     assert default["extensions"]["cost"]["requested"] == 11
-    assert big["data"] is None
+    assert big.get("data") is None  # refused before execution: no data at all
     [error] = big["errors"]
-    assert error["extensions"] == {
-        "code": "QUERY_TOO_COSTLY",
-        "cost": {"requested": 801, "maximum": 500},
-    }
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["cost"] == {"requested": 801, "maximum": 500}
     assert "801" in error["message"] and "500" in error["message"]
     assert "QUOTATREE_MAX_QUERY_COST" in error["message"]
     assert len(compiled) == 1, "the document is compiled once, then only evaluated"
@@ -182,7 +180,7 @@ async def test_a_query_over_the_limit_is_refused_before_anything_runs(
         statements.reset()
         body = await post(gql, query, {"id": regions})
         assert statements.count == 0, statements.statements
-        assert body["data"] is None
+        assert body.get("data") is None
         [error] = body["errors"]
         requested = 1 + 1 + 500 * (1 + 1 + 1 + 500 * 2)
         assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
@@ -235,7 +233,7 @@ async def test_the_issues_attack_is_refused_before_it_runs(
         elapsed = time.perf_counter() - started
     assert statements.count == 0, statements.statements  # nothing ran
     assert elapsed < 2, elapsed
-    assert body["data"] is None
+    assert body.get("data") is None
     [error] = body["errors"]
     assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
     assert "QUOTATREE_MAX_QUERY_COST" in error["message"]
@@ -256,14 +254,14 @@ async def test_a_list_larger_than_assumed_is_stopped_while_running(
     async with client_with(db, max_query_cost=100) as client:
         statements.reset()
         body = await post(client, query, {"id": customers})
-    assert body["data"] is None
+    assert body.get("data") is None
     [error] = body["errors"]
     assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
     # requested 1 + 3 x (1 + 10); actual 1 + 3 + 50 + 50 when the second page arrives.
     assert error["extensions"]["cost"] == {"requested": 34, "actual": 104, "maximum": 100}
     assert "holds 50 items" in error["message"]
     assert "`node.a" in error["message"] and "QUOTATREE_MAX_QUERY_COST" in error["message"]
-    pages = [s for s in statements.statements if "FROM member" in s and "LIKE" in s]
+    pages = [s for s in statements.statements if "FROM member" in s and " LIMIT " in s]
     assert len(pages) == 2, pages  # the third page was never read
     # (The statement cut off in flight, if any, invalidates this harness's one shared
     # connection; with a real pool the service goes on: see the time budget tests.)
@@ -404,7 +402,7 @@ async def sleeping_statements(engine: AsyncEngine) -> int:
 
 
 def assert_timeout(body: dict[str, Any]) -> None:
-    assert body["data"] is None, body
+    assert body.get("data") is None, body
     [error] = body["errors"]
     assert error["extensions"]["code"] == "TIMEOUT"
     assert "QUOTATREE_REQUEST_TIMEOUT_SECONDS" in error["message"]
