@@ -136,7 +136,9 @@ async def test_good_unicode_and_big_fitting_numbers_pass(client: httpx.AsyncClie
     )
     response = await send(client, body)
     assert response.status_code == 200, response.text
-    assert response.json() == {"data": {"plans": {"totalCount": 0}}}
+    assert {k: v for k, v in response.json().items() if k != "extensions"} == {
+        "data": {"plans": {"totalCount": 0}}
+    }
 
 
 DEEP_DOCUMENTS = {

@@ -126,7 +126,9 @@ async def test_charset_utf8_is_accepted(client: httpx.AsyncClient) -> None:
         **{"Content-Type": "application/json; charset=UTF-8"},
     )
     assert response.status_code == 200
-    assert response.json() == {"data": {"plans": {"totalCount": 0}}}
+    assert {k: v for k, v in response.json().items() if k != "extensions"} == {
+        "data": {"plans": {"totalCount": 0}}
+    }
 
 
 @BOTH
@@ -145,7 +147,9 @@ async def test_a_query_with_get_runs(client: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 200
     assert media_type(response) == GRAPHQL_RESPONSE
-    assert response.json() == {"data": {"plans": {"totalCount": 0}}}
+    assert {k: v for k, v in response.json().items() if k != "extensions"} == {
+        "data": {"plans": {"totalCount": 0}}
+    }
 
 
 async def test_get_with_variables_that_are_not_json_is_400(client: httpx.AsyncClient) -> None:
@@ -249,7 +253,9 @@ async def test_the_media_type_follows_accept(
     response = await post(client, '{"query": "{ plans { totalCount } }"}', accept)
     assert response.status_code == 200
     assert media_type(response) == media
-    assert response.json() == {"data": {"plans": {"totalCount": 0}}}
+    assert {k: v for k, v in response.json().items() if k != "extensions"} == {
+        "data": {"plans": {"totalCount": 0}}
+    }
 
 
 async def test_an_unexpected_exception_is_a_masked_500_with_the_request_id(
