@@ -73,8 +73,9 @@ def encode(payload: Any) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-STRICT_DEPTH = 512
-"""Nesting every JSON reader takes; deeper bodies may be refused as a whole."""
+STRICT_DEPTH = 32
+"""Nesting every JSON reader takes (our inputs need 6 levels); deeper bodies may be
+refused as a whole."""
 
 
 def is_strict_json(body: bytes) -> bool:
@@ -107,8 +108,8 @@ def is_strict_json(body: bytes) -> bool:
             except UnicodeEncodeError:
                 return False
         elif isinstance(item, int) and not isinstance(item, bool):
-            if abs(item) >= 2**64:
-                return False  # read as a double by some readers
+            if not -(2**63) <= item < 2**63:
+                return False  # read as a double, or refused, by some readers
         elif isinstance(item, float):
             if not abs(item) < float("inf"):
                 return False

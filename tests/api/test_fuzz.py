@@ -212,12 +212,13 @@ def check_answer(request: Request, body: bytes, response: httpx.Response) -> str
         # The whole request is over the body limit: refused before anything is read.
         assert len(body) > MAX_BODY_BYTES, where
         return "refused: body over the limit"
-    if response.status_code == 400 and not request.strict_json:
-        # Not JSON every reader takes: refused as a whole, before any field is read.
-        assert response.text == "Unable to parse request body as JSON", where
-        return "refused: not strict JSON"
     answer = response.json()
     assert isinstance(answer, dict), where
+    codes = {(e.get("extensions") or {}).get("code") for e in answer.get("errors") or []}
+    if response.status_code == 400 and codes == {"INVALID_JSON"}:
+        # Not JSON every reader takes: refused as a whole, before any field is read.
+        assert not request.strict_json, where
+        return "refused: not strict JSON"
     errors = answer.get("errors") or []
     for error in errors:
         assert (error.get("extensions") or {}).get("code") != "INTERNAL", where
