@@ -657,7 +657,7 @@ def _is_leaf(type_: graphql.GraphQLOutputType) -> bool:
     )
 
 
-@dataclass
+@dataclass(repr=False)
 class Request:
     root: str
     field: str
@@ -674,6 +674,9 @@ class Request:
 
     def body(self) -> bytes:
         return encode({"query": self.document, "variables": self.variables})
+
+    def __repr__(self) -> str:  # what hypothesis prints for a failing example
+        return f"Request({self.summary(1_000)})"
 
     def summary(self, limit: int = 2_000) -> str:
         """The request for a failure message, long strings and lists cut."""
