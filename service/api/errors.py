@@ -124,9 +124,18 @@ class PublicError(Exception):
 
 
 def is_unexpected(error: GraphQLError) -> bool:
-    """Validation and parse errors carry no original error; ours are public."""
+    """Validation and parse errors carry no original error; ours are public.
+
+    So is a literal of the document that a scalar refuses (``target: "NaN"``): the
+    scalar's ValueError reaches us inside graphql-core's validation error ("Expected
+    value of type 'Decimal!', but encountered error ..."), which points at the
+    value and has no path, since nothing ran.
+    """
     original = error.original_error
-    return not (original is None or isinstance(original, PublicError | GraphQLError | DomainError))
+    if original is None or isinstance(original, PublicError | GraphQLError | DomainError):
+        return False
+    refused_literal = error.path is None and bool(error.nodes) and isinstance(original, ValueError)
+    return not refused_literal
 
 
 class RequestIdMaskErrors(MaskErrors):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from service.domain.allocation import (
+    AllocationError,
     AllocationMethod,
     AllocationRequest,
     AllocationSpec,
@@ -199,3 +200,34 @@ def build_allocation(
         parent_key=parent_label,
         units=Units(digits),
     )
+
+
+_OPTION_FIELDS = {
+    "reserved_share": "options.reservedShare",
+    "no_history_floor": "options.noHistoryFloor",
+}
+
+
+def name_engine_field(error: AllocationError, spec: SplitSpec, prefix: str = "") -> None:
+    """Give an allocation engine error the input field it is about, when it names none.
+
+    The engine names its own inputs in ``details`` (``children``, ``reserved_share``
+    ...), not the API's fields; a user error must name one (``prefix`` as in
+    :func:`build_allocation`). What is about no single input is about the method
+    and its options: the blend's components, a MANUAL split's fallback, else the
+    method itself.
+    """
+    details = error.details
+    if details.get("field"):
+        return
+    if "children" in details:
+        name = "children"
+    elif found := next((f for key, f in _OPTION_FIELDS.items() if key in details), None):
+        name = found
+    elif spec.method is AllocationMethod.BLEND:
+        name = "options.blend"
+    elif spec.method is AllocationMethod.MANUAL and "method" in details:
+        name = "options.manualFallback"
+    else:
+        name = "method"
+    details["field"] = prefix + name

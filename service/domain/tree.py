@@ -91,13 +91,15 @@ class NodeFacts:
     dimension was split more than once on the path)."""
 
 
-def check_draft(state: VersionState, version_label: str) -> None:
+def check_draft(state: VersionState, version_label: str, field: str = "id") -> None:
+    """Only drafts change; ``field`` is the input that named the version (a version's
+    ``id``, or the ``nodeId`` of a node edit)."""
     if state is not VersionState.DRAFT:
         raise InvalidInputError(
             "NOT_DRAFT",
             f"{version_label} is {state.value}; only drafts change. "
             "Copy it into a new draft with versionCreateDraft and edit that",
-            "id",
+            field,
             state=state.value,
         )
 

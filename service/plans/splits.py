@@ -10,10 +10,18 @@ from typing import Any
 from service.db import repositories as repo
 from service.db.models import Dimension, Member, Plan, PlanVersion, TargetNode
 from service.domain import paths, tree
-from service.domain.allocation import MatrixRequest, Units, allocate, split_matrix
+from service.domain.allocation import (
+    AllocationError,
+    AllocationRequest,
+    AllocationResult,
+    MatrixRequest,
+    Units,
+    allocate,
+    split_matrix,
+)
 from service.domain.audit import AuditAction
 from service.domain.paging import PageRequest
-from service.domain.splits import SplitSpec, build_allocation
+from service.domain.splits import SplitSpec, build_allocation, name_engine_field
 from service.domain.tree import InvalidInputError, MemberFacts, NodeFacts
 from service.plans.uow import DraftEdit
 from service.plans.usecase import draft_edit
@@ -159,7 +167,7 @@ async def split_node(edit: DraftEdit, command: Split) -> NodeSplit:
         command.spec,
         plan.minor_digits,
     )
-    result = allocate(request)
+    result = _allocate(request, command.spec)
     keys = await repo.new_node_keys(session, len(axis.members))
     children = [
         _child(node, key, i, axis.dimension.id, m.id, amount, why.to_dict(), spec)
@@ -254,8 +262,8 @@ async def split_node_matrix(edit: DraftEdit, command: MatrixSplitCommand) -> Mat
     col_request = build_allocation(
         node.target, label, col_axis.members, col_axis.attributes, columns.spec, digits, "columns."
     )
-    row_result = allocate(row_request)
-    col_result = allocate(col_request)
+    row_result = _allocate(row_request, rows.spec, "rows.")
+    col_result = _allocate(col_request, columns.spec, "columns.")
     m, n = len(row_axis.members), len(col_axis.members)
     if command.seed is None:
         table: tuple[tuple[Any, ...], ...] = tuple((1,) * n for _ in range(m))
@@ -363,3 +371,12 @@ def _facts(member: Member) -> MemberFacts:
         ancestor_ids=tuple(paths.path_ids(member.path))[:-1],
         starts_on=member.starts_on,
     )
+
+
+def _allocate(request: AllocationRequest, spec: SplitSpec, prefix: str = "") -> AllocationResult:
+    """The engine's split; its errors name the input field they are about."""
+    try:
+        return allocate(request)
+    except AllocationError as exc:
+        name_engine_field(exc, spec, prefix)
+        raise

@@ -138,7 +138,9 @@ class DraftEdit(VersionEdit):
 
     async def open(self, version_id: int, revision: int, what: str, field_name: str) -> None:
         await super().open(version_id, revision, what, field_name)
-        tree.check_draft(VersionState(self.version.state), f"version {self.version.number}")
+        tree.check_draft(
+            VersionState(self.version.state), f"version {self.version.number}", field_name
+        )
 
     async def node(self, key: int, field_name: str = "nodeId") -> TargetNode:
         """A node of this draft that the caller may change."""
