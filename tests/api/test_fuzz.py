@@ -222,6 +222,15 @@ def check_answer(request: Request, body: bytes, response: httpx.Response) -> str
     errors = answer.get("errors") or []
     for error in errors:
         assert (error.get("extensions") or {}).get("code") != "INTERNAL", where
+    if codes == {"QUERY_TOO_COSTLY"}:
+        # The whole document is over the cost limit (the selection's nested lists, or a
+        # page size): refused before anything runs, the error gives the limit and the
+        # figures rather than one field.
+        [error] = errors
+        cost = error["extensions"]["cost"]
+        assert cost["requested"] > cost["maximum"], where
+        assert "data" not in answer or answer["data"] is None, where
+        return "refused: over the cost limit"
     names = names_of(request, SCHEMA)
     for index, error in enumerate(errors):
         if error.get("message") == ERROR_LIMIT and index > 0:
