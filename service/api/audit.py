@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Self, cast
+from typing import cast
 
 import strawberry
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from service.api.context import Context
 from service.api.pagination import Connection, page_args
 from service.api.scalars import BigIntID, describe_enum
-from service.api.wrap import wraps
+from service.api.wrap import RowNode, wraps
 from service.db.models import AuditEntry as AuditRow
 from service.domain.audit import AuditAction, display_values
 from service.plans import audit
@@ -56,19 +54,9 @@ describe_enum(
     description="One recorded change: who, when, where, what it was before and after, and why. "
     "The trail is append-only."
 )
-class AuditEntry(relay.Node):
+class AuditEntry(RowNode):
     row: strawberry.Private[AuditRow]
-
-    @classmethod
-    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        rows = await info.context.loaders.audit_entry_by_id.load_many([int(i) for i in node_ids])
-        return [cls(row=r) if r else None for r in rows]
+    loader = "audit_entry_by_id"
 
     @strawberry.field(description="Sequence number: later changes have larger ones.")
     def sequence(self) -> BigIntID:

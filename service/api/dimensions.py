@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Self, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -18,7 +16,7 @@ from service.api.errors import UserError, user_error, user_errors
 from service.api.mutation import INPUT, Payload, errors_field, mutate
 from service.api.pagination import After, Before, Connection, First, Last, page_args
 from service.api.scalars import describe_enum
-from service.api.wrap import wrap_optional, wraps
+from service.api.wrap import RowNode, wrap_optional, wraps
 from service.db.models import Dimension as DimensionRow
 from service.db.models import Member as MemberRow
 from service.domain import members
@@ -142,19 +140,9 @@ class MemberAttributes:
 
 @wraps(DimensionRow)
 @strawberry.type(description="An axis of decomposition with a hierarchy of members.")
-class Dimension(relay.Node):
+class Dimension(RowNode):
     row: strawberry.Private[DimensionRow]
-
-    @classmethod
-    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        rows = await info.context.loaders.dimension_by_id.load_many([int(i) for i in node_ids])
-        return [cls(row=r) if r else None for r in rows]
+    loader = "dimension_by_id"
 
     @strawberry.field(description='Display name, e.g. "Sales regions".')
     def name(self) -> str:
@@ -235,19 +223,9 @@ class Dimension(relay.Node):
 
 @wraps(MemberRow)
 @strawberry.type(description="A member of a dimension's hierarchy: East, East/Shanghai, Direct.")
-class Member(relay.Node):
+class Member(RowNode):
     row: strawberry.Private[MemberRow]
-
-    @classmethod
-    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        rows = await info.context.loaders.member_by_id.load_many([int(i) for i in node_ids])
-        return [cls(row=r) if r else None for r in rows]
+    loader = "member_by_id"
 
     @strawberry.field(description='Code, unique within the dimension, e.g. "EAST".')
     def code(self) -> str:

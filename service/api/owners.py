@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import relay
@@ -18,7 +17,7 @@ from service.api.mutation import INPUT, Payload, errors_field, mutate
 from service.api.nodes import TargetNode, prepare_nodes
 from service.api.pagination import After, Before, Connection, First, Last, page_args
 from service.api.scalars import Amount, describe_enum
-from service.api.wrap import wrap, wraps
+from service.api.wrap import RowNode, wrap, wraps
 from service.db.models import Owner as OwnerRow
 from service.domain.money import format_amount
 from service.domain.tree import OwnerKind
@@ -69,19 +68,9 @@ class OwnerQuota:
 
 @wraps(OwnerRow)
 @strawberry.type(description="A person (mapped to a token subject) or a team.")
-class Owner(relay.Node):
+class Owner(RowNode):
     row: strawberry.Private[OwnerRow]
-
-    @classmethod
-    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        rows = await info.context.loaders.owner_by_id.load_many([int(i) for i in node_ids])
-        return [cls(row=r) if r else None for r in rows]
+    loader = "owner_by_id"
 
     @strawberry.field(description="A person or a team.")
     def kind(self) -> OwnerKind:

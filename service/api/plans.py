@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Self, cast
+from typing import Annotated, cast
 
 import strawberry
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -21,7 +19,7 @@ from service.api.nodes import TargetNode
 from service.api.pagination import After, Before, Connection, First, Last, page_args
 from service.api.scalars import CurrencyCode, describe_enum
 from service.api.versions import PlanVersion, PlanVersionConnection
-from service.api.wrap import wraps
+from service.api.wrap import RowNode, wraps
 from service.db.models import Plan as PlanRow
 from service.domain.calendar import CalendarSpec, PeriodPattern, YearEnd
 from service.domain.measures import MAX_QUANTITY_DECIMALS, MAX_UNIT_LENGTH
@@ -58,19 +56,9 @@ describe_enum(
 
 @wraps(PlanRow)
 @strawberry.type(description='One target programme, e.g. "FY2027 revenue".')
-class Plan(relay.Node):
+class Plan(RowNode):
     row: strawberry.Private[PlanRow]
-
-    @classmethod
-    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        rows = await info.context.loaders.plan_by_id.load_many([int(i) for i in node_ids])
-        return [cls(row=r) if r else None for r in rows]
+    loader = "plan_by_id"
 
     @strawberry.field(description="Display name.")
     def name(self) -> str:

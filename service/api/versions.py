@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Self, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
-from strawberry import relay
 from strawberry.types import Info
 
 from service.api import ids
@@ -26,7 +24,7 @@ from service.api.nodes import (
 from service.api.owners import VersionOwners
 from service.api.pagination import After, Before, Connection, First, Last, page_args
 from service.api.scalars import Amount, BigIntID, describe_enum
-from service.api.wrap import wrap, wraps
+from service.api.wrap import RowNode, wrap, wraps
 from service.db.models import PlanVersion as VersionRow
 from service.domain.money import format_amount
 from service.domain.tree import InvalidInputError, VersionState
@@ -76,19 +74,9 @@ describe_enum(
 
 @wraps(VersionRow)
 @strawberry.type(description="A numbered version of a plan. Only drafts change.")
-class PlanVersion(relay.Node):
+class PlanVersion(RowNode):
     row: strawberry.Private[VersionRow]
-
-    @classmethod
-    def resolve_id(cls, root: Self, *, info: Info[Context, None]) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        rows = await info.context.loaders.version_by_id.load_many([int(i) for i in node_ids])
-        return [cls(row=r) if r else None for r in rows]
+    loader = "version_by_id"
 
     @strawberry.field(description="1, 2, 3 ... within the plan.")
     def number(self) -> int:

@@ -9,8 +9,12 @@ its cycles. Each object type registers itself with ``@wraps(Model)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Self, TypeVar
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
 
 T = TypeVar("T")
 
@@ -34,3 +38,23 @@ def wrap(row: Any) -> Any:
 
 def wrap_optional(row: Any) -> Any:
     return None if row is None else wrap(row)
+
+
+class RowNode(relay.Node):
+    """A Node backed by one row whose global id is the row's integer ``id``, refetched
+    through the request's DataLoader named by ``loader`` (e.g. ``"plan_by_id"``)."""
+
+    row: strawberry.Private[Any]
+    loader: ClassVar[str]
+
+    @classmethod
+    def resolve_id(cls, root: Self, *, info: Info[Any, None]) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Any, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        rows = await getattr(info.context.loaders, cls.loader).load_many([int(i) for i in node_ids])
+        build: Any = cls  # a strawberry type: its dataclass __init__ takes ``row``
+        return [build(row=r) if r else None for r in rows]
