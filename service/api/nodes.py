@@ -29,14 +29,14 @@ from service.api.prefetch import (
 from service.api.scalars import Amount, BigIntID, describe_enum
 from service.api.wrap import wrap, wrap_optional, wraps
 from service.db.models import TargetNode as NodeRow
+from service.domain.allocation import AbsorbRule, TargetMode
 from service.domain.allocation.display import display_explanation, display_split_spec
-from service.domain.allocation.rebalance import AbsorbRule
 from service.domain.money import format_amount
 from service.domain.paths import path_ids
 from service.domain.tree import MAX_SPLIT_MEMBERS, InvalidInputError, share
 from service.plans import nodes as usecases
 from service.plans.audit import AuditScope
-from service.plans.nodes import MAX_BULK_NODES, TargetMode
+from service.plans.nodes import MAX_BULK_NODES
 
 if TYPE_CHECKING:
     from service.api.owners import Owner

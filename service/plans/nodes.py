@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from service.db import repositories as repo
@@ -19,12 +18,12 @@ from service.db.engine import Database
 from service.db.models import PlanVersion, TargetNode
 from service.domain.allocation import (
     AllocationRequest,
+    TargetMode,
     Units,
     buffer_of,
     retarget,
     subtree_needed,
 )
-from service.domain.allocation import TargetMode as DomainTargetMode
 from service.domain.allocation.rebalance import AbsorbRule, TreeNode
 from service.domain.audit import AuditAction
 from service.domain.kpis import check_kpis, clean_strategy
@@ -39,13 +38,6 @@ MAX_BULK_NODES = 50_000
 """Most nodes one bulk subtree read returns."""
 MAX_SLICE_COORDINATES = 20
 """Most coordinates a lookup by slice may name."""
-
-
-class TargetMode(StrEnum):
-    REBALANCE_SIBLINGS = "REBALANCE_SIBLINGS"
-    """The parent keeps its total; the unlocked siblings absorb the difference."""
-    ROLL_UP = "ROLL_UP"
-    """The parent and every ancestor change by the same difference (a bottom-up edit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +116,7 @@ async def set_target(edit: DraftEdit, command: SetTarget) -> NodeEdit:
     amount = parse_amount(command.target, digits, field="target")
     if amount == node.target:
         return NodeEdit(node=node, changed=[], version=edit.version)
-    mode = DomainTargetMode(command.mode.value)
+    mode = command.mode
     above = [(version_id, k) for k in path_ids(node.path)[:-1]]
     ancestors = [a for a in await repo.nodes_by_ids(session, above) if a is not None]
     path = [_tree_node(n, {}) for n in (node, *reversed(ancestors))]
