@@ -14,10 +14,15 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.db.models import Base
+from service.db.models import Base, is_partition
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Partitions are made at run time (by imports), not by the models."""
+    return not (type_ == "table" and name is not None and is_partition(name))
 
 
 def _run(connection: Connection) -> None:
@@ -25,6 +30,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=_include_name,
         transaction_per_migration=True,
     )
     with context.begin_transaction():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     Sequence,
     SmallInteger,
     String,
@@ -40,7 +42,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -157,11 +159,14 @@ class Plan(Base):
     time_dimension_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("dimension.id", ondelete="RESTRICT", use_alter=True)
     )
+    # Per-plan thresholds: attainment status, alerts, diagnostics (documented where read).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
     __table_args__ = (
         CheckConstraint(f"measure IN {MEASURES!r}", name="measure"),
+        CheckConstraint("jsonb_typeof(settings) = 'object'", name="settings_object"),
         CheckConstraint("minor_digits BETWEEN 0 AND 4", name="minor_digits"),
         CheckConstraint("fiscal_year BETWEEN 1900 AND 2999", name="fiscal_year"),
         CheckConstraint(
@@ -189,6 +194,11 @@ class PlanVersion(Base):
         BigInteger, ForeignKey("plan_version.id", ondelete="RESTRICT")
     )
     revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    # A re-plan: the review that prompted it and the date its closed periods end.
+    replan_review_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("review.id", use_alter=True)
+    )
+    replan_as_of: Mapped[date | None] = mapped_column(Date)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
@@ -357,4 +367,132 @@ class IdempotencyKey(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=_now(), index=True
+    )
+
+
+FACT_KINDS = ("SALES", "OPPORTUNITY", "MARKET_SIZE")
+OUTCOMES = ("WON", "LOST")
+SALES_PARTITION_PREFIX = "sales_fact_fy"
+"""Partitions of ``sales_fact`` are named ``sales_fact_fyNNNN`` and made by imports."""
+
+
+def is_partition(table_name: str) -> bool:
+    """A partition of a partitioned table: made at run time, not part of the models."""
+    return table_name.startswith(SALES_PARTITION_PREFIX)
+
+
+class FactBatch(Base):
+    """One imported batch of facts under the client's key (idempotent imports)."""
+
+    __tablename__ = "fact_batch"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    # The plan the batch was checked against (its currency and calendar).
+    plan_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("plan.id"), index=True)
+    # Digest of the batch's content: the same key with other content is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    # Where the rows came from (a file name), for the record.
+    source: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+    __table_args__ = (
+        UniqueConstraint("kind", "key"),
+        CheckConstraint(f"kind IN {FACT_KINDS!r}", name="kind"),
+    )
+
+
+sales_fact_id_seq = Sequence("sales_fact_id_seq", metadata=Base.metadata)
+
+
+class SalesFact(Base):
+    """A sale, partitioned by fiscal year on ``sold_on`` (partitions made by imports).
+
+    ``members``: one member id per dimension named on the row (not the time
+    dimension: the date places the sale). ``credits``: split credit,
+    ``{"<owner id>": "<share>"}`` with shares summing to 1, or NULL.
+    ``amount`` in minor units of ``currency`` (NULL: a quantity-only fact).
+    """
+
+    __tablename__ = "sales_fact"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("nextval('sales_fact_id_seq'::regclass)"), primary_key=True
+    )
+    sold_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("fact_batch.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(200), index=True)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[Decimal | None] = mapped_column(Numeric(20, 4))
+    order_ref: Mapped[str | None] = mapped_column(String(200))
+    customer_ref: Mapped[str | None] = mapped_column(String(200))
+    members: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    credits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+    __table_args__ = {"postgresql_partition_by": "RANGE (sold_on)"}  # noqa: RUF012
+
+
+class OpportunityFact(Base):
+    """An opportunity's outcome (won or lost), for win rates."""
+
+    __tablename__ = "opportunity_fact"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("fact_batch.id"))
+    external_id: Mapped[str] = mapped_column(String(200), unique=True)
+    closed_on: Mapped[date] = mapped_column(Date, index=True)
+    outcome: Mapped[str] = mapped_column(String(8))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    customer_ref: Mapped[str | None] = mapped_column(String(200))
+    members: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+
+    __table_args__ = (CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome"),)
+
+
+class MarketSize(Base):
+    """The market size of a member over ``[starts_on, ends_on)``, for market shares."""
+
+    __tablename__ = "market_size"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("fact_batch.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("member.id", ondelete="RESTRICT"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("member_id", "starts_on", "ends_on"),
+        CheckConstraint("starts_on < ends_on", name="date_range"),
+        CheckConstraint("amount >= 0", name="amount_non_negative"),
+    )
+
+
+class Review(Base):
+    """A review (复盘) of a node and period: notes, decisions, who and when."""
+
+    __tablename__ = "review"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    plan_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("plan.id"))
+    version_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("plan_version.id", ondelete="RESTRICT")
+    )
+    node_key: Mapped[int] = mapped_column(BigInteger)
+    period_member_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("member.id"))
+    held_on: Mapped[date] = mapped_column(Date)
+    notes: Mapped[str] = mapped_column(Text)
+    decisions: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+    __table_args__ = (
+        Index("ix_review_version_id_node_key", "version_id", "node_key"),
+        Index("ix_review_plan_id_held_on", "plan_id", "held_on"),
     )
