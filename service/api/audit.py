@@ -45,6 +45,9 @@ describe_enum(
         "OWNER_CREATE": "ownerCreate: a new person.",
         "TEAM_CREATE": "teamCreate: a new team.",
         "TEAM_ADD_MEMBER": "teamAddMember: a person added to a team.",
+        "REVIEW_CREATE": "reviewCreate: a review of a node and period recorded.",
+        "VERSION_REPLAN": "versionReplan: a new draft re-planned from the actuals (one entry "
+        "for the version, one per node whose target moved).",
     },
 )
 

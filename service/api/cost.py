@@ -250,6 +250,7 @@ DECLARED: dict[str, Declaration] = {
     "VersionPayload.archived": Measured(1, "publishing archives the previous version"),
     "VersionPayload.userErrors": _ERRORS,
     "VersionCreateDraftPayload.userErrors": _ERRORS,
+    "ReviewPayload.userErrors": _ERRORS,
 }
 """The cost of every list field and every JSON field, by ``Type.field``.
 

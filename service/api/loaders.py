@@ -14,6 +14,7 @@ from typing import TypeVar
 from strawberry.dataloader import DataLoader
 
 from service.db import repositories as repo
+from service.db import reviews as review_repo
 from service.db.engine import Database, Session
 from service.db.models import (
     AuditEntry,
@@ -22,6 +23,7 @@ from service.db.models import (
     Owner,
     Plan,
     PlanVersion,
+    Review,
     TargetNode,
 )
 from service.domain.paging import Page, PageRequest
@@ -98,3 +100,4 @@ class Loaders:
         self.audit_entry_by_id: DataLoader[int, AuditEntry | None] = _loader(
             db, repo.audit_entries_by_ids
         )
+        self.review_by_id: DataLoader[int, Review | None] = _loader(db, review_repo.reviews_by_ids)

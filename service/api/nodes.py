@@ -26,6 +26,7 @@ from service.api.prefetch import (
     optional_money,
     selected_here,
 )
+from service.api.reviews import ReviewConnection, reviews_connection
 from service.api.scalars import Amount, BigIntID, describe_enum
 from service.api.wrap import wrap, wrap_optional, wraps
 from service.db.models import TargetNode as NodeRow
@@ -328,6 +329,19 @@ class TargetNode(relay.Node):
     ) -> AuditEntryConnection:
         scope = AuditScope(version_id=self.row.version_id, node_key=self.row.key)
         return await audit_trail(info, scope, first, after, last, before)
+
+    @strawberry.field(description="Reviews (复盘) of this node, in the order they were recorded.")
+    async def reviews(
+        self,
+        info: Info[Context, None],
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> ReviewConnection:
+        return await reviews_connection(
+            info, self.row.version_id, self.row.key, first, after, last, before
+        )
 
     @strawberry.field(description="The ancestors, root first (at most the tree's depth).")
     async def ancestors(self, info: Info[Context, None]) -> list[TargetNode]:

@@ -16,6 +16,7 @@ from service.api.dimensions import Dimension, Member
 from service.api.nodes import TargetNode
 from service.api.owners import Owner
 from service.api.plans import Plan
+from service.api.reviews import Review
 from service.api.versions import PlanVersion
 from service.domain.tree import InvalidInputError
 
@@ -27,6 +28,7 @@ NODE_TYPES: dict[str, type[Any]] = {
     "Member": Member,
     "Owner": Owner,
     "AuditEntry": AuditEntry,
+    "Review": Review,
 }
 """Every type that implements Node (a test checks the schema has no other)."""
 MAX_REFETCH = 100

@@ -25,6 +25,7 @@ from service.api.nodes import NodeMutations, TargetNode
 from service.api.owners import Owner, OwnerMutations, OwnerQueries
 from service.api.plans import Plan, PlanMutations, PlanQueries
 from service.api.refetch import RefetchQueries
+from service.api.reviews import Review, ReviewMutations
 from service.api.scalars import SCALARS
 from service.api.splits import SplitMutations
 from service.api.versions import PlanVersion, VersionMutations, VersionQueries
@@ -47,6 +48,7 @@ class Mutation(
     SplitMutations,
     DimensionMutations,
     OwnerMutations,
+    ReviewMutations,
 ):
     pass
 
@@ -91,7 +93,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         extensions=extensions,
-        types=[Plan, PlanVersion, TargetNode, Dimension, Member, Owner, AuditEntry],
+        types=[Plan, PlanVersion, TargetNode, Dimension, Member, Owner, AuditEntry, Review],
         config=StrawberryConfig(disable_field_suggestions=settings.production, scalar_map=SCALARS),
     )
     return cost.install(schema)  # wraps the measured lists' and the mutations' resolvers

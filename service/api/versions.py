@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
@@ -23,6 +23,7 @@ from service.api.nodes import (
 )
 from service.api.owners import VersionOwners
 from service.api.pagination import After, Before, Connection, First, Last, page_args
+from service.api.reviews import Review, ReviewConnection, reviews_connection
 from service.api.scalars import Amount, BigIntID, describe_enum
 from service.api.wrap import RowNode, wrap, wraps
 from service.db.models import PlanVersion as VersionRow
@@ -207,6 +208,33 @@ class PlanVersion(RowNode):
     ) -> AuditEntryConnection:
         scope = AuditScope(version_id=self.row.id)
         return await audit_trail(info, scope, first, after, last, before)
+
+    @strawberry.field(
+        description="Reviews (复盘) of this version's nodes, in the order they were recorded."
+    )
+    async def reviews(
+        self,
+        info: Info[Context, None],
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> ReviewConnection:
+        return await reviews_connection(info, self.row.id, None, first, after, last, before)
+
+    @strawberry.field(
+        description="A re-plan (versionReplan): the day up to which actuals were taken; null "
+        "for other versions."
+    )
+    def replan_as_of(self) -> date | None:
+        return self.row.replan_as_of
+
+    @strawberry.field(description="A re-plan: the review that prompted it, when one was named.")
+    async def replan_review(self, info: Info[Context, None]) -> Review | None:
+        if self.row.replan_review_id is None:
+            return None
+        row = await info.context.loaders.review_by_id.load(self.row.replan_review_id)
+        return Review(row=row) if row else None
 
     @strawberry.field(description="The root node: the whole target of the version.")
     async def root(self, info: Info[Context, None]) -> TargetNode | None:

@@ -45,6 +45,8 @@ class AuditAction(StrEnum):
     OWNER_CREATE = "ownerCreate"
     TEAM_CREATE = "teamCreate"
     TEAM_ADD_MEMBER = "teamAddMember"
+    REVIEW_CREATE = "reviewCreate"
+    VERSION_REPLAN = "versionReplan"
 
 
 AMOUNT_KEYS = frozenset(
