@@ -251,6 +251,9 @@ DECLARED: dict[str, Declaration] = {
     "VersionPayload.userErrors": _ERRORS,
     "VersionCreateDraftPayload.userErrors": _ERRORS,
     "ReviewPayload.userErrors": _ERRORS,
+    "VersionReplanPayload.changed": Measured(100, "every node whose target moved"),
+    "VersionReplanPayload.notes": Measured(1, "what the re-plan could not do exactly"),
+    "VersionReplanPayload.userErrors": _ERRORS,
 }
 """The cost of every list field and every JSON field, by ``Type.field``.
 

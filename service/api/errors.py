@@ -71,6 +71,7 @@ _CODES: dict[str, str] = {
     "REBALANCE_INFEASIBLE": "The siblings cannot absorb the change within locks and bounds.",
     "TREE_INCONSISTENT": "A node's children do not add up to it.",
     "OVERSHOOT": "Actuals to date already exceed the year's target.",
+    "NO_HISTORY": "History was asked for but no actuals are stored for the slice and periods.",
     "MARGINS_MISMATCH": "Row and column targets of a two-way split add up differently.",
     "ZERO_MARGIN_CELLS": "A row or column with a target has no cell that may hold it.",
     "NOT_CONVERGED": "The two-way fit did not converge; check the seed and margins.",

@@ -25,6 +25,7 @@ from service.api.nodes import NodeMutations, TargetNode
 from service.api.owners import Owner, OwnerMutations, OwnerQueries
 from service.api.plans import Plan, PlanMutations, PlanQueries
 from service.api.refetch import RefetchQueries
+from service.api.replan import ReplanMutations
 from service.api.reviews import Review, ReviewMutations
 from service.api.scalars import SCALARS
 from service.api.splits import SplitMutations
@@ -49,6 +50,7 @@ class Mutation(
     DimensionMutations,
     OwnerMutations,
     ReviewMutations,
+    ReplanMutations,
 ):
     pass
 
