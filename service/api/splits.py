@@ -21,7 +21,9 @@ from service.api.nodes import TargetNode
 from service.api.scalars import describe_enum
 from service.api.wrap import wrap
 from service.domain.allocation import AllocationMethod, HistoryMode, NoHistoryRule, ProfileSource
-from service.domain.splits import BlendPart, ChildValues, SplitOptions, SplitSpec
+from service.domain.calendar import TimeLevel
+from service.domain.history import MAX_HISTORY_YEARS
+from service.domain.splits import BlendPart, ChildValues, HistoryFrom, SplitOptions, SplitSpec
 from service.domain.tree import MAX_SPLIT_MEMBERS
 from service.plans import splits as usecases
 
@@ -68,6 +70,39 @@ describe_enum(
         "GIVEN": "From the children's weights.",
     },
 )
+
+
+describe_enum(
+    TimeLevel,
+    "A level of a fiscal calendar.",
+    {
+        "YEAR": "The fiscal year.",
+        "QUARTER": "A quarter.",
+        "MONTH": "A month (or retail period).",
+        "WEEK": "A week.",
+    },
+)
+
+
+@strawberry.input(
+    description="Read the children's history from the stored actuals of past fiscal years "
+    "instead of giving it inline. Along a dimension: the node's slice plus each child, in the "
+    "node's period moved to each year (the whole year when the node has none). Along time: "
+    "the node's slice in each child period moved to each year."
+)
+class HistoryFromInput:
+    fiscal_years: list[int] = strawberry.field(
+        description=f"Past fiscal years to read, before the plan's (at most "
+        f"{MAX_HISTORY_YEARS}); they become the history's periods, oldest first."
+    )
+    profile_level: TimeLevel | None = strawberry.field(
+        default=None,
+        description="SEASONAL along time: read this finer level (MONTH for a quarterly "
+        "split); each period gets the sum of its finer periods.",
+    )
+
+    def value(self) -> HistoryFrom:
+        return HistoryFrom(tuple(self.fiscal_years), self.profile_level)
 
 
 @strawberry.input(description="The inputs of one child of a split, by member.")
@@ -170,6 +205,11 @@ class SplitOptionsInput:
         default=None,
         description="Quota buffer in percent: the children add up to the parent plus this.",
     )
+    history_from: HistoryFromInput | None = strawberry.field(
+        default=None,
+        description="HISTORY, BLEND (with HISTORY) and SEASONAL: read the history from the "
+        "stored actuals; an error together with inline children.history.",
+    )
 
     def options(self) -> SplitOptions:
         return SplitOptions(
@@ -186,6 +226,7 @@ class SplitOptionsInput:
             manual_fallback=self.manual_fallback,
             step=self.step,
             over_assignment=self.over_assignment,
+            history_from=None if self.history_from is None else self.history_from.value(),
         )
 
 

@@ -32,6 +32,7 @@ from service.domain.allocation import (
     Units,
     WeightsOptions,
 )
+from service.domain.calendar import TimeLevel
 from service.domain.money import parse_amount
 from service.domain.tree import InvalidInputError, MemberFacts
 
@@ -47,6 +48,57 @@ class BlendPart:
 
     method: AllocationMethod
     weight: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFrom:
+    """Read the children's history from the stored actuals of past fiscal years.
+
+    ``profile_level`` (a SEASONAL split of time members only) reads a finer profile,
+    e.g. ``MONTH`` for a quarterly split: each quarter's value is the sum of its
+    months' (as a monthly distribution applied to quarters).
+    """
+
+    fiscal_years: tuple[int, ...]
+    profile_level: TimeLevel | None = None
+
+
+_READS_HISTORY = (AllocationMethod.HISTORY, AllocationMethod.BLEND, AllocationMethod.SEASONAL)
+
+
+def check_history_from(spec: SplitSpec, prefix: str = "") -> None:
+    """``options.historyFrom`` only where history is read, and never with inline history."""
+    source = spec.options.history_from
+    if source is None:
+        return
+    field = f"{prefix}options.historyFrom"
+    method = spec.method
+    reads = method in _READS_HISTORY
+    if method is AllocationMethod.BLEND:
+        reads = any(p.method is AllocationMethod.HISTORY for p in spec.options.blend)
+    if method is AllocationMethod.SEASONAL:
+        reads = spec.options.profile is ProfileSource.HISTORY
+    if not reads:
+        raise InvalidInputError(
+            "INVALID_VALUE",
+            f"{field} feeds HISTORY, a BLEND with a HISTORY component or a SEASONAL split "
+            f"with a HISTORY profile; {method.value} reads no history",
+            field,
+        )
+    if source.profile_level is not None and method is not AllocationMethod.SEASONAL:
+        raise InvalidInputError(
+            "INVALID_VALUE",
+            f"{field}.profileLevel is for SEASONAL splits of periods",
+            f"{field}.profileLevel",
+        )
+    inline = [i for i, c in enumerate(spec.children) if c.history is not None]
+    if inline:
+        raise InvalidInputError(
+            "INVALID_VALUE",
+            f"give history either inline (children.{inline[0]}.history) or from the stored "
+            f"actuals ({field}), not both",
+            field,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +118,7 @@ class SplitOptions:
     manual_fallback: AllocationMethod | None = None
     step: Decimal | None = None
     over_assignment: Decimal | None = None
+    history_from: HistoryFrom | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from service.domain.audit import AuditAction
 from service.domain.paging import PageRequest
 from service.domain.splits import SplitSpec, build_allocation, name_engine_field
 from service.domain.tree import InvalidInputError, MemberFacts, NodeFacts
+from service.plans.history import fill_split_history, history_text
 from service.plans.uow import DraftEdit
 from service.plans.usecase import draft_edit
 
@@ -159,18 +160,34 @@ async def split_node(edit: DraftEdit, command: Split) -> NodeSplit:
     session = edit.session
     node, plan = await _leaf(edit, command.key)
     axis = await _axis(edit, node, command.dimension_id, command.member_ids)
+    spec = command.spec
+    filled = await fill_split_history(
+        session, plan, node, axis.dimension.id, axis.members, command.spec
+    )
+    if filled is not None:
+        spec = filled.spec
     request = build_allocation(
         node.target,
         await _label(edit, node),
         axis.members,
         axis.attributes,
-        command.spec,
+        spec,
         plan.minor_digits,
     )
-    result = _allocate(request, command.spec)
+    result = _allocate(request, spec)
     keys = await repo.new_node_keys(session, len(axis.members))
+
+    def explained(member: MemberFacts, why: Any) -> dict[str, Any]:
+        if filled is None:
+            return dict(why.to_dict())
+        read = filled.read["children"][member.code]
+        return {
+            **why.to_dict(),
+            "history_from": {"text": history_text(filled.read, member.code), **read},
+        }
+
     children = [
-        _child(node, key, i, axis.dimension.id, m.id, amount, why.to_dict(), spec)
+        _child(node, key, i, axis.dimension.id, m.id, amount, explained(m, why), spec)
         for i, (key, m, amount, why, spec) in enumerate(
             zip(
                 keys,
@@ -183,7 +200,10 @@ async def split_node(edit: DraftEdit, command: Split) -> NodeSplit:
         )
     ]
     await repo.add_nodes(session, children)
-    await repo.set_split(session, node, axis.dimension.id, request.to_dict())
+    stored = request.to_dict()
+    if filled is not None:
+        stored["history_from"] = filled.read
+    await repo.set_split(session, node, axis.dimension.id, stored)
     edit.record(
         plan_id=node.plan_id,
         version_id=node.version_id,
@@ -247,6 +267,14 @@ async def split_node_matrix(edit: DraftEdit, command: MatrixSplitCommand) -> Mat
     """
     session = edit.session
     rows, columns = command.rows, command.columns
+    for axis_name, axis_spec in (("rows", rows.spec), ("columns", columns.spec)):
+        if axis_spec.options.history_from is not None:
+            raise InvalidInputError(
+                "INVALID_VALUE",
+                "historyFrom feeds nodeSplit; give a two-way split's history inline "
+                "(children.history, seed)",
+                f"{axis_name}.options.historyFrom",
+            )
     node, plan = await _leaf(edit, command.key)
     row_axis = await _axis(edit, node, rows.dimension_id, rows.member_ids, "rows.")
     col_axis = await _axis(edit, node, columns.dimension_id, columns.member_ids, "columns.")
