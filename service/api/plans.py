@@ -191,12 +191,39 @@ class CalendarInput:
     )
 
 
+@strawberry.input(
+    description="Set a plan's overall target from the actuals of past fiscal years (every "
+    "sale in the plan's currency, or quantity)."
+)
+class TargetFromHistoryInput:
+    fiscal_years: list[int] = strawberry.field(
+        description="Past fiscal years to read, before the plan's."
+    )
+    growth: Decimal | None = strawberry.field(
+        default=None,
+        description='The latest year\'s actuals times 1 + growth, e.g. "0.08" for +8 % '
+        "(0 when neither growth nor trend is given).",
+    )
+    trend: bool = strawberry.field(
+        default=False,
+        description="The least-squares linear trend of the years (at least two), extended "
+        "to the plan's year.",
+    )
+
+
 @strawberry.input(description="A new plan: its version 1 is a draft whose root holds `target`.")
 class PlanCreateInput:
     name: str = strawberry.field(description="Display name, 1 to 200 characters.")
     fiscal_year: int = strawberry.field(description="The fiscal year, 1900 to 2999.")
-    target: Decimal = strawberry.field(
-        description='The whole target, e.g. "120000000.00": money in `currency`, or units.'
+    target: Decimal | None = strawberry.field(
+        default=None,
+        description='The whole target, e.g. "120000000.00": money in `currency`, or units. '
+        "Give this or fromHistory.",
+    )
+    from_history: TargetFromHistoryInput | None = strawberry.field(
+        default=None,
+        description="The target from the stored actuals of past years (instead of target); "
+        "the root's explanation says how it was reached.",
     )
     measure: Measure = strawberry.field(
         default=Measure.AMOUNT, description="AMOUNT (money) or QUANTITY (units)."
@@ -238,6 +265,13 @@ class PlanCreateInput:
             name=self.name,
             fiscal_year=self.fiscal_year,
             target=self.target,
+            from_history=None
+            if self.from_history is None
+            else usecases.TargetHistory(
+                tuple(self.from_history.fiscal_years),
+                self.from_history.growth,
+                self.from_history.trend,
+            ),
             measure=self.measure,
             currency=self.currency.value if self.currency is not None else None,
             unit=self.unit,

@@ -10,27 +10,42 @@ from service.db import repositories as repo
 from service.db.engine import Database, Session
 from service.db.models import Dimension, Plan, PlanVersion, TargetNode
 from service.domain import paths, tree
+from service.domain.allocation.exact import BIGINT_MAX
 from service.domain.audit import AuditAction
 from service.domain.calendar import CalendarSpec, TimeLevel, TimeMember, generate_calendar
+from service.domain.history import check_years, target_from_history
 from service.domain.measures import plan_units
-from service.domain.money import parse_amount
+from service.domain.money import format_amount, parse_amount
 from service.domain.paging import Page, PageRequest
 from service.domain.tree import InvalidInputError, Measure, VersionState
+from service.plans.history import history_totals
 from service.plans.uow import UnitOfWork
 from service.plans.usecase import write
+
+
+@dataclass(frozen=True, slots=True)
+class TargetHistory:
+    """The overall target from past years' actuals: the latest year times ``1 + growth``,
+    or (``trend``) the linear trend of the years extended to the plan's."""
+
+    fiscal_years: tuple[int, ...]
+    growth: Decimal | None = None
+    trend: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class PlanCreate:
     name: str
     fiscal_year: int
-    target: Decimal
+    target: Decimal | None
     measure: Measure = Measure.AMOUNT
     currency: str | None = None
     unit: str | None = None
     decimals: int | None = None
     calendar: CalendarSpec | None = None
     """Gregorian months from January when not given."""
+    from_history: TargetHistory | None = None
+    """Instead of ``target``: the target from the stored actuals of past years."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +65,24 @@ async def create_plan(uow: UnitOfWork, command: PlanCreate) -> PlanCreated:
     name = tree.clean_name(command.name, "name")
     units = plan_units(command.measure, command.currency, command.unit, command.decimals)
     tree.check_fiscal_year(command.fiscal_year)
-    amount = parse_amount(command.target, units.digits, field="target")
+    if (command.target is None) == (command.from_history is None):
+        raise InvalidInputError(
+            "INVALID_VALUE", "give either target or fromHistory (exactly one)", "target"
+        )
+    history = command.from_history
+    if history is not None:
+        if history.trend and history.growth is not None:
+            raise InvalidInputError(
+                "INVALID_VALUE",
+                "fromHistory takes a growth rate or a trend, not both",
+                "fromHistory.growth",
+            )
+        years = check_years(
+            list(history.fiscal_years), command.fiscal_year, "fromHistory.fiscalYears"
+        )
+    amount = (
+        0 if command.target is None else parse_amount(command.target, units.digits, field="target")
+    )
     spec = command.calendar or CalendarSpec(fiscal_year=command.fiscal_year, start_month=1)
     if spec.fiscal_year != command.fiscal_year:
         raise InvalidInputError(
@@ -81,6 +113,37 @@ async def create_plan(uow: UnitOfWork, command: PlanCreate) -> PlanCreated:
         ),
     )
     await _insert_calendar(session, time_dimension.id, periods)
+    explanation = None
+    if history is not None:
+        digits = units.digits
+
+        def text(value: int) -> str:
+            return " ".join(filter(None, (format_amount(value, digits), units.currency)))
+
+        computed = target_from_history(
+            await history_totals(session, plan, years),
+            command.fiscal_year,
+            growth=history.growth,
+            trend=history.trend,
+            amount_text=text,
+        )
+        if computed.target > BIGINT_MAX:
+            raise InvalidInputError(
+                "AMOUNT_TOO_LARGE",
+                "the target from history is above the largest target",
+                "fromHistory",
+            )
+        amount = computed.target
+        explanation = {
+            "method": f"HISTORY_{computed.method}",
+            "text": computed.explanation,
+            "final": amount,
+            "fiscalYears": [
+                {"fiscalYear": t.fiscal_year, "actual": format_amount(t.total, digits)}
+                for t in computed.years
+            ],
+            "growth": None if computed.growth is None else str(computed.growth),
+        }
     plan.time_dimension_id = time_dimension.id
     version = await repo.add(
         session,
@@ -104,6 +167,7 @@ async def create_plan(uow: UnitOfWork, command: PlanCreate) -> PlanCreated:
         sort_order=0,
         coordinates=[],
         target=amount,
+        explanation=explanation,
         locked=False,
         kpis={},
     )
@@ -120,6 +184,7 @@ async def create_plan(uow: UnitOfWork, command: PlanCreate) -> PlanCreated:
             "fiscalYear": command.fiscal_year,
             "target": amount,
             "calendar": plan.calendar,
+            **({"targetFromHistory": explanation["text"]} if explanation else {}),
         },
     )
     await session.refresh(version)
