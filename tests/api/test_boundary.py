@@ -81,6 +81,11 @@ async def test_every_node_type_is_refetchable(gql: GraphQLClient) -> None:
         "query($v: ID!) { planVersion(id: $v) { auditTrail(first: 1) { nodes { id } } } }",
         {"v": plan["version"]["id"]},
     )
+    review = await gql(
+        """mutation($input: ReviewCreateInput!) { reviewCreate(input: $input) {
+            review { id } } }""",
+        {"input": {"nodeId": plan["root"]["id"], "heldOn": "2027-04-01", "notes": "ok"}},
+    )
     ids = [
         plan["plan"]["id"],
         plan["version"]["id"],
@@ -89,6 +94,7 @@ async def test_every_node_type_is_refetchable(gql: GraphQLClient) -> None:
         east,
         owner["ownerCreate"]["owner"]["id"],
         trail["planVersion"]["auditTrail"]["nodes"][0]["id"],
+        review["reviewCreate"]["review"]["id"],
     ]
     data = await gql(
         "query($ids: [ID!]!) { nodes(ids: $ids) { id __typename } }",
