@@ -45,6 +45,9 @@ describe_enum(
         "OWNER_CREATE": "ownerCreate: a new person.",
         "TEAM_CREATE": "teamCreate: a new team.",
         "TEAM_ADD_MEMBER": "teamAddMember: a person added to a team.",
+        "ACTUALS_IMPORT": "actualsImport (or quotatree import actuals): a batch of sales.",
+        "OPPORTUNITIES_IMPORT": "opportunitiesImport: a batch of opportunity outcomes.",
+        "MARKET_SIZES_IMPORT": "marketSizesImport: a batch of market sizes.",
     },
 )
 

@@ -13,11 +13,13 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
+from service.db import imports as fact_imports
 from service.db import repositories as repo
 from service.db.engine import Database, Session
 from service.db.models import (
     AuditEntry,
     Dimension,
+    FactBatch,
     Member,
     Owner,
     Plan,
@@ -97,4 +99,7 @@ class Loaders:
         self.teams_by_person_id: DataLoader[int, list[Owner]] = _loader(db, repo.teams_of)
         self.audit_entry_by_id: DataLoader[int, AuditEntry | None] = _loader(
             db, repo.audit_entries_by_ids
+        )
+        self.fact_batch_by_id: DataLoader[int, FactBatch | None] = _loader(
+            db, fact_imports.batches_by_ids
         )

@@ -32,8 +32,10 @@ from sqlalchemy import func, select, text, update
 
 from service.db.engine import Session
 from service.db.models import SALES_PARTITION_PREFIX, Dimension, FactBatch, Member, Owner, Plan
+from service.db.paging import keyset_page
 from service.domain.facts import FactKind, NewPartition
 from service.domain.hierarchy import RowError
+from service.domain.paging import Page, PageRequest
 
 STAGE = "fact_import_stage"
 
@@ -154,6 +156,11 @@ async def lock_imports(session: Session, kind: FactKind) -> None:
     )
 
 
+async def batches_by_ids(session: Session, ids: Sequence[int]) -> list[FactBatch | None]:
+    rows = {b.id: b for b in await session.scalars(select(FactBatch).where(FactBatch.id.in_(ids)))}
+    return [rows.get(i) for i in ids]
+
+
 async def batch_by_key(session: Session, kind: FactKind, key: str) -> FactBatch | None:
     return await session.scalar(
         select(FactBatch).where(FactBatch.kind == kind.value, FactBatch.key == key)
@@ -201,23 +208,21 @@ async def stored_count(session: Session, kind: FactKind, batch_id: int) -> int:
     return int(count or 0)
 
 
-async def batches_of_plan(
-    session: Session, plan_id: int, *, after_id: int | None, limit: int
-) -> list[FactBatch]:
-    """A plan's batches, newest first (keyset on id)."""
+async def batches_page(
+    session: Session, plan_id: int, kind: FactKind | None, request: PageRequest
+) -> Page[FactBatch]:
+    """A plan's batches, oldest first (by id)."""
     query = select(FactBatch).where(FactBatch.plan_id == plan_id)
-    if after_id is not None:
-        query = query.where(FactBatch.id < after_id)
-    return list((await session.scalars(query.order_by(FactBatch.id.desc()).limit(limit))).all())
+    if kind is not None:
+        query = query.where(FactBatch.kind == kind.value)
+    return await keyset_page(session, query, [FactBatch.id], request, lambda b: (b.id,))
 
 
-async def count_batches(session: Session, plan_id: int) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).select_from(FactBatch).where(FactBatch.plan_id == plan_id)
-        )
-        or 0
-    )
+async def count_batches(session: Session, plan_id: int, kind: FactKind | None) -> int:
+    query = select(func.count()).select_from(FactBatch).where(FactBatch.plan_id == plan_id)
+    if kind is not None:
+        query = query.where(FactBatch.kind == kind.value)
+    return int(await session.scalar(query) or 0)
 
 
 # --- partitions ------------------------------------------------------------------------

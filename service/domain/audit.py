@@ -45,6 +45,9 @@ class AuditAction(StrEnum):
     OWNER_CREATE = "ownerCreate"
     TEAM_CREATE = "teamCreate"
     TEAM_ADD_MEMBER = "teamAddMember"
+    ACTUALS_IMPORT = "actualsImport"
+    OPPORTUNITIES_IMPORT = "opportunitiesImport"
+    MARKET_SIZES_IMPORT = "marketSizesImport"
 
 
 AMOUNT_KEYS = frozenset(
