@@ -359,6 +359,14 @@ class MarketSizeRow:
 CheckedRow = SalesRow | OpportunityRow | MarketSizeRow
 
 
+@dataclass(frozen=True, slots=True)
+class BadCell:
+    """A cell a file reader could not read (an Excel error, a formula without a saved
+    value), and why: reported as an ``INVALID_VALUE`` of its row and column."""
+
+    reason: str
+
+
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -638,7 +646,8 @@ class RowChecker:
         self.context = context
         self.errors = errors if errors is not None else ErrorCollector()
         self.rows = 0
-        self._fixed = list(header.fixed.items())
+        self._names = {i: n for n, i in header.fixed.items()}
+        self._names.update({i: d.name for i, d in header.dimensions})
         self._digits = context.digits
 
     def _get(self, values: Sequence[object], column: str) -> object:
@@ -651,7 +660,19 @@ class RowChecker:
         self.rows += 1
         bad: list[RowError] = []
         result: CheckedRow | None
-        if self.kind is FactKind.SALES:
+        if any(isinstance(v, BadCell) for v in values):
+            result = None
+            for index, value in enumerate(values):
+                if isinstance(value, BadCell):
+                    bad.append(
+                        RowError(
+                            row,
+                            self._names.get(index, f"column {index + 1}"),
+                            "INVALID_VALUE",
+                            value.reason,
+                        )
+                    )
+        elif self.kind is FactKind.SALES:
             result = self._sales(row, values, bad)
         elif self.kind is FactKind.OPPORTUNITY:
             result = self._opportunity(row, values, bad)
