@@ -76,7 +76,11 @@ def open_rows(path: Path) -> tuple[list[Any], Iterator[tuple[int, list[Any]]]]:
 
 def _numbered(records: Iterator[list[Any]]) -> Iterator[tuple[int, list[Any]]]:
     for number, record in enumerate(records, start=1):
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in record):
+        try:
+            blank = not "".join(record).strip()  # a CSV row: text only
+        except TypeError:  # a workbook row: typed cells
+            blank = all(v is None or (isinstance(v, str) and not v.strip()) for v in record)
+        if blank:
             continue
         yield number, record
 
