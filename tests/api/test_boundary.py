@@ -81,6 +81,17 @@ async def test_every_node_type_is_refetchable(gql: GraphQLClient) -> None:
         "query($v: ID!) { planVersion(id: $v) { auditTrail(first: 1) { nodes { id } } } }",
         {"v": plan["version"]["id"]},
     )
+    batch = await gql(
+        """mutation($input: ActualsImportInput!) { actualsImport(input: $input) {
+            batch { id } userErrors { message } } }""",
+        {
+            "input": {
+                "planId": plan["plan"]["id"],
+                "batchKey": "b",
+                "rows": [{"externalId": "S1", "date": "2027-01-05", "amount": "1"}],
+            }
+        },
+    )
     ids = [
         plan["plan"]["id"],
         plan["version"]["id"],
@@ -89,6 +100,7 @@ async def test_every_node_type_is_refetchable(gql: GraphQLClient) -> None:
         east,
         owner["ownerCreate"]["owner"]["id"],
         trail["planVersion"]["auditTrail"]["nodes"][0]["id"],
+        batch["actualsImport"]["batch"]["id"],
     ]
     data = await gql(
         "query($ids: [ID!]!) { nodes(ids: $ids) { id __typename } }",
