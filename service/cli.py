@@ -639,6 +639,141 @@ def cmd_import_members(args: argparse.Namespace) -> int:
                 embedded.stop()
 
 
+FACT_KINDS = {
+    "actuals": "SALES",
+    "opportunities": "OPPORTUNITY",
+    "market-sizes": "MARKET_SIZE",
+}
+
+
+def _plan_id(value: str) -> int:
+    """A plan's global id (from the API) or its number."""
+    if value.isdigit():
+        return int(value)
+    from service.api import ids
+    from service.domain.errors import DomainError
+
+    try:
+        return ids.decode(value, "Plan", "--plan")
+    except DomainError:
+        raise CommandError(f"--plan {value!r} is neither a plan's id nor its number") from None
+
+
+def cmd_import_facts(args: argparse.Namespace) -> int:
+    """Import sales, opportunities or market sizes from CSV or XLSX: streamed, all or
+    nothing, idempotent (the default batch key is the file's digest)."""
+    import getpass
+
+    from tqdm import tqdm
+
+    from service.auth import Principal, Role
+    from service.domain.errors import DomainError
+    from service.domain.facts import FactKind, RowsRejected
+    from service.fact_files import FactFileError, digest, file_chunks, open_rows
+    from service.plans.imports import USE_CASES, FactsImport, ImportResult, content_hash
+    from service.plans.uow import Change
+
+    started = time.perf_counter()
+    settings = _settings(args)
+    kind = FactKind(FACT_KINDS[args.what])
+    path = Path(args.file)
+    plan_id = _plan_id(args.plan)
+    try:
+        summary = digest(path)
+        header, rows = open_rows(path)
+    except FactFileError as exc:
+        raise CommandError(str(exc)) from None
+    key = args.batch_key or f"file:{summary.sha256}"
+    request_hash = content_hash(kind, plan_id, file_chunks(path))
+
+    embedded: EmbeddedPostgres | None = None
+    try:
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
+        problem = _pending(url)
+        if problem is not None:
+            raise CommandError(problem)
+        principal = Principal(subject=f"cli:{getpass.getuser()}", roles=frozenset({Role.ADMIN}))
+
+        async def load() -> ImportResult:
+            from service.db.engine import Database, make_engine
+
+            db = Database(make_engine(url, pool_size=1, max_overflow=0))
+            bar = tqdm(
+                total=max(summary.lines - 1, 0) or None,
+                unit=" rows",
+                unit_scale=True,
+                file=sys.stderr,
+                disable=None,
+                leave=False,
+            )
+
+            def progress(phase: str, done: int) -> None:
+                bar.set_description(phase)
+                bar.n = done
+                bar.refresh()
+
+            try:
+                return await USE_CASES[kind](
+                    db,
+                    Change(principal),
+                    FactsImport(
+                        kind=kind,
+                        plan_id=plan_id,
+                        batch_key=key,
+                        request_hash=request_hash,
+                        rows=rows,
+                        header=header,
+                        source=path.name,
+                        progress=progress,
+                    ),
+                )
+            finally:
+                bar.close()
+                await db.dispose()
+
+        try:
+            result = cast(ImportResult, _db_errors(url, lambda: asyncio.run(load())))
+        except FactFileError as exc:
+            raise CommandError(f"{exc}; nothing was written") from None
+        except RowsRejected as exc:
+            _print_fact_errors(args.file, exc)
+            return 1
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        batch = result.batch
+        if result.replayed:
+            print(
+                f"{args.file}: imported before as batch {batch.id} ({batch.key}); "
+                f"nothing changed ({batch.row_count} rows)"
+            )
+        else:
+            elapsed = time.perf_counter() - started
+            print(
+                f"{args.file}: batch {batch.id}: {result.stored} rows stored, "
+                f"{result.skipped} stored before (identical) in {elapsed:.2f} s "
+                f"({batch.row_count / max(elapsed, 1e-9):,.0f} rows/s)"
+            )
+        return 0
+    finally:
+        if embedded is not None:
+            with STOP.shielded(then_stop=False):
+                embedded.stop()
+
+
+def _print_fact_errors(file: str, exc: Any) -> None:
+    for error in exc.errors[:200]:
+        where = "header" if error.row == 0 else f"row {error.row}"
+        print(f"{file}: {where}, {error.column}: {error.message} [{error.code}]", file=sys.stderr)
+    if exc.total > 200:
+        print(f"{file}: ... and {exc.total - 200} more", file=sys.stderr)
+    print(
+        f"quotatree: error: {exc.total} bad value(s); nothing was written "
+        "(rows are numbered from 1 under the header)",
+        file=sys.stderr,
+    )
+
+
 def _print_row_errors(file: str, exc: Exception) -> None:
     errors = getattr(exc, "errors", [])
     for error in errors[:100]:
@@ -651,7 +786,7 @@ def _print_row_errors(file: str, exc: Exception) -> None:
     print(f"quotatree: error: {len(errors)} bad row(s); nothing was written", file=sys.stderr)
 
 
-BENCHMARKS = ("allocation", "versions", "http")
+BENCHMARKS = ("allocation", "versions", "http", "imports")
 
 
 def _checkout() -> Path:
@@ -732,6 +867,23 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument("file", help="a .csv or .xlsx file with a header row")
     data_dir(members)
     members.set_defaults(func=cmd_import_members)
+    for name, text in (
+        ("actuals", "sales (date, amount, external id, one column per dimension ...)"),
+        ("opportunities", "opportunity outcomes (external id, date, outcome, amount ...)"),
+        ("market-sizes", "market sizes (dimension, member, period, amount)"),
+    ):
+        facts = what.add_parser(name, help=f"{text} from CSV or XLSX; see the README")
+        facts.add_argument("file", help="a .csv or .xlsx file with a header row")
+        facts.add_argument(
+            "--plan", required=True, help="the plan (its id, or number) the rows are checked by"
+        )
+        facts.add_argument(
+            "--batch-key",
+            help="the batch's key (default: a digest of the file, so importing the same "
+            "file again changes nothing)",
+        )
+        data_dir(facts)
+        facts.set_defaults(func=cmd_import_facts)
 
     bench = sub.add_parser(
         "bench",

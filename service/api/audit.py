@@ -48,6 +48,9 @@ describe_enum(
         "REVIEW_CREATE": "reviewCreate: a review of a node and period recorded.",
         "VERSION_REPLAN": "versionReplan: a new draft re-planned from the actuals (one entry "
         "for the version, one per node whose target moved).",
+        "ACTUALS_IMPORT": "actualsImport (or quotatree import actuals): a batch of sales.",
+        "OPPORTUNITIES_IMPORT": "opportunitiesImport: a batch of opportunity outcomes.",
+        "MARKET_SIZES_IMPORT": "marketSizesImport: a batch of market sizes.",
     },
 )
 

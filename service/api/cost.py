@@ -90,6 +90,7 @@ from strawberry.extensions import SchemaExtension
 
 from service.api.errors import PublicError
 from service.api.refetch import MAX_REFETCH
+from service.domain.facts import MAX_REPORTED_ERRORS
 from service.domain.hierarchy import MAX_BULK_ROWS
 from service.domain.members import MAX_DEPTH as MAX_MEMBER_DEPTH
 from service.domain.paging import MAX_PAGE
@@ -254,6 +255,12 @@ DECLARED: dict[str, Declaration] = {
     "VersionReplanPayload.changed": Measured(100, "every node whose target moved"),
     "VersionReplanPayload.notes": Measured(1, "what the re-plan could not do exactly"),
     "VersionReplanPayload.userErrors": _ERRORS,
+    "ImportPayload.userErrors": Measured(
+        1, "one per bad value of the batch", max=MAX_REPORTED_ERRORS + 1
+    ),
+    "ImportPayload.rowErrors": Measured(
+        1, "one per bad value of the batch", max=MAX_REPORTED_ERRORS
+    ),
 }
 """The cost of every list field and every JSON field, by ``Type.field``.
 

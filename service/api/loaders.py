@@ -13,12 +13,14 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
+from service.db import imports as fact_imports
 from service.db import repositories as repo
 from service.db import reviews as review_repo
 from service.db.engine import Database, Session
 from service.db.models import (
     AuditEntry,
     Dimension,
+    FactBatch,
     Member,
     Owner,
     Plan,
@@ -101,3 +103,6 @@ class Loaders:
             db, repo.audit_entries_by_ids
         )
         self.review_by_id: DataLoader[int, Review | None] = _loader(db, review_repo.reviews_by_ids)
+        self.fact_batch_by_id: DataLoader[int, FactBatch | None] = _loader(
+            db, fact_imports.batches_by_ids
+        )

@@ -13,6 +13,7 @@ from service.api import ids
 from service.api.audit import AuditEntry
 from service.api.context import Context
 from service.api.dimensions import Dimension, Member
+from service.api.imports import FactBatch
 from service.api.nodes import TargetNode
 from service.api.owners import Owner
 from service.api.plans import Plan
@@ -29,6 +30,7 @@ NODE_TYPES: dict[str, type[Any]] = {
     "Owner": Owner,
     "AuditEntry": AuditEntry,
     "Review": Review,
+    "FactBatch": FactBatch,
 }
 """Every type that implements Node (a test checks the schema has no other)."""
 MAX_REFETCH = 100

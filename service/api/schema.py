@@ -20,6 +20,7 @@ from service.api.cost import CostPolicy
 from service.api.dimensions import Dimension, DimensionMutations, DimensionQueries, Member
 from service.api.errors import RequestIdMaskErrors, log_errors
 from service.api.guards import NulInLiterals, NulInVariables, OneOperation
+from service.api.imports import FactBatch, ImportMutations, ImportQueries
 from service.api.limits import alias_rule, depth_rule
 from service.api.nodes import NodeMutations, TargetNode
 from service.api.owners import Owner, OwnerMutations, OwnerQueries
@@ -34,7 +35,9 @@ from service.settings import Settings
 
 
 @strawberry.type(description="The entry points for reading plans, trees, dimensions and owners.")
-class Query(RefetchQueries, PlanQueries, VersionQueries, DimensionQueries, OwnerQueries):
+class Query(
+    RefetchQueries, PlanQueries, VersionQueries, DimensionQueries, OwnerQueries, ImportQueries
+):
     pass
 
 
@@ -51,6 +54,7 @@ class Mutation(
     OwnerMutations,
     ReviewMutations,
     ReplanMutations,
+    ImportMutations,
 ):
     pass
 
@@ -95,7 +99,17 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         extensions=extensions,
-        types=[Plan, PlanVersion, TargetNode, Dimension, Member, Owner, AuditEntry, Review],
+        types=[
+            Plan,
+            PlanVersion,
+            TargetNode,
+            Dimension,
+            Member,
+            Owner,
+            AuditEntry,
+            Review,
+            FactBatch,
+        ],
         config=StrawberryConfig(disable_field_suggestions=settings.production, scalar_map=SCALARS),
     )
     return cost.install(schema)  # wraps the measured lists' and the mutations' resolvers

@@ -47,6 +47,9 @@ class AuditAction(StrEnum):
     TEAM_ADD_MEMBER = "teamAddMember"
     REVIEW_CREATE = "reviewCreate"
     VERSION_REPLAN = "versionReplan"
+    ACTUALS_IMPORT = "actualsImport"
+    OPPORTUNITIES_IMPORT = "opportunitiesImport"
+    MARKET_SIZES_IMPORT = "marketSizesImport"
 
 
 AMOUNT_KEYS = frozenset(

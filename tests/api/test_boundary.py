@@ -86,6 +86,17 @@ async def test_every_node_type_is_refetchable(gql: GraphQLClient) -> None:
             review { id } } }""",
         {"input": {"nodeId": plan["root"]["id"], "heldOn": "2027-04-01", "notes": "ok"}},
     )
+    batch = await gql(
+        """mutation($input: ActualsImportInput!) { actualsImport(input: $input) {
+            batch { id } userErrors { message } } }""",
+        {
+            "input": {
+                "planId": plan["plan"]["id"],
+                "batchKey": "b",
+                "rows": [{"externalId": "S1", "date": "2027-01-05", "amount": "1"}],
+            }
+        },
+    )
     ids = [
         plan["plan"]["id"],
         plan["version"]["id"],
@@ -95,6 +106,7 @@ async def test_every_node_type_is_refetchable(gql: GraphQLClient) -> None:
         owner["ownerCreate"]["owner"]["id"],
         trail["planVersion"]["auditTrail"]["nodes"][0]["id"],
         review["reviewCreate"]["review"]["id"],
+        batch["actualsImport"]["batch"]["id"],
     ]
     data = await gql(
         "query($ids: [ID!]!) { nodes(ids: $ids) { id __typename } }",
