@@ -108,7 +108,7 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-SECRET_SETTINGS = frozenset({"jwt_secret", "jwt_public_key", "database_url"})
+SECRET_SETTINGS = frozenset({"jwt_secret", "jwt_public_key", "database_url", "database_password"})
 """Settings whose value is never repeated in a message (credentials)."""
 
 
@@ -308,11 +308,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _check_port_free(host, metrics_port, "QUOTATREE_METRICS_PORT")
 
     from service.observability import configure_logging
+    from service.tracing import TracingConfigError, configure_tracing, shutdown_tracing
 
     configure_logging(settings.log_level)
+    try:
+        configure_tracing()
+    except TracingConfigError as exc:
+        raise CommandError(str(exc)) from None
     embedded: EmbeddedPostgres | None = None
     secret: SharedSecret | None = None
     metrics: Any = None
+    schema_problem: str | None = None
     try:
         # A stop signal during start-up waits for these steps to finish, so that
         # what they started is known to the clean-up below.
@@ -321,9 +327,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             _upgrade(url)
         else:
-            problem = _pending(url)
-            if problem is not None:
-                raise CommandError(f"{problem} (then start the service again)")
+            # An older schema (or none yet): serve, unready, until the migration runs.
+            # /readyz checks again at every probe and says why; Kubernetes keeps the
+            # pod out of the Service instead of restarting it.
+            schema_problem = _pending(url)
 
         generated = None
         if not settings.jwt_configured:
@@ -344,13 +351,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from service.app import create_app
-        from service.settings import Settings
 
-        runtime = Settings(**{**settings.model_dump(), "database_url": url})
+        runtime = settings.model_copy(update={"database_url": url})
         app = create_app(runtime, generated_secret=generated)
         if metrics_port is not None:
             metrics = _serve_metrics(host, metrics_port)
-        _banner(settings, host, port, generated, embedded is not None)
+        _banner(settings, host, port, generated, embedded is not None, schema_problem)
         # What start-up built (modules, the schema, the app) lives as long as the
         # process: keep it out of the collector's full passes, which otherwise
         # walk it again and again and stall requests (bench http's bulk reads).
@@ -367,11 +373,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=settings.shutdown_timeout,
+            # The client address of access lines: X-Forwarded-For from these only.
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     except Interrupted:
         pass  # stopped on request: a normal end
     finally:
         with STOP.shielded(then_stop=False):
+            shutdown_tracing()
             if metrics is not None:
                 metrics.shutdown()
             if secret is not None:
@@ -415,21 +425,59 @@ def _check_port_free(host: str, port: int, setting: str = "--port") -> None:
             ) from None
 
 
-def _banner(settings: Settings, host: str, port: int, secret: str | None, embedded: bool) -> None:
+def _banner(
+    settings: Settings,
+    host: str,
+    port: int,
+    secret: str | None,
+    embedded: bool,
+    schema_problem: str | None = None,
+) -> None:
+    """What started where: a log record (JSON) in production, text on stderr elsewhere."""
+    from service import __version__
+
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/graphql"
+    database = (
+        f"embedded PostgreSQL in {settings.data_dir}"
+        if embedded
+        else _describe(settings.database_url or "")
+    )
+    metrics = (
+        f"http://{shown}:{settings.metrics_port}/metrics"
+        if settings.metrics_port is not None
+        else None
+    )
+    unready = f"unready until the schema is migrated: {schema_problem}" if schema_problem else None
+    if settings.production:
+        import logging
+
+        log = logging.getLogger("quotatree")
+        log.info(
+            "quotatree %s is up in %.2f s: %s",
+            __version__,
+            time.perf_counter() - STARTED,
+            url,
+            extra={
+                "version": __version__,
+                "url": url,
+                "database": database,
+                "metrics": metrics,
+                "startup_seconds": round(time.perf_counter() - STARTED, 3),
+            },
+        )
+        if unready:
+            log.warning(unready, extra={"reason": schema_problem})
+        return
     lines = [
         "",
-        f"  quotatree is up in {time.perf_counter() - STARTED:.2f} s: {url}",
-        "  database: "
-        + (
-            f"embedded PostgreSQL in {settings.data_dir}"
-            if embedded
-            else _describe(settings.database_url or "")
-        ),
+        f"  quotatree {__version__} is up in {time.perf_counter() - STARTED:.2f} s: {url}",
+        f"  database: {database}",
     ]
-    if settings.metrics_port is not None:
-        lines.append(f"  metrics: http://{shown}:{settings.metrics_port}/metrics")
+    if unready:
+        lines.append(f"  {unready}")
+    if metrics is not None:
+        lines.append(f"  metrics: {metrics}")
     if secret is not None and not settings.production:  # never a credential in production logs
         from service.auth import Role, mint_token
 

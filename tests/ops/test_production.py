@@ -3,9 +3,11 @@ no credential in the output."""
 
 from __future__ import annotations
 
+import json
 import signal
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +125,20 @@ def _serve_in_production(tmp_path: Path, url: str) -> None:
     finally:
         assert server.stop(signal.SIGTERM) == 0, server.output
     output = server.output
-    assert f"metrics: http://127.0.0.1:{metrics_port}/metrics" in output
+    # Every line, the banner and uvicorn's included, is JSON with an ISO 8601 UTC time.
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+    for line in lines:
+        moment = datetime.fromisoformat(line["time"])
+        assert moment.utcoffset() == timedelta(0), line
+        assert "color_message" not in line and "\x1b" not in json.dumps(line), line
+    (banner,) = [line for line in lines if line["message"].startswith("quotatree ")]
+    assert banner["metrics"] == f"http://127.0.0.1:{metrics_port}/metrics"
+    assert banner["version"] and "quotatree_production_" in banner["database"]
+    assert any(line["logger"] == "uvicorn.error" for line in lines)
+    (access,) = [line for line in lines if line.get("operation")]
+    assert access["path"] == "/graphql" and access["status"] == 200
+    assert access["subject"] == "ops" and access["client"] == "127.0.0.1"
+    assert access["operation_type"] == "query" and access["request_id"] != "-"
     assert secret not in output and "Bearer" not in output and "eyJ" not in output
     assert "GraphiQL" not in output
     with pytest.raises(OSError):  # the metrics listener stopped with the server
