@@ -238,10 +238,10 @@ def create_app(
     provider = tracer_provider or configured_provider()
     authenticator = Authenticator(settings, generated_secret=generated_secret)
     state: dict[str, Any] = {"db": database}
-    if database is not None and provider is not None:
-        from service.tracing import instrument_engine
+    if provider is not None:
+        from service.tracing import instrument_sql
 
-        instrument_engine(database.engine, provider)
+        instrument_sql(provider)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -253,14 +253,9 @@ def create_app(
 
                 embedded = start_embedded(settings.data_dir)
                 url = embedded.url
-            engine = make_engine(
-                url, pool_size=settings.pool_size, max_overflow=settings.max_overflow
+            state["db"] = Database(
+                make_engine(url, pool_size=settings.pool_size, max_overflow=settings.max_overflow)
             )
-            if provider is not None:
-                from service.tracing import instrument_engine
-
-                instrument_engine(engine, provider)
-            state["db"] = Database(engine)
             state["owned"] = True
         try:
             yield

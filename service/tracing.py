@@ -10,7 +10,7 @@ variables; OTLP goes over HTTP/protobuf (port 4318).
 
 The spans come from the maintained instrumentations: FastAPI's (the HTTP
 request), strawberry's ``OpenTelemetryExtension`` (the GraphQL operation, its
-parsing, validation and resolvers) and SQLAlchemy's (each SQL statement). Every
+parsing, validation and resolvers) and asyncpg's (each SQL statement). Every
 span carries the request id (``quotatree.request_id``), and log lines written
 while a span is recorded carry its ``trace_id`` and ``span_id``.
 """
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 REQUEST_ID_ATTRIBUTE = "quotatree.request_id"
 EXCLUDED_URLS = "/healthz,/readyz,/metrics"
@@ -178,15 +177,16 @@ def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=excluded)
 
 
-def instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
-    """A span for each SQL statement of ``engine``.
+def instrument_sql(provider: TracerProvider) -> None:
+    """A span for each SQL statement, from asyncpg's instrumentation (process-wide:
+    it wraps asyncpg's connection and prepared-statement methods).
 
-    The instrumentor is one per process; instrumenting again (a second app in the
-    same process, as in the tests) replaces the previous engine's hooks.
+    Instrumenting again with another provider (a second app in the same process, as
+    in the tests) replaces the first.
     """
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    instrumentor = SQLAlchemyInstrumentor()
+    instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()
-    instrumentor.instrument(engine=engine.sync_engine, tracer_provider=provider)
+    instrumentor.instrument(tracer_provider=provider)
