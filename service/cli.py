@@ -258,12 +258,45 @@ def _db_errors(url: str, action: Callable[[], object]) -> object:
         raise
 
 
-def _upgrade(url: str, revision: str = "head") -> None:
+MIGRATION_LOCK = 0x71756F7461  # "quota": one PostgreSQL advisory lock for migrations
+
+
+def _upgrade(url: str, revision: str = "head") -> str | None:
+    """Upgrade under an advisory lock, so that pods migrating at once take turns.
+
+    To ``head``, a database already at a revision this code does not know (a newer
+    release migrated it: a rollback) is left alone; returns that sentence.
+    """
     from alembic import command
+    from sqlalchemy import text
 
-    from service.db.migrate import alembic_config
+    from service.db.engine import make_engine
+    from service.db.migrate import alembic_config, current_revisions, known_revisions
 
-    _db_errors(url, lambda: command.upgrade(alembic_config(url), revision))
+    async def locked() -> str | None:
+        engine = make_engine(url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+                try:
+                    newer = (await current_revisions(conn)) - known_revisions()
+                    if revision == "head" and newer:
+                        return (
+                            f"the database is at revision {', '.join(sorted(newer))}, newer "
+                            "than this release knows; left as it is (migrations are backward "
+                            "compatible, so this release runs on it)"
+                        )
+                    await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+                    return None
+                finally:
+                    await conn.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK}
+                    )
+        finally:
+            await engine.dispose()
+
+    return cast("str | None", _db_errors(url, lambda: asyncio.run(locked())))
 
 
 def _pending(url: str) -> str | None:
@@ -517,8 +550,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         with STOP.shielded():
             url, embedded = _database_url(settings)
         if args.action == "upgrade":
-            _upgrade(url, args.revision or "head")
-            print(f"database at {_describe(url)} upgraded to {args.revision or 'head'}")
+            newer = _upgrade(url, args.revision or "head")
+            if newer is not None:
+                print(f"database at {_describe(url)}: {newer}")
+            else:
+                print(f"database at {_describe(url)} upgraded to {args.revision or 'head'}")
         elif args.action == "downgrade":
             if not args.revision:
                 raise CommandError(

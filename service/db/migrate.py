@@ -55,6 +55,11 @@ def _script_revisions() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(script.get_heads()), every
 
 
+def known_revisions() -> set[str]:
+    """Every revision of this code's migration scripts."""
+    return set(_script_revisions()[1])
+
+
 def head_revisions() -> set[str]:
     return set(_script_revisions()[0])
 

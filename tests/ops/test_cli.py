@@ -143,3 +143,52 @@ def test_serve_on_embedded_database_end_to_end(tmp_path: Path, data_dir: Path) -
     finally:
         assert server.stop(signal.SIGINT) == 0, server.output
     print(f"serve start-up: empty data folder {first_start:.2f} s, existing {second_start:.2f} s")
+
+
+async def test_migrations_take_turns_and_leave_a_newer_schema_alone(pg_server: ServerInfo) -> None:
+    """The init container of every new pod runs `migrate upgrade`: at once on an
+    empty database they take turns (an advisory lock); after a rollback the older
+    code finds a revision it does not know and leaves it."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.ops.serving import clean_env
+
+    name = await create_database(pg_server, "quotatree_turns")
+    url = pg_server.url_for(name)
+    env = clean_env({"QUOTATREE_DATABASE_URL": url})
+    try:
+        for out, err, code in migrate_at_once(3, env):
+            assert code == 0, err
+            assert "upgraded to head" in out
+        assert "at head" in run("migrate", "current", env={"QUOTATREE_DATABASE_URL": url}).stdout
+
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE alembic_version SET version_num = 'f00dnewer'"))
+        finally:
+            await engine.dispose()
+        older = run("migrate", "upgrade", env={"QUOTATREE_DATABASE_URL": url})
+        assert older.returncode == 0, older.stderr
+        assert "f00dnewer, newer than this release knows; left as it is" in older.stdout
+    finally:
+        await drop_database(pg_server, name)
+
+
+def migrate_at_once(count: int, env: dict[str, str]) -> list[tuple[str, str, int]]:
+    import subprocess
+
+    from tests.ops.serving import QUOTATREE
+
+    procs = [
+        subprocess.Popen(
+            [*QUOTATREE, "migrate", "upgrade"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(count)
+    ]
+    return [(*proc.communicate(timeout=120), proc.returncode) for proc in procs]
