@@ -75,7 +75,7 @@ async def current_revisions(conn: AsyncConnection) -> set[str]:
 async def pending_migrations(engine: AsyncEngine) -> str | None:
     """None when this code can run on the database, else a sentence saying why not.
 
-    A revision this code does not know is a newer schema (the migration Job of a
+    A revision this code does not know is a newer schema (the migration of a
     rolling update ran before this old pod left): migrations are additive across
     one release, so that counts as ready rather than taking every old pod out of
     the Service at once.

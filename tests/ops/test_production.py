@@ -116,6 +116,19 @@ def _serve_in_production(tmp_path: Path, url: str) -> None:
             {"sub": "ops", "roles": ["admin"], "exp": 9999999999}, secret, algorithm="HS256"
         )
         assert server.graphql("{ plans { totalCount } }", admin)["data"]
+        # Behind a trusted proxy (QUOTATREE_FORWARDED_ALLOW_IPS, loopback by default)
+        # the access line names the client the proxy saw.
+        proxied = urllib.request.Request(
+            server.url("/graphql"),
+            data=b'{"query": "query Proxied { plans { totalCount } }"}',
+            headers={
+                "Authorization": f"Bearer {admin}",
+                "Content-Type": "application/json",
+                "X-Forwarded-For": "203.0.113.7",
+            },
+        )
+        with urllib.request.urlopen(proxied, timeout=10) as response:
+            assert response.status == 200
         with pytest.raises(urllib.error.HTTPError) as api_metrics:
             urllib.request.urlopen(server.url("/metrics"), timeout=5)
         assert api_metrics.value.code == 404
@@ -135,7 +148,8 @@ def _serve_in_production(tmp_path: Path, url: str) -> None:
     assert banner["metrics"] == f"http://127.0.0.1:{metrics_port}/metrics"
     assert banner["version"] and "quotatree_production_" in banner["database"]
     assert any(line["logger"] == "uvicorn.error" for line in lines)
-    (access,) = [line for line in lines if line.get("operation")]
+    access, proxy = [line for line in lines if line.get("operation")]
+    assert proxy["operation"] == "Proxied" and proxy["client"] == "203.0.113.7"
     assert access["path"] == "/graphql" and access["status"] == 200
     assert access["subject"] == "ops" and access["client"] == "127.0.0.1"
     assert access["operation_type"] == "query" and access["request_id"] != "-"
