@@ -1,4 +1,8 @@
-"""The database configured from parts, and the pool derived from a connection budget."""
+"""The database configured from parts, and the pool derived from a connection budget.
+
+``database_url=None`` where parts are given: the suite may run with
+QUOTATREE_DATABASE_URL in the environment, which Settings would read too.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from service.settings import Settings
 
 def test_database_from_parts_builds_the_url_with_the_password_escaped() -> None:
     settings = Settings(
+        database_url=None,
         database_host="db.internal",
         database_port=6432,
         database_name="quotatree",
@@ -35,7 +40,7 @@ def test_database_parts_need_a_name_and_user_and_exclude_a_url() -> None:
     with pytest.raises(
         ValidationError, match="QUOTATREE_DATABASE_NAME and QUOTATREE_DATABASE_USER"
     ):
-        Settings(database_host="db")
+        Settings(database_url=None, database_host="db")
     with pytest.raises(ValidationError, match="not both"):
         Settings(
             database_host="db",
