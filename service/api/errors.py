@@ -19,8 +19,9 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from service.db.errors import database_unavailable
 from service.domain.errors import DomainError
-from service.observability import GRAPHQL_ERRORS, current_request_id
+from service.observability import GRAPHQL_ERRORS, count_user_error, current_request_id
 
 log = logging.getLogger("quotatree.graphql")
 
@@ -104,6 +105,7 @@ class UserError:
 
 def user_error(code: str, field: str | None, message: str) -> UserError:
     GRAPHQL_ERRORS.labels(kind="user").inc()
+    count_user_error(code)
     return UserError(
         code=UserErrorCode[code],
         field=["input", *field.split(".")] if field else None,
@@ -151,15 +153,24 @@ class RequestIdMaskErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         rid = current_request_id()
+        code = "INTERNAL"
+        message = (
+            f"Internal error (request id {rid}). The operators can find it in the logs by this id."
+        )
+        if error.original_error is not None and database_unavailable(error.original_error):
+            code = "DATABASE_UNAVAILABLE"
+            message = (
+                f"The database is unavailable right now (request id {rid}). Retry later; "
+                "the operators are alerted by this code."
+            )
         return GraphQLError(
-            message=f"Internal error (request id {rid}). The operators can find it "
-            "in the logs by this id.",
+            message=message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
             original_error=None,
-            extensions={"code": "INTERNAL", "requestId": rid},
+            extensions={"code": code, "requestId": rid},
         )
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
@@ -187,8 +198,9 @@ def _public(error: GraphQLError) -> GraphQLError:
 def log_errors(errors: list[GraphQLError], extra: dict[str, Any] | None = None) -> None:
     for error in errors:
         if is_unexpected(error):
-            GRAPHQL_ERRORS.labels(kind="unexpected").inc()
             original = error.original_error
+            unavailable = original is not None and database_unavailable(original)
+            GRAPHQL_ERRORS.labels(kind="database" if unavailable else "unexpected").inc()
             log.error(
                 "unexpected error in %s: %s",
                 ".".join(str(p) for p in error.path or []) or "operation",

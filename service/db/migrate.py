@@ -55,6 +55,11 @@ def _script_revisions() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(script.get_heads()), every
 
 
+def known_revisions() -> set[str]:
+    """Every revision of this code's migration scripts."""
+    return set(_script_revisions()[1])
+
+
 def head_revisions() -> set[str]:
     return set(_script_revisions()[0])
 
@@ -70,7 +75,7 @@ async def current_revisions(conn: AsyncConnection) -> set[str]:
 async def pending_migrations(engine: AsyncEngine) -> str | None:
     """None when this code can run on the database, else a sentence saying why not.
 
-    A revision this code does not know is a newer schema (the migration Job of a
+    A revision this code does not know is a newer schema (the migration of a
     rolling update ran before this old pod left): migrations are additive across
     one release, so that counts as ready rather than taking every old pod out of
     the Service at once.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -67,21 +68,37 @@ def test_export_schema_prints_sdl() -> None:
     assert result.stdout == (root / "schema.graphql").read_text()
 
 
-async def test_serve_refuses_pending_migrations_on_external_database(pg_server: ServerInfo) -> None:
-    name = await create_database(pg_server, "quotatree_pending")
+def readiness(url: str) -> tuple[int, dict[str, str]]:
     try:
-        result = run(
-            "serve",
-            "--port",
-            str(free_port()),
-            env={"QUOTATREE_DATABASE_URL": pg_server.url_for(name)},
-        )
-        assert_one_line_error(result, "quotatree migrate upgrade")
-        upgraded = run(
-            "migrate", "upgrade", env={"QUOTATREE_DATABASE_URL": pg_server.url_for(name)}
-        )
-        assert upgraded.returncode == 0, upgraded.stderr
-        current = run("migrate", "current", env={"QUOTATREE_DATABASE_URL": pg_server.url_for(name)})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+async def test_serve_on_an_older_schema_stays_up_unready_until_migrated(
+    tmp_path: Path, pg_server: ServerInfo
+) -> None:
+    """What deploy/README.md promises: a new pod before its migration is unready, not
+    crash-looping; once the schema is migrated it becomes ready without a restart."""
+    name = await create_database(pg_server, "quotatree_pending")
+    env = {"QUOTATREE_DATABASE_URL": pg_server.url_for(name), "QUOTATREE_JWT_SECRET": "s" * 40}
+    try:
+        server = start_serve(tmp_path, env=env)  # /healthz: alive
+        try:
+            status, body = readiness(server.url("/readyz"))
+            assert status == 503
+            assert body["status"] == "unavailable"
+            assert "quotatree migrate upgrade" in body["reason"], body
+            assert "unready until the schema is migrated" in server.banner
+            assert server.proc.poll() is None
+
+            upgraded = run("migrate", "upgrade", env=env)
+            assert upgraded.returncode == 0, upgraded.stderr
+            assert readiness(server.url("/readyz")) == (200, {"status": "ready"})
+        finally:
+            assert server.stop(signal.SIGTERM) == 0, server.output
+        current = run("migrate", "current", env=env)
         assert "at head" in current.stdout
     finally:
         await drop_database(pg_server, name)
@@ -126,3 +143,52 @@ def test_serve_on_embedded_database_end_to_end(tmp_path: Path, data_dir: Path) -
     finally:
         assert server.stop(signal.SIGINT) == 0, server.output
     print(f"serve start-up: empty data folder {first_start:.2f} s, existing {second_start:.2f} s")
+
+
+async def test_migrations_take_turns_and_leave_a_newer_schema_alone(pg_server: ServerInfo) -> None:
+    """The init container of every new pod runs `migrate upgrade`: at once on an
+    empty database they take turns (an advisory lock); after a rollback the older
+    code finds a revision it does not know and leaves it."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.ops.serving import clean_env
+
+    name = await create_database(pg_server, "quotatree_turns")
+    url = pg_server.url_for(name)
+    env = clean_env({"QUOTATREE_DATABASE_URL": url})
+    try:
+        for out, err, code in migrate_at_once(3, env):
+            assert code == 0, err
+            assert "upgraded to head" in out
+        assert "at head" in run("migrate", "current", env={"QUOTATREE_DATABASE_URL": url}).stdout
+
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE alembic_version SET version_num = 'f00dnewer'"))
+        finally:
+            await engine.dispose()
+        older = run("migrate", "upgrade", env={"QUOTATREE_DATABASE_URL": url})
+        assert older.returncode == 0, older.stderr
+        assert "f00dnewer, newer than this release knows; left as it is" in older.stdout
+    finally:
+        await drop_database(pg_server, name)
+
+
+def migrate_at_once(count: int, env: dict[str, str]) -> list[tuple[str, str, int]]:
+    import subprocess
+
+    from tests.ops.serving import QUOTATREE
+
+    procs = [
+        subprocess.Popen(
+            [*QUOTATREE, "migrate", "upgrade"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(count)
+    ]
+    return [(*proc.communicate(timeout=120), proc.returncode) for proc in procs]

@@ -3,9 +3,11 @@ no credential in the output."""
 
 from __future__ import annotations
 
+import json
 import signal
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,19 @@ def _serve_in_production(tmp_path: Path, url: str) -> None:
             {"sub": "ops", "roles": ["admin"], "exp": 9999999999}, secret, algorithm="HS256"
         )
         assert server.graphql("{ plans { totalCount } }", admin)["data"]
+        # Behind a trusted proxy (QUOTATREE_FORWARDED_ALLOW_IPS, loopback by default)
+        # the access line names the client the proxy saw.
+        proxied = urllib.request.Request(
+            server.url("/graphql"),
+            data=b'{"query": "query Proxied { plans { totalCount } }"}',
+            headers={
+                "Authorization": f"Bearer {admin}",
+                "Content-Type": "application/json",
+                "X-Forwarded-For": "203.0.113.7",
+            },
+        )
+        with urllib.request.urlopen(proxied, timeout=10) as response:
+            assert response.status == 200
         with pytest.raises(urllib.error.HTTPError) as api_metrics:
             urllib.request.urlopen(server.url("/metrics"), timeout=5)
         assert api_metrics.value.code == 404
@@ -123,7 +138,21 @@ def _serve_in_production(tmp_path: Path, url: str) -> None:
     finally:
         assert server.stop(signal.SIGTERM) == 0, server.output
     output = server.output
-    assert f"metrics: http://127.0.0.1:{metrics_port}/metrics" in output
+    # Every line, the banner and uvicorn's included, is JSON with an ISO 8601 UTC time.
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+    for line in lines:
+        moment = datetime.fromisoformat(line["time"])
+        assert moment.utcoffset() == timedelta(0), line
+        assert "color_message" not in line and "\x1b" not in json.dumps(line), line
+    (banner,) = [line for line in lines if line["message"].startswith("quotatree ")]
+    assert banner["metrics"] == f"http://127.0.0.1:{metrics_port}/metrics"
+    assert banner["version"] and "quotatree_production_" in banner["database"]
+    assert any(line["logger"] == "uvicorn.error" for line in lines)
+    access, proxy = [line for line in lines if line.get("operation")]
+    assert proxy["operation"] == "Proxied" and proxy["client"] == "203.0.113.7"
+    assert access["path"] == "/graphql" and access["status"] == 200
+    assert access["subject"] == "ops" and access["client"] == "127.0.0.1"
+    assert access["operation_type"] == "query" and access["request_id"] != "-"
     assert secret not in output and "Bearer" not in output and "eyJ" not in output
     assert "GraphiQL" not in output
     with pytest.raises(OSError):  # the metrics listener stopped with the server
