@@ -45,6 +45,7 @@ describe_enum(
         "OWNER_CREATE": "ownerCreate: a new person.",
         "TEAM_CREATE": "teamCreate: a new team.",
         "TEAM_ADD_MEMBER": "teamAddMember: a person added to a team.",
+        "PLAN_SETTINGS_UPDATE": "planSettingsUpdate: a plan's attainment thresholds changed.",
     },
 )
 

@@ -15,6 +15,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from service.api.attainment import AttainmentMutations
 from service.api.audit import AuditEntry
 from service.api.cost import CostPolicy
 from service.api.dimensions import Dimension, DimensionMutations, DimensionQueries, Member
@@ -47,6 +48,7 @@ class Mutation(
     SplitMutations,
     DimensionMutations,
     OwnerMutations,
+    AttainmentMutations,
 ):
     pass
 

@@ -45,6 +45,7 @@ class AuditAction(StrEnum):
     OWNER_CREATE = "ownerCreate"
     TEAM_CREATE = "teamCreate"
     TEAM_ADD_MEMBER = "teamAddMember"
+    PLAN_SETTINGS_UPDATE = "planSettingsUpdate"
 
 
 AMOUNT_KEYS = frozenset(
