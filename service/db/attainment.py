@@ -61,27 +61,37 @@ async def version_nodes(session: AsyncSession, version_id: int) -> list[NodeRow]
 
 FACT_GROUPS_SQL = """
 WITH g AS (
-    SELECT members, width_bucket(sold_on, CAST(:bounds AS date[])) AS b, credits,
-           sum({measure})::bigint AS amount
-    FROM sales_fact
-    WHERE sold_on >= :low AND sold_on < :high
-    GROUP BY members, b, credits
+    SELECT members, {totals} AS amounts, {uncredited} AS uncredited,
+           jsonb_agg(jsonb_build_array(credits, v, b)) FILTER (WHERE credits IS NOT NULL)
+             AS credited
+    FROM (
+        SELECT members, width_bucket(sold_on, CAST(:bounds AS date[])) AS b,
+               {measure} AS v, credits
+        FROM sales_fact
+        WHERE sold_on >= :low AND sold_on < :high
+    ) f
+    GROUP BY members
 )
-SELECT g.members, g.b, g.amount, g.credits, NULL::text FROM g
+SELECT g.members, g.amounts, g.uncredited, g.credited, NULL::text FROM g
 UNION ALL
 SELECT ARRAY[m.id], NULL, NULL, NULL, m.path
 FROM member m WHERE m.id IN (SELECT DISTINCT unnest(members) FROM g)
 """
+"""Grouped by ``members`` alone (the floor's grouping, hashed), one total per date
+bucket as a ``FILTER`` column: a (members, bucket) grouping sorts and spills on a
+million rows."""
 
 MEASURES = {"AMOUNT": "amount", "QUANTITY": "round(coalesce(quantity, 0))"}
 
 
 @dataclass(frozen=True, slots=True)
 class FactGroups:
-    """Sales of ``[bounds[0], bounds[-1])`` by (members, bucket, credits), with the paths
-    of every member they name."""
+    """Sales of ``[bounds[0], bounds[-1])`` by ``members``: per bucket ``i`` (1 ..
+    ``len(bounds) - 1``, ``[bounds[i-1], bounds[i])``) the total and the part without
+    split credit, and the credited sales as ``[credits, amount, bucket]``; with the
+    paths of every member they name."""
 
-    groups: list[tuple[list[int], int, int, dict[str, str] | None]]
+    groups: list[tuple[list[int], list[int], list[int], list[list[Any]] | None]]
     paths: dict[int, str]
 
 
@@ -91,17 +101,27 @@ async def fact_groups(
     """One statement: the aggregation and the members' paths (for the hierarchy)."""
     if len(bounds) < 2:
         return FactGroups(groups=[], paths={})
-    result = await session.execute(
-        text(FACT_GROUPS_SQL.format(measure=MEASURES[measure])),
-        {"bounds": list(bounds), "low": bounds[0], "high": bounds[-1]},
+    column = MEASURES[measure]
+    buckets = range(1, len(bounds))
+    totals = ", ".join(f"coalesce(sum(v) FILTER (WHERE b = {i}), 0)" for i in buckets)
+    uncredited = ", ".join(
+        f"coalesce(sum(v) FILTER (WHERE b = {i} AND credits IS NULL), 0)" for i in buckets
     )
-    groups: list[tuple[list[int], int, int, dict[str, str] | None]] = []
+    sql = FACT_GROUPS_SQL.format(
+        measure=column,
+        totals=f"CAST(ARRAY[{totals}] AS bigint[])",
+        uncredited=f"CAST(ARRAY[{uncredited}] AS bigint[])",
+    )
+    result = await session.execute(
+        text(sql), {"bounds": list(bounds), "low": bounds[0], "high": bounds[-1]}
+    )
+    groups: list[tuple[list[int], list[int], list[int], list[list[Any]] | None]] = []
     paths: dict[int, str] = {}
-    for members, bucket, amount, credits, path in result.all():
+    for members, amounts, free, credited, path in result.all():
         if path is None:
-            groups.append((list(members), int(bucket), int(amount), credits))
+            groups.append((members, amounts, free, credited))
         else:
-            paths[int(members[0])] = path
+            paths[members[0]] = path
     return FactGroups(groups=groups, paths=paths)
 
 

@@ -260,45 +260,70 @@ def status_of(pace: Fraction | None, started: bool, thresholds: Thresholds) -> S
         return Status.NOT_STARTED
     if pace is None:
         return Status.ON_TRACK
-    if pace >= Fraction(thresholds.on_track):
+    if pace >= _fraction(thresholds.on_track):
         return Status.ON_TRACK
-    if pace >= Fraction(thresholds.at_risk):
+    if pace >= _fraction(thresholds.at_risk):
         return Status.AT_RISK
     return Status.BEHIND
+
+
+_FRACTIONS: dict[Decimal, Fraction] = {}
+
+
+def _fraction(value: Decimal) -> Fraction:
+    found = _FRACTIONS.get(value)
+    if found is None:
+        found = _FRACTIONS[value] = Fraction(value)
+    return found
 
 
 def _div(a: Fraction | int, b: Fraction | int) -> Fraction | None:
     return None if b == 0 else Fraction(a) / Fraction(b)
 
 
+def round_div(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half to even (``denominator > 0``)."""
+    q, r = divmod(numerator, denominator)
+    twice = 2 * r
+    if twice > denominator or (twice == denominator and q % 2 == 1):
+        q += 1
+    return q
+
+
 def node_attainment(
     *,
     target: int,
-    actual: Fraction | int,
+    actual: int,
     period: Period,
     as_of: date,
     thresholds: Thresholds,
     time_children: Sequence[tuple[int, Period]] | None = None,
     history: Iterable[History] = (),
 ) -> Attainment:
-    """A node's numbers (``actual`` exact: an owner's credited share may be a fraction)."""
-    ttd = target_to_date(target, period, as_of, time_children)
+    """A node's numbers (integer arithmetic; exact ratios as fractions)."""
     elapsed = period.elapsed(as_of)
-    linear = None if elapsed == 0 else Fraction(actual) * period.days / elapsed
-    share = seasonal_share(history) if elapsed else None
-    seasonal = None if not share else Fraction(actual) / share
-    rounded_ttd = round_half_even(ttd)
-    pace = _div(actual, ttd)
+    if time_children:
+        ttd = target_to_date(target, period, as_of, time_children)
+    else:
+        ttd = Fraction(target * elapsed, period.days)
+    seasonal = None
+    if elapsed:
+        years = [h for h in history if h.total != 0]
+        to_date = sum(h.to_date for h in years)
+        total = sum(h.total for h in years)
+        if years and total > 0 and to_date > 0:
+            seasonal = round_div(actual * total, to_date)
+    pace = None if ttd == 0 else actual / ttd
     return Attainment(
         as_of=as_of,
         period=period,
         target=target,
-        actual=round_half_even(Fraction(actual)),
-        target_to_date=rounded_ttd,
-        attainment=_div(actual, target),
+        actual=actual,
+        target_to_date=round_half_even(ttd),
+        attainment=None if target == 0 else Fraction(actual, target),
         pace=pace,
-        forecast=None if linear is None else round_half_even(linear),
-        seasonal_forecast=None if seasonal is None else round_half_even(seasonal),
+        forecast=None if elapsed == 0 else round_div(actual * period.days, elapsed),
+        seasonal_forecast=seasonal,
         status=status_of(pace, as_of >= period.start, thresholds),
     )
 

@@ -76,18 +76,13 @@ class Groups:
     bounds: list[date]
     ancestry: list[frozenset[int]]
     """Per combination: its members and all their ancestors."""
-    combo: Ints
-    bucket: Ints
-    amount: Ints
+    amounts: Ints
+    """Combinations x buckets (``len(bounds) + 1`` columns; the first and last, outside
+    the bounds, stay 0)."""
     uncredited: Ints
-    """The part of ``amount`` from sales without split credit."""
+    """The part of ``amounts`` from sales without split credit."""
     credited: Sequence[tuple[int, int, int, Fraction]] = ()
     """(combination, bucket, owner id, credited amount) for sales with credits."""
-
-    def matrix(self, values: Ints) -> Ints:
-        out = np.zeros((len(self.ancestry), len(self.bounds) + 1), dtype=np.int64)
-        np.add.at(out, (self.combo, self.bucket), values)
-        return out
 
 
 @dataclass(slots=True)
@@ -98,6 +93,11 @@ class Rolled:
     rows: dict[int, Ints]
     cumulative: dict[int, Ints]
     """Per node key: running totals over buckets (index ``j``: buckets up to ``j``)."""
+    positions: dict[date, int] = field(default_factory=dict)
+    spans: dict[tuple[Period, date, int], list[tuple[int, int, int]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.positions = {d: i for i, d in enumerate(self.bounds)}
 
     def between(self, key: int, start: date, end: date) -> int:
         """Sales of the node's slice dated in ``[start, end)`` (both in ``bounds``)."""
@@ -107,28 +107,38 @@ class Rolled:
         return int(c[self._pos(end)] - c[self._pos(start)])
 
     def _pos(self, day: date) -> int:
-        i = bisect_left(self.bounds, day)
-        if i == len(self.bounds) or self.bounds[i] != day:
+        found = self.positions.get(day)
+        if found is None:
             raise ValueError(f"{day} is not a bucket bound")
-        return i
+        return found
+
+    def _spans(self, period: Period, as_of: date, years: int) -> list[tuple[int, int, int]]:
+        """Bucket positions (start, cut at asOf, end) of the period this year and
+        ``years`` years back; cached per period."""
+        found = self.spans.get((period, as_of, years))
+        if found is None:
+            found = []
+            for k in range(years + 1):
+                shifted = period.shifted(k) if k else period
+                cut = min(shifted.end, day_after(years_back(as_of, k) if k else as_of))
+                cut = max(cut, shifted.start)
+                found.append((self._pos(shifted.start), self._pos(cut), self._pos(shifted.end)))
+            self.spans[(period, as_of, years)] = found
+        return found
 
     def actual(self, key: int, period: Period, as_of: date) -> int:
-        return self.between(key, period.start, min(period.end, day_after(as_of)))
+        start, cut, _ = self._spans(period, as_of, HISTORY_YEARS)[0]
+        c = self.cumulative[key]
+        return int(c[cut] - c[start])
 
     def history(
         self, key: int, period: Period, as_of: date, years: int = HISTORY_YEARS
     ) -> list[History]:
-        out = []
-        for k in range(1, years + 1):
-            shifted = period.shifted(k)
-            cut = min(shifted.end, day_after(years_back(as_of, k)))
-            out.append(
-                History(
-                    to_date=self.between(key, shifted.start, max(cut, shifted.start)),
-                    total=self.between(key, shifted.start, shifted.end),
-                )
-            )
-        return out
+        c = self.cumulative[key].tolist()
+        return [
+            History(to_date=c[cut] - c[start], total=c[end] - c[start])
+            for start, cut, end in self._spans(period, as_of, years)[1:]
+        ]
 
 
 def match(nodes: Sequence[RollNode], ancestry: Sequence[frozenset[int]]) -> dict[int, Ints]:
@@ -164,7 +174,7 @@ def match(nodes: Sequence[RollNode], ancestry: Sequence[frozenset[int]]) -> dict
 def roll_up(nodes: Sequence[RollNode], groups: Groups) -> Rolled:
     """Every node's combinations and running bucket totals."""
     rows = match(nodes, groups.ancestry)
-    matrix = groups.matrix(groups.amount)
+    matrix = groups.amounts
     cumulative: dict[int, Ints] = {}
     done: dict[int, Ints] = {}
     for key, r in rows.items():
@@ -185,7 +195,7 @@ def owner_credited(
 ) -> Fraction:
     """An owner's credited sales in combinations ``rows`` and bucket ranges
     ``(lo, hi]``: uncredited sales whole, credited ones by the owner's share."""
-    matrix = groups.matrix(groups.uncredited) if uncredited is None else uncredited
+    matrix = groups.uncredited if uncredited is None else uncredited
     total = Fraction(0)
     sub = matrix[rows]
     for lo, hi in ranges:

@@ -114,7 +114,7 @@ class VersionAttainment:
 
     def owners(self) -> dict[int, Attainment]:
         if self._owners is None:
-            uncredited = self.groups.matrix(self.groups.uncredited)
+            uncredited = self.groups.uncredited
             self._owners = {}
             for owner_id, held in self.topmost_owned().items():
                 parts = []
@@ -203,34 +203,29 @@ class VersionAttainment:
 
 def _groups(found: sql.FactGroups, bounds: list[date]) -> tuple[Groups, list[list[int]]]:
     ancestry_paths = {m: path_ids(p) for m, p in found.paths.items()}
-    index: dict[tuple[int, ...], int] = {}
     combos: list[list[int]] = []
     ancestry = []
-    combo, bucket, amount, uncredited = [], [], [], []
-    credited: list[tuple[int, int, int, Fraction]] = []
-    for members, b, value, credits in found.groups:
-        ident = tuple(members)
-        i = index.get(ident)
-        if i is None:
-            i = index[ident] = len(combos)
-            combos.append(members)
-            ancestry.append(members_of(ancestry_paths, members))
-        combo.append(i)
-        bucket.append(b)
-        amount.append(value)
-        uncredited.append(value if credits is None else 0)
-        if credits:
+    shares: dict[tuple[int, int, int], Decimal] = {}
+    for i, (members, _, _, credited) in enumerate(found.groups):
+        combos.append(members)
+        ancestry.append(members_of(ancestry_paths, members))
+        for credits, value, b in credited or ():
             for owner, share in credits.items():
-                credited.append((i, b, int(owner), Fraction(Decimal(str(share))) * value))
+                cell = (i, b, int(owner))
+                shares[cell] = shares.get(cell, Decimal(0)) + Decimal(str(share)) * value
+    width = len(bounds) + 1
+    amounts = np.zeros((len(combos), width), dtype=np.int64)
+    uncredited = np.zeros((len(combos), width), dtype=np.int64)
+    if combos:
+        amounts[:, 1 : width - 1] = np.array([g[1] for g in found.groups], dtype=np.int64)
+        uncredited[:, 1 : width - 1] = np.array([g[2] for g in found.groups], dtype=np.int64)
     return (
         Groups(
             bounds=bounds,
             ancestry=ancestry,
-            combo=np.asarray(combo, dtype=np.int64),
-            bucket=np.asarray(bucket, dtype=np.int64),
-            amount=np.asarray(amount, dtype=np.int64),
-            uncredited=np.asarray(uncredited, dtype=np.int64),
-            credited=credited,
+            amounts=amounts,
+            uncredited=uncredited,
+            credited=[(c, b, o, Fraction(v)) for (c, b, o), v in shares.items()],
         ),
         combos,
     )
