@@ -98,10 +98,10 @@ class Attainment:
         "has one (partial periods pro rata by days), else pro rata by days."
     )
     attainment_percent: Decimal | None = strawberry.field(
-        description="actual / target in percent, 2 decimals; null for a zero target."
+        description="Actual / target in percent, 2 decimals; null for a zero target."
     )
     pace: Decimal | None = strawberry.field(
-        description="actual / targetToDate, 4 decimals; null when nothing is expected yet."
+        description="Actual / targetToDate, 4 decimals; null when nothing is expected yet."
     )
     forecast: Amount | None = strawberry.field(
         description="Linear run rate to the period's end; null before the period starts."
@@ -110,8 +110,8 @@ class Attainment:
         description="Run rate adjusted by the share sold by the same day in earlier fiscal "
         "years (same slice); null without such history."
     )
-    gap: Amount = strawberry.field(description="target - actual (negative when exceeded).")
-    gap_to_date: Amount = strawberry.field(description="targetToDate - actual.")
+    gap: Amount = strawberry.field(description="Target - actual (negative when exceeded).")
+    gap_to_date: Amount = strawberry.field(description="TargetToDate - actual.")
     status: Status = strawberry.field(description="Against the plan's thresholds.")
 
     @classmethod
@@ -223,9 +223,16 @@ class AttainmentThresholds:
 )
 class PlanSettingsUpdateInput:
     plan_id: strawberry.ID = strawberry.field(description="The plan.")
-    on_track_pace: Decimal | None = strawberry.field(default=strawberry.UNSET)
-    at_risk_pace: Decimal | None = strawberry.field(default=strawberry.UNSET)
-    alert_pace: Decimal | None = strawberry.field(default=strawberry.UNSET)
+    on_track_pace: Decimal | None = strawberry.field(
+        default=strawberry.UNSET, description="Pace at or above which a node is ON_TRACK."
+    )
+    at_risk_pace: Decimal | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Pace at or above which (below onTrackPace) a node is AT_RISK; BEHIND below.",
+    )
+    alert_pace: Decimal | None = strawberry.field(
+        default=strawberry.UNSET, description="Alerts list the nodes whose pace is below this."
+    )
     reason: str | None = strawberry.field(
         default=None, description="Why, for the audit trail (up to 2000 characters)."
     )
