@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -61,25 +62,33 @@ async def version_nodes(session: AsyncSession, version_id: int) -> list[NodeRow]
 
 FACT_GROUPS_SQL = """
 WITH g AS (
-    SELECT members, {totals} AS amounts, {uncredited} AS uncredited,
-           jsonb_agg(jsonb_build_array(credits, v, b)) FILTER (WHERE credits IS NOT NULL)
-             AS credited
+    SELECT members, {totals} AS amounts
     FROM (
         SELECT members, width_bucket(sold_on, CAST(:bounds AS date[])) AS b,
-               {measure} AS v, credits
+               {measure} AS v
         FROM sales_fact
         WHERE sold_on >= :low AND sold_on < :high
     ) f
     GROUP BY members
+), c AS (
+    SELECT members, width_bucket(sold_on, CAST(:bounds AS date[])) AS b, credits,
+           sum({measure}) AS v
+    FROM sales_fact
+    WHERE sold_on >= :low AND sold_on < :high AND credits IS NOT NULL
+    GROUP BY members, b, credits
 )
-SELECT g.members, g.amounts, g.uncredited, g.credited, NULL::text FROM g
+SELECT 0, g.members, g.amounts, NULL::jsonb, NULL::numeric, NULL::int, NULL::text FROM g
 UNION ALL
-SELECT ARRAY[m.id], NULL, NULL, NULL, m.path
+SELECT 1, c.members, NULL, c.credits, c.v, c.b, NULL FROM c
+UNION ALL
+SELECT 2, ARRAY[m.id], NULL, NULL, NULL, NULL, m.path
 FROM member m WHERE m.id IN (SELECT DISTINCT unnest(members) FROM g)
 """
-"""Grouped by ``members`` alone (the floor's grouping, hashed), one total per date
-bucket as a ``FILTER`` column: a (members, bucket) grouping sorts and spills on a
-million rows."""
+"""The totals grouped by ``members`` alone (the floor's grouping), one total per date
+bucket as a ``FILTER`` column; the sales with split credit apart, by (members, bucket,
+credits): the part without credit is the difference. Anything wider in the first
+grouping (a (members, bucket) key, a second set of sums, an aggregate of the credits)
+makes PostgreSQL sort the million rows and spill them to disk instead of hashing."""
 
 MEASURES = {"AMOUNT": "amount", "QUANTITY": "round(coalesce(quantity, 0))"}
 
@@ -87,42 +96,43 @@ MEASURES = {"AMOUNT": "amount", "QUANTITY": "round(coalesce(quantity, 0))"}
 @dataclass(frozen=True, slots=True)
 class FactGroups:
     """Sales of ``[bounds[0], bounds[-1])`` by ``members``: per bucket ``i`` (1 ..
-    ``len(bounds) - 1``, ``[bounds[i-1], bounds[i])``) the total and the part without
-    split credit, and the credited sales as ``[credits, amount, bucket]``; with the
-    paths of every member they name."""
+    ``len(bounds) - 1``, ``[bounds[i-1], bounds[i])``) the total; the credited sales by
+    (members, bucket, credits); the paths of every member they name."""
 
-    groups: list[tuple[list[int], list[int], list[int], list[list[Any]] | None]]
+    groups: list[tuple[list[int], list[int]]]
+    credited: list[tuple[list[int], int, dict[str, Any], Decimal]]
     paths: dict[int, str]
+
+
+def fact_groups_sql(bounds: int, measure: str = "AMOUNT") -> str:
+    """The statement for ``bounds`` bucket bounds (``:bounds``, ``:low``, ``:high``)."""
+    totals = ", ".join(f"coalesce(sum(v) FILTER (WHERE b = {i}), 0)" for i in range(1, bounds))
+    return FACT_GROUPS_SQL.format(
+        measure=MEASURES[measure], totals=f"CAST(ARRAY[{totals}] AS bigint[])"
+    )
 
 
 async def fact_groups(
     session: AsyncSession, bounds: Sequence[date], measure: str = "AMOUNT"
 ) -> FactGroups:
-    """One statement: the aggregation and the members' paths (for the hierarchy)."""
+    """One statement: the aggregations and the members' paths (for the hierarchy)."""
     if len(bounds) < 2:
-        return FactGroups(groups=[], paths={})
-    column = MEASURES[measure]
-    buckets = range(1, len(bounds))
-    totals = ", ".join(f"coalesce(sum(v) FILTER (WHERE b = {i}), 0)" for i in buckets)
-    uncredited = ", ".join(
-        f"coalesce(sum(v) FILTER (WHERE b = {i} AND credits IS NULL), 0)" for i in buckets
-    )
-    sql = FACT_GROUPS_SQL.format(
-        measure=column,
-        totals=f"CAST(ARRAY[{totals}] AS bigint[])",
-        uncredited=f"CAST(ARRAY[{uncredited}] AS bigint[])",
-    )
+        return FactGroups(groups=[], credited=[], paths={})
     result = await session.execute(
-        text(sql), {"bounds": list(bounds), "low": bounds[0], "high": bounds[-1]}
+        text(fact_groups_sql(len(bounds), measure)),
+        {"bounds": list(bounds), "low": bounds[0], "high": bounds[-1]},
     )
-    groups: list[tuple[list[int], list[int], list[int], list[list[Any]] | None]] = []
+    groups: list[tuple[list[int], list[int]]] = []
+    credited: list[tuple[list[int], int, dict[str, Any], Decimal]] = []
     paths: dict[int, str] = {}
-    for members, amounts, free, credited, path in result.all():
-        if path is None:
-            groups.append((members, amounts, free, credited))
+    for kind, members, amounts, credits, value, bucket, path in result.all():
+        if kind == 0:
+            groups.append((members, amounts))
+        elif kind == 1:
+            credited.append((members, bucket, credits, value))
         else:
             paths[members[0]] = path
-    return FactGroups(groups=groups, paths=paths)
+    return FactGroups(groups=groups, credited=credited, paths=paths)
 
 
 # --- KPIs -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -81,8 +82,8 @@ class Groups:
     the bounds, stay 0)."""
     uncredited: Ints
     """The part of ``amounts`` from sales without split credit."""
-    credited: Sequence[tuple[int, int, int, Fraction]] = ()
-    """(combination, bucket, owner id, credited amount) for sales with credits."""
+    credited: Sequence[tuple[int, int, int, Decimal]] = ()
+    """(combination, bucket, owner id, credited amount, exact) for sales with credits."""
 
 
 @dataclass(slots=True)
@@ -203,7 +204,7 @@ def owner_credited(
     chosen = set(rows.tolist())
     for c, b, owner, amount in groups.credited:
         if owner == owner_id and c in chosen and any(lo < b <= hi for lo, hi in ranges):
-            total += amount
+            total += Fraction(amount)
     return total
 
 

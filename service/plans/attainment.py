@@ -203,29 +203,28 @@ class VersionAttainment:
 
 def _groups(found: sql.FactGroups, bounds: list[date]) -> tuple[Groups, list[list[int]]]:
     ancestry_paths = {m: path_ids(p) for m, p in found.paths.items()}
-    combos: list[list[int]] = []
-    ancestry = []
+    combos = [g[0] for g in found.groups]
+    index = {tuple(members): i for i, members in enumerate(combos)}
+    ancestry = [members_of(ancestry_paths, members) for members in combos]
     shares: dict[tuple[int, int, int], Decimal] = {}
-    for i, (members, _, _, credited) in enumerate(found.groups):
-        combos.append(members)
-        ancestry.append(members_of(ancestry_paths, members))
-        for credits, value, b in credited or ():
-            for owner, share in credits.items():
-                cell = (i, b, int(owner))
-                shares[cell] = shares.get(cell, Decimal(0)) + Decimal(str(share)) * value
     width = len(bounds) + 1
     amounts = np.zeros((len(combos), width), dtype=np.int64)
-    uncredited = np.zeros((len(combos), width), dtype=np.int64)
     if combos:
         amounts[:, 1 : width - 1] = np.array([g[1] for g in found.groups], dtype=np.int64)
-        uncredited[:, 1 : width - 1] = np.array([g[2] for g in found.groups], dtype=np.int64)
+    uncredited = amounts.copy()
+    for members, b, credits, value in found.credited:
+        i = index[tuple(members)]
+        uncredited[i, b] -= int(value)
+        for owner, share in credits.items():
+            cell = (i, b, int(owner))
+            shares[cell] = shares.get(cell, Decimal(0)) + Decimal(str(share)) * value
     return (
         Groups(
             bounds=bounds,
             ancestry=ancestry,
             amounts=amounts,
             uncredited=uncredited,
-            credited=[(c, b, o, Fraction(v)) for (c, b, o), v in shares.items()],
+            credited=[(c, b, o, v) for (c, b, o), v in shares.items()],
         ),
         combos,
     )
