@@ -51,6 +51,7 @@ describe_enum(
         "ACTUALS_IMPORT": "actualsImport (or quotatree import actuals): a batch of sales.",
         "OPPORTUNITIES_IMPORT": "opportunitiesImport: a batch of opportunity outcomes.",
         "MARKET_SIZES_IMPORT": "marketSizesImport: a batch of market sizes.",
+        "PLAN_SETTINGS_UPDATE": "planSettingsUpdate: a plan's attainment thresholds changed.",
     },
 )
 

@@ -95,6 +95,7 @@ from service.domain.hierarchy import MAX_BULK_ROWS
 from service.domain.members import MAX_DEPTH as MAX_MEMBER_DEPTH
 from service.domain.paging import MAX_PAGE
 from service.domain.tree import MAX_SPLIT_MEMBERS
+from service.plans.attainment import DEFAULT_ALERTS, MAX_ALERTS
 from service.plans.nodes import MAX_BULK_NODES
 from service.plans.owners import MAX_HELD, MAX_UNOWNED
 from service.plans.versions import MAX_DIFF_ROWS
@@ -194,6 +195,14 @@ def refetch_size(arguments: Mapping[str, Any]) -> int:
     return min(len(ids), MAX_REFETCH) if isinstance(ids, list) else MAX_REFETCH
 
 
+def _alerts_size(arguments: Mapping[str, Any]) -> int:
+    """``PlanVersion.alerts`` returns at most ``first`` alerts (50 by default, at most 500)."""
+    first = arguments.get("first")
+    if isinstance(first, int) and not isinstance(first, bool) and first > 0:
+        return min(first, MAX_ALERTS)
+    return DEFAULT_ALERTS
+
+
 _ERRORS = Measured(1, "what the caller must fix; usually none or one")
 
 DECLARED: dict[str, Declaration] = {
@@ -228,6 +237,13 @@ DECLARED: dict[str, Declaration] = {
         50, "leaves nobody holds, cut at the maximum", max=MAX_UNOWNED
     ),
     # Versions and audit
+    "PlanVersion.alerts": Bounded(
+        _alerts_size,
+        "nodes behind pace, at most `first` (50 by default, at most 500)",
+        arguments=("first",),
+    ),
+    "PlanVersion.ownerRanking": Measured(20, "one entry per owner holding nodes"),
+    "PlanSettingsPayload.userErrors": _ERRORS,
     "VersionDiff.changes": Measured(50, "changed nodes, cut at the maximum", max=MAX_DIFF_ROWS),
     "NodeChange.aspects": Blob("the names of what changed on one node"),
     "AuditEntry.before": Blob("the values of one change"),

@@ -9,6 +9,7 @@ concurrently and a session is not shareable.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -29,6 +30,8 @@ from service.db.models import (
     TargetNode,
 )
 from service.domain.paging import Page, PageRequest
+from service.plans import attainment as attainment_reads
+from service.plans.attainment import NodeKpiActuals, VersionAttainment
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -58,6 +61,36 @@ def _loader(
 
 
 PageKey = tuple[int, PageRequest]
+
+
+def _attainment_loader(db: Database) -> DataLoader[tuple[int, date], VersionAttainment]:
+    """A whole version's attainment per (version, asOf): computed once per request."""
+
+    async def load(keys: list[tuple[int, date]]) -> list[VersionAttainment]:
+        return [await attainment_reads.version_attainment(db, v, d) for v, d in keys]
+
+    return DataLoader(load_fn=load)
+
+
+def _kpi_loader(
+    db: Database, versions: DataLoader[tuple[int, date], VersionAttainment]
+) -> DataLoader[tuple[int, int, date], NodeKpiActuals]:
+    """KPI actuals per (version, node key, asOf): one batch per (version, asOf)."""
+
+    async def load(keys: list[tuple[int, int, date]]) -> list[NodeKpiActuals]:
+        batches: dict[tuple[int, date], list[int]] = {}
+        for v, k, d in keys:
+            batches.setdefault((v, d), []).append(k)
+        found: dict[tuple[int, int, date], NodeKpiActuals] = {}
+        for (v, d), node_keys in batches.items():
+            numbers = await versions.load((v, d))
+            for k, kpis in zip(
+                node_keys, await attainment_reads.node_kpis(db, numbers, node_keys), strict=True
+            ):
+                found[(v, k, d)] = kpis
+        return [found[key] for key in keys]
+
+    return DataLoader(load_fn=load)
 
 
 class Loaders:
@@ -106,3 +139,5 @@ class Loaders:
         self.fact_batch_by_id: DataLoader[int, FactBatch | None] = _loader(
             db, fact_imports.batches_by_ids
         )
+        self.attainment_by_version = _attainment_loader(db)
+        self.kpis_by_node = _kpi_loader(db, self.attainment_by_version)

@@ -11,7 +11,9 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from service.api import attainment as attainment_api
 from service.api import ids
+from service.api.attainment import AsOf, Attainment, KpiActuals
 from service.api.audit import AuditEntryConnection, audit_trail
 from service.api.context import Context
 from service.api.dimensions import Dimension, Member
@@ -62,8 +64,13 @@ describe_enum(
 )
 
 
-@strawberry.type(description="KPI targets of a node (null where not set).")
+@strawberry.type(
+    description="KPI targets of a node (null where not set), and the actuals beside them "
+    "(`actual(asOf:)`)."
+)
 class NodeKpis:
+    version_id: strawberry.Private[int]
+    key: strawberry.Private[int]
     new_customers: int | None = strawberry.field(description="New customers to win.")
     win_rate: Decimal | None = strawberry.field(description="Win rate, a fraction from 0 to 1.")
     repeat_purchase_rate: Decimal | None = strawberry.field(
@@ -75,6 +82,13 @@ class NodeKpis:
     average_order_value: Amount | None = strawberry.field(
         description="Average order value in the plan's currency or unit."
     )
+
+    @strawberry.field(
+        description="The actual KPIs of the node's slice over its period up to asOf, to read "
+        "against the targets above."
+    )
+    async def actual(self, info: Info[Context, None], as_of: AsOf = None) -> KpiActuals:
+        return await attainment_api.node_kpis(info, self.version_id, self.key, as_of)
 
 
 @strawberry.input(description="One coordinate of a slice: a dimension and one of its members.")
@@ -288,6 +302,8 @@ class TargetNode(relay.Node):
             return None if raw is None else Decimal(str(raw))
 
         return NodeKpis(
+            version_id=self.row.version_id,
+            key=self.row.key,
             new_customers=values.get("newCustomers"),
             win_rate=rate("winRate"),
             repeat_purchase_rate=rate("repeatPurchaseRate"),
@@ -296,6 +312,13 @@ class TargetNode(relay.Node):
             if aov is not None
             else None,
         )
+
+    @strawberry.field(
+        description="Target, actual, target-to-date, pace, forecasts, gap and status as of a "
+        "date: every sale in the node's slice (members or their descendants) and period."
+    )
+    async def attainment(self, info: Info[Context, None], as_of: AsOf = None) -> Attainment:
+        return await attainment_api.node_attainment(info, self.row.version_id, self.row.key, as_of)
 
     @strawberry.field(
         description="This node's share of its parent's target, 0 to 1 (null on the root or "

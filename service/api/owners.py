@@ -9,6 +9,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from service.api import ids
+from service.api.attainment import AsOf, Attainment, owner_attainment
 from service.api.audit import AuditEntryConnection, audit_trail
 from service.api.context import Context
 from service.api.dimensions import Member
@@ -53,6 +54,8 @@ class CoordinateAmount:
 
 @strawberry.type(description="What an owner holds in one version.")
 class OwnerQuota:
+    version_id: strawberry.Private[int]
+    owner_id: strawberry.Private[int]
     total: Amount = strawberry.field(
         description="Sum of the topmost nodes held (a node inside another held node is not "
         "counted twice)."
@@ -64,6 +67,14 @@ class OwnerQuota:
     by_dimension: list[CoordinateAmount] = strawberry.field(
         description="The total by each member in the nodes' slices (deepest per dimension)."
     )
+
+    @strawberry.field(
+        description="The owner's attainment as of a date: target = total; actual = sales in "
+        "the held nodes' slices and periods, a sale with split credit counting the owner's "
+        "share when the credits name them and nothing when they name only others."
+    )
+    async def attainment(self, info: Info[Context, None], as_of: AsOf = None) -> Attainment:
+        return await owner_attainment(info, self.version_id, self.owner_id, as_of)
 
 
 @wraps(OwnerRow)
@@ -134,6 +145,8 @@ class Owner(RowNode):
         digits = result.plan.minor_digits
         members = result.members
         return OwnerQuota(
+            version_id=ids.decode(version, "PlanVersion", "version"),
+            owner_id=self.row.id,
             total=Amount(format_amount(result.quota.total, digits)),
             nodes=await prepare_nodes(info, result.nodes, ("nodes",)),
             by_period=[

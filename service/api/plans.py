@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from service.api import ids
+from service.api.attainment import AttainmentThresholds
 from service.api.context import Context
 from service.api.dimensions import Dimension
 from service.api.errors import UserError
@@ -21,6 +22,7 @@ from service.api.scalars import CurrencyCode, describe_enum
 from service.api.versions import PlanVersion, PlanVersionConnection
 from service.api.wrap import RowNode, wraps
 from service.db.models import Plan as PlanRow
+from service.domain.attainment import thresholds_from
 from service.domain.calendar import CalendarSpec, PeriodPattern, YearEnd
 from service.domain.measures import MAX_QUANTITY_DECIMALS, MAX_UNIT_LENGTH
 from service.domain.tree import Measure
@@ -82,6 +84,13 @@ class Plan(RowNode):
     )
     def decimals(self) -> int:
         return self.row.minor_digits
+
+    @strawberry.field(
+        description="Pace thresholds of attainment status and alerts (defaults where not set; "
+        "change them with planSettingsUpdate)."
+    )
+    def attainment_thresholds(self) -> AttainmentThresholds:
+        return AttainmentThresholds.of(thresholds_from(self.row.settings or {}))
 
     @strawberry.field(description="The fiscal year the plan targets, e.g. 2027.")
     def fiscal_year(self) -> int:

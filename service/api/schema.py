@@ -16,6 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from service.api.attainment import AttainmentMutations
 from service.api.audit import AuditEntry
 from service.api.cost import CostPolicy
 from service.api.dimensions import Dimension, DimensionMutations, DimensionQueries, Member
@@ -57,6 +58,7 @@ class Mutation(
     ReviewMutations,
     ReplanMutations,
     ImportMutations,
+    AttainmentMutations,
 ):
     pass
 

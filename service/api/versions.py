@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.types import Info
 
 from service.api import ids
+from service.api.attainment import AsOf, Attainment, version_numbers
 from service.api.audit import AuditEntryConnection, audit_trail
 from service.api.context import Context
 from service.api.errors import UserError
@@ -21,17 +23,27 @@ from service.api.nodes import (
     prepare_nodes,
     slice_pairs,
 )
-from service.api.owners import VersionOwners
-from service.api.pagination import After, Before, Connection, First, Last, page_args
+from service.api.owners import Owner, VersionOwners
+from service.api.pagination import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    constant,
+    page_args,
+)
 from service.api.reviews import Review, ReviewConnection, reviews_connection
 from service.api.scalars import Amount, BigIntID, describe_enum
 from service.api.wrap import RowNode, wrap, wraps
 from service.db.models import PlanVersion as VersionRow
 from service.domain.money import format_amount
+from service.domain.paging import Page, PageRequest
 from service.domain.tree import InvalidInputError, VersionState
 from service.domain.versions import ChangeAspect, ChangeKind
 from service.plans import nodes as node_reads
 from service.plans import versions as usecases
+from service.plans.attainment import DEFAULT_ALERTS, MAX_ALERTS, RankBy
 from service.plans.audit import AuditScope
 
 if TYPE_CHECKING:
@@ -122,8 +134,9 @@ class PlanVersion(RowNode):
         return cast("Plan", wrap(row))
 
     @strawberry.field(
-        description="Nodes whose slice contains every given coordinate (e.g. region East and "
-        "quarter FY2027-Q1), in tree order. With `exact` only the node whose slice is exactly "
+        description="Nodes whose slice holds every given coordinate, or a member below it in "
+        "its hierarchy (e.g. region East and quarter FY2027-Q1 also find East/Shanghai in "
+        "FY2027-M02), in tree order. With `exact` only the node whose slice is exactly "
         "those coordinates: a lookup by slice without the node's id. The root's fiscal year "
         "is implicit: leave the year out."
     )
@@ -236,10 +249,140 @@ class PlanVersion(RowNode):
         row = await info.context.loaders.review_by_id.load(self.row.replan_review_id)
         return Review(row=row) if row else None
 
+    @strawberry.field(
+        description='Nodes ranked furthest behind first ("who is furthest behind"), by '
+        "pace or gap as of a date; ties in tree order. Read each node's `attainment(asOf:)` "
+        "with the same date: it costs nothing more."
+    )
+    async def attainment_ranking(
+        self,
+        info: Info[Context, None],
+        as_of: AsOf = None,
+        by: Annotated[RankBy, strawberry.argument(description="The order.")] = RankBy.PACE,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> TargetNodeConnection:
+        request = page_args("ranking", (int,), first, after, last, before)
+        numbers = await version_numbers(info, self.row.id, as_of)
+        ranked = numbers.ranked(by)
+        page = rank_page(ranked, request)
+        rows = await info.context.loaders.node_by_id.load_many(
+            [(self.row.id, k) for k in page.items]
+        )
+        found = [r for r in rows if r is not None]
+        return TargetNodeConnection.of(
+            Page(found, page.keys, page.has_next, page.has_previous),
+            "ranking",
+            lambda row: TargetNode(row=row),
+            constant(len(ranked)),
+            await prepare_nodes(info, found, ("edges", "node"), ("nodes",)),
+        )
+
+    @strawberry.field(
+        description="Owners ranked furthest behind first, by pace or gap as of a date (ties by "
+        "owner id)."
+    )
+    async def owner_ranking(
+        self,
+        info: Info[Context, None],
+        as_of: AsOf = None,
+        by: Annotated[RankBy, strawberry.argument(description="The order.")] = RankBy.PACE,
+    ) -> list[OwnerStanding]:
+        numbers = await version_numbers(info, self.row.id, as_of)
+        ranked = numbers.ranked_owners(by)
+        rows = await info.context.loaders.owner_by_id.load_many(ranked)
+        every = numbers.owners()
+        return [
+            OwnerStanding(owner=Owner(row=r), attainment=Attainment.of(every[o], numbers.digits))
+            for o, r in zip(ranked, rows, strict=True)
+            if r is not None
+        ]
+
+    @strawberry.field(
+        description="Nodes behind pace beyond a threshold, lowest pace first, each with the "
+        "numbers that put it there: for a dashboard. Nodes whose period has not started are "
+        f"left out. At most `first` ({DEFAULT_ALERTS} by default, at most {MAX_ALERTS})."
+    )
+    async def alerts(
+        self,
+        info: Info[Context, None],
+        as_of: AsOf = None,
+        below_pace: Annotated[
+            Decimal | None,
+            strawberry.argument(
+                description="List nodes whose pace is below this; the plan's alertPace when null."
+            ),
+        ] = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description=f"At most this many (1 to {MAX_ALERTS})."),
+        ] = None,
+    ) -> list[AttainmentAlert]:
+        size = DEFAULT_ALERTS if first is None else first
+        if not 1 <= size <= MAX_ALERTS:
+            raise InvalidInputError(
+                "OUT_OF_RANGE", f"`first` must be between 1 and {MAX_ALERTS}", "first"
+            )
+        if below_pace is not None and not below_pace > 0:
+            raise InvalidInputError("OUT_OF_RANGE", "`belowPace` must be above 0", "belowPace")
+        numbers = await version_numbers(info, self.row.id, as_of)
+        keys = numbers.alerts(below_pace)[:size]
+        rows = await info.context.loaders.node_by_id.load_many([(self.row.id, k) for k in keys])
+        nodes = await prepare_nodes(info, [r for r in rows if r is not None], ("node",))
+        threshold = below_pace if below_pace is not None else numbers.thresholds.alert
+        out = []
+        for node in nodes:
+            found = numbers.node(node.row.key)
+            assert found is not None
+            out.append(
+                AttainmentAlert(
+                    node=node,
+                    attainment=Attainment.of(found, numbers.digits),
+                    threshold=threshold,
+                )
+            )
+        return out
+
     @strawberry.field(description="The root node: the whole target of the version.")
     async def root(self, info: Info[Context, None]) -> TargetNode | None:
         row = await info.context.loaders.root_by_version_id.load(self.row.id)
         return TargetNode(row=row) if row else None
+
+
+@strawberry.type(description="A node behind pace, with the numbers that put it there.")
+class AttainmentAlert:
+    node: TargetNode = strawberry.field(description="The node.")
+    attainment: Attainment = strawberry.field(
+        description="Its numbers: pace = actual / targetToDate is below the threshold."
+    )
+    threshold: Decimal = strawberry.field(description="The pace it fell below.")
+
+
+@strawberry.type(description="An owner's attainment in a version.")
+class OwnerStanding:
+    owner: Owner = strawberry.field(description="The owner.")
+    attainment: Attainment = strawberry.field(description="Their numbers (see OwnerQuota).")
+
+
+def rank_page(ranked: list[int], request: PageRequest) -> Page[int]:
+    """A page of a ranking by position (cursor: the 0-based rank)."""
+    low = int(request.after[0]) + 1 if request.after is not None else 0
+    high = int(request.before[0]) if request.before is not None else len(ranked)
+    low, high = max(low, 0), min(high, len(ranked))
+    if request.backward:
+        start = max(low, high - request.size)
+        end = high
+    else:
+        start = low
+        end = min(high, low + request.size)
+    return Page(
+        items=ranked[start:end],
+        keys=[(i,) for i in range(start, end)],
+        has_next=end < high,
+        has_previous=start > low,
+    )
 
 
 @strawberry.type(description="A page of versions, by number.")

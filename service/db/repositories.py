@@ -709,11 +709,43 @@ async def nodes_count(
 def _slice_filter(
     stmt: Any, version_id: int, coordinates: Sequence[tuple[int, int]], exact: bool
 ) -> Any:
+    """``exact``: the slice is exactly ``coordinates`` (containment and length).
+
+    Otherwise hierarchical: for every (dimension, member) asked for, the node's slice
+    holds that member *or one of its descendants* on that dimension (a quarter finds
+    the nodes of its months, a country those of its cities). The descendants are one
+    range of the member's sort path (index ``ix_member_dimension_id_sort_path``), and
+    each is looked up with ``coordinates @> [[dimension, member]]`` on the GIN index.
+    """
     stmt = stmt.where(TargetNode.version_id == version_id)
-    if coordinates:
-        stmt = stmt.where(TargetNode.coordinates.contains([[d, m] for d, m in coordinates]))
     if exact:
-        stmt = stmt.where(func.jsonb_array_length(TargetNode.coordinates) == len(coordinates))
+        if coordinates:
+            stmt = stmt.where(TargetNode.coordinates.contains([[d, m] for d, m in coordinates]))
+        return stmt.where(func.jsonb_array_length(TargetNode.coordinates) == len(coordinates))
+    for dimension_id, member_id in coordinates:
+        asked = aliased(Member)
+        inside = aliased(Member)
+        end = func.left(asked.sort_path, -1).op("||")(
+            func.chr(func.ascii(func.right(asked.sort_path, 1)) + 1)
+        )
+        stmt = stmt.where(
+            select(literal(1))
+            .select_from(asked)
+            .join(
+                inside,
+                (inside.dimension_id == asked.dimension_id)
+                & (inside.sort_path >= asked.sort_path)
+                & (inside.sort_path < end.collate("C")),
+            )
+            .where(
+                asked.id == member_id,
+                asked.dimension_id == dimension_id,
+                TargetNode.coordinates.contains(
+                    func.jsonb_build_array(func.jsonb_build_array(inside.dimension_id, inside.id))
+                ),
+            )
+            .exists()
+        )
     return stmt
 
 

@@ -50,6 +50,7 @@ class AuditAction(StrEnum):
     ACTUALS_IMPORT = "actualsImport"
     OPPORTUNITIES_IMPORT = "opportunitiesImport"
     MARKET_SIZES_IMPORT = "marketSizesImport"
+    PLAN_SETTINGS_UPDATE = "planSettingsUpdate"
 
 
 AMOUNT_KEYS = frozenset(

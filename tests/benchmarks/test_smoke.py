@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.benchmarks import attainment as bench_attainment
 from tests.benchmarks import http as bench_http
 from tests.benchmarks import versions as bench_versions
 
@@ -75,3 +76,13 @@ def test_typed_floor_executes_the_benchmark_document() -> None:
         "member": {"code": "M1.0", "name": "Member 1.0"},
     }
     assert seconds_per_query(bench_http.SMALL_QUERY, 20, 5, repeats=1, per_batch=2) > 0
+
+
+def test_attainment_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_attainment.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "quotatree attainment benchmark" in out
+    assert "Attainment of every node of a 2,000-node version over 20,000 sales" in out
+    assert "floor (GROUP BY members" in out and "version_attainment() + all_nodes()" in out
+    assert "root actual equals the facts' sum to asOf: yes" in out
+    assert "goal <= 2x floor: " in out

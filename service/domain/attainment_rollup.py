@@ -1,0 +1,223 @@
+"""Roll sales aggregated by (members, date bucket) up to every node of a tree.
+
+SQL aggregates the facts once to *groups*: one per distinct ``members`` array
+(a *combination*) and date bucket, the buckets cut at every date a node's period
+(and its earlier-year copies, and ``asOf``) starts or ends, so every period is a
+whole number of buckets. Here each combination is matched to the nodes whose slice
+holds it, top down: the root holds every combination; a child along a non-time
+dimension keeps the combinations of its parent whose *ancestry* (every member of
+the combination and every ancestor of those, from their paths) holds the child's
+member; a child along time keeps its parent's. Siblings never overlap (a split's
+members lie at one level), so each combination goes down one branch per split and
+the work is about (combinations x depth) plus one vector sum per node. A node's
+bucket vector then gives its sales over any range of bucket bounds.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import numpy.typing as npt
+
+from service.domain.attainment import HISTORY_YEARS, History, Period, day_after, years_back
+
+Ints = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class RollNode:
+    """A node as the roll-up sees it (parents before children)."""
+
+    key: int
+    parent_key: int | None
+    member_id: int | None
+    """Its own non-time coordinate's member (None on the root and on time children)."""
+    time: bool
+    """Its own coordinate is a time member."""
+    period: Period
+    target: int
+    owner_id: int | None = None
+    time_children: list[tuple[int, Period]] = field(default_factory=list)
+    """(target, period) of its children when it is split by time (filled by ``link``)."""
+
+
+def link(nodes: Sequence[RollNode]) -> None:
+    """Fill ``time_children`` from the children whose coordinate is a time member."""
+    by_key = {n.key: n for n in nodes}
+    for n in nodes:
+        if n.parent_key is not None and n.time:
+            by_key[n.parent_key].time_children.append((n.target, n.period))
+
+
+def bounds_for(periods: Iterable[Period], as_of: date, years: int = HISTORY_YEARS) -> list[date]:
+    """Every date a bucket must start at: period bounds and ``asOf + 1``, this year and
+    ``years`` years back."""
+    dates: set[date] = set()
+    for period in set(periods):
+        for k in range(years + 1):
+            shifted = period.shifted(k) if k else period
+            cut = day_after(years_back(as_of, k) if k else as_of)
+            dates.update((shifted.start, shifted.end))
+            if shifted.start < cut < shifted.end:
+                dates.add(cut)
+    return sorted(dates)
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """Sales aggregated by combination and bucket (bucket ``i`` is
+    ``[bounds[i-1], bounds[i])``, as PostgreSQL's ``width_bucket``)."""
+
+    bounds: list[date]
+    ancestry: list[frozenset[int]]
+    """Per combination: its members and all their ancestors."""
+    amounts: Ints
+    """Combinations x buckets (``len(bounds) + 1`` columns; the first and last, outside
+    the bounds, stay 0)."""
+    uncredited: Ints
+    """The part of ``amounts`` from sales without split credit."""
+    credited: Sequence[tuple[int, int, int, Decimal]] = ()
+    """(combination, bucket, owner id, credited amount, exact) for sales with credits."""
+
+
+@dataclass(slots=True)
+class Rolled:
+    """Per node: the combinations inside its slice and its sales per bucket."""
+
+    bounds: list[date]
+    rows: dict[int, Ints]
+    cumulative: dict[int, Ints]
+    """Per node key: running totals over buckets (index ``j``: buckets up to ``j``)."""
+    positions: dict[date, int] = field(default_factory=dict)
+    spans: dict[tuple[Period, date, int], list[tuple[int, int, int]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.positions = {d: i for i, d in enumerate(self.bounds)}
+
+    def between(self, key: int, start: date, end: date) -> int:
+        """Sales of the node's slice dated in ``[start, end)`` (both in ``bounds``)."""
+        if end <= start:
+            return 0
+        c = self.cumulative[key]
+        return int(c[self._pos(end)] - c[self._pos(start)])
+
+    def _pos(self, day: date) -> int:
+        found = self.positions.get(day)
+        if found is None:
+            raise ValueError(f"{day} is not a bucket bound")
+        return found
+
+    def _spans(self, period: Period, as_of: date, years: int) -> list[tuple[int, int, int]]:
+        """Bucket positions (start, cut at asOf, end) of the period this year and
+        ``years`` years back; cached per period."""
+        found = self.spans.get((period, as_of, years))
+        if found is None:
+            found = []
+            for k in range(years + 1):
+                shifted = period.shifted(k) if k else period
+                cut = min(shifted.end, day_after(years_back(as_of, k) if k else as_of))
+                cut = max(cut, shifted.start)
+                found.append((self._pos(shifted.start), self._pos(cut), self._pos(shifted.end)))
+            self.spans[(period, as_of, years)] = found
+        return found
+
+    def actual(self, key: int, period: Period, as_of: date) -> int:
+        start, cut, _ = self._spans(period, as_of, HISTORY_YEARS)[0]
+        c = self.cumulative[key]
+        return int(c[cut] - c[start])
+
+    def history(
+        self, key: int, period: Period, as_of: date, years: int = HISTORY_YEARS
+    ) -> list[History]:
+        c = self.cumulative[key].tolist()
+        return [
+            History(to_date=c[cut] - c[start], total=c[end] - c[start])
+            for start, cut, end in self._spans(period, as_of, years)[1:]
+        ]
+
+
+def match(nodes: Sequence[RollNode], ancestry: Sequence[frozenset[int]]) -> dict[int, Ints]:
+    """Per node key, the indexes of the combinations inside its (non-time) slice."""
+    rows: dict[int, Ints] = {}
+    children: dict[int, list[RollNode]] = {}
+    for n in nodes:
+        if n.parent_key is not None:
+            children.setdefault(n.parent_key, []).append(n)
+    for n in nodes:
+        if n.parent_key is None:
+            rows[n.key] = np.arange(len(ancestry), dtype=np.int64)
+        kids = children.get(n.key)
+        if not kids:
+            continue
+        mine = rows[n.key]
+        by_member = {k.member_id: k.key for k in kids if not k.time and k.member_id is not None}
+        for k in kids:
+            if k.time or k.member_id is None:
+                rows[k.key] = mine
+        if not by_member:
+            continue
+        picked: dict[int, list[int]] = {key: [] for key in by_member.values()}
+        wanted = by_member.keys()
+        for c in mine.tolist():
+            for m in ancestry[c] & wanted:
+                picked[by_member[m]].append(c)
+        for key, found in picked.items():
+            rows[key] = np.asarray(found, dtype=np.int64)
+    return rows
+
+
+def roll_up(nodes: Sequence[RollNode], groups: Groups) -> Rolled:
+    """Every node's combinations and running bucket totals."""
+    rows = match(nodes, groups.ancestry)
+    matrix = groups.amounts
+    cumulative: dict[int, Ints] = {}
+    done: dict[int, Ints] = {}
+    for key, r in rows.items():
+        same = done.get(id(r))
+        if same is None:
+            same = np.cumsum(matrix[r].sum(axis=0), dtype=np.int64)
+            done[id(r)] = same
+        cumulative[key] = same
+    return Rolled(bounds=groups.bounds, rows=rows, cumulative=cumulative)
+
+
+def owner_credited(
+    groups: Groups,
+    rows: Ints,
+    owner_id: int,
+    ranges: Sequence[tuple[int, int]],
+    uncredited: Ints | None = None,
+) -> Fraction:
+    """An owner's credited sales in combinations ``rows`` and bucket ranges
+    ``(lo, hi]``: uncredited sales whole, credited ones by the owner's share."""
+    matrix = groups.uncredited if uncredited is None else uncredited
+    total = Fraction(0)
+    sub = matrix[rows]
+    for lo, hi in ranges:
+        total += int(sub[:, lo + 1 : hi + 1].sum())
+    chosen = set(rows.tolist())
+    for c, b, owner, amount in groups.credited:
+        if owner == owner_id and c in chosen and any(lo < b <= hi for lo, hi in ranges):
+            total += Fraction(amount)
+    return total
+
+
+def bucket_range(bounds: Sequence[date], start: date, end: date) -> tuple[int, int]:
+    """``(lo, hi)`` such that buckets ``lo+1 .. hi`` make ``[start, end)``."""
+    return bisect_left(bounds, start), bisect_left(bounds, end)
+
+
+def members_of(
+    ancestry_paths: Mapping[int, Sequence[int]], members: Sequence[int]
+) -> frozenset[int]:
+    """A combination's ancestry from its members' id paths (each includes the member)."""
+    out: set[int] = set()
+    for m in members:
+        out.update(ancestry_paths.get(m, (m,)))
+    return frozenset(out)

@@ -1,0 +1,433 @@
+"""Attainment reads: every node and owner of a version as of a date, rankings, alerts,
+KPIs; and the per-plan thresholds (``planSettingsUpdate``).
+
+A version's attainment is computed whole, from three statements whatever its size
+(the version and plan, its nodes, the sales aggregated by members and date bucket
+with the members' paths), then rolled up to nodes in Python
+(``service.domain.attainment_rollup``). The API caches it per (version, asOf) in a
+request, so a page of nodes with their attainment costs the same statements as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from service.db import attainment as sql
+from service.db import repositories as repo
+from service.db.engine import Database
+from service.db.models import Plan
+from service.domain import attainment as rules
+from service.domain.attainment import Attainment, Period, Status, Thresholds
+from service.domain.attainment_rollup import (
+    Groups,
+    Ints,
+    Rolled,
+    RollNode,
+    bounds_for,
+    bucket_range,
+    link,
+    match,
+    members_of,
+    owner_credited,
+    roll_up,
+)
+from service.domain.audit import AuditAction
+from service.domain.paths import path_ids
+from service.domain.tree import InvalidInputError
+from service.plans.uow import UnitOfWork
+from service.plans.usecase import write
+
+DEFAULT_ALERTS = 50
+"""Alerts one read returns unless it asks for another number."""
+MAX_ALERTS = 500
+"""Most alerts one read returns."""
+
+
+class RankBy(StrEnum):
+    PACE = "PACE"
+    GAP = "GAP"
+    GAP_TO_DATE = "GAP_TO_DATE"
+
+
+@dataclass(slots=True)
+class VersionAttainment:
+    """A version's nodes and sales as of a date; numbers computed on demand, cached."""
+
+    version_id: int
+    plan_id: int
+    measure: str
+    digits: int
+    as_of: date
+    thresholds: Thresholds
+    nodes: list[RollNode]
+    groups: Groups
+    combos: list[list[int]]
+    rolled: Rolled
+    _by_key: dict[int, RollNode] = field(default_factory=dict)
+    _nodes: dict[int, Attainment] = field(default_factory=dict)
+    _owners: dict[int, Attainment] | None = None
+
+    def __post_init__(self) -> None:
+        self._by_key = {n.key: n for n in self.nodes}
+
+    def node(self, key: int) -> Attainment | None:
+        found = self._nodes.get(key)
+        if found is not None:
+            return found
+        n = self._by_key.get(key)
+        if n is None:
+            return None
+        found = rules.node_attainment(
+            target=n.target,
+            actual=self.rolled.actual(key, n.period, self.as_of),
+            period=n.period,
+            as_of=self.as_of,
+            thresholds=self.thresholds,
+            time_children=n.time_children,
+            history=self.rolled.history(key, n.period, self.as_of),
+        )
+        self._nodes[key] = found
+        return found
+
+    def all_nodes(self) -> dict[int, Attainment]:
+        return {n.key: self.node(n.key) for n in self.nodes}  # type: ignore[misc]
+
+    def topmost_owned(self) -> dict[int, list[RollNode]]:
+        """Per owner, the nodes they hold that no ancestor of theirs holds."""
+        held: dict[int, frozenset[int]] = {}
+        out: dict[int, list[RollNode]] = {}
+        for n in self.nodes:
+            above = held.get(n.parent_key, frozenset()) if n.parent_key is not None else frozenset()
+            if n.owner_id is not None and n.owner_id not in above:
+                out.setdefault(n.owner_id, []).append(n)
+                above = above | {n.owner_id}
+            held[n.key] = above
+        return out
+
+    def owners(self) -> dict[int, Attainment]:
+        if self._owners is None:
+            uncredited = self.groups.uncredited
+            self._owners = {}
+            for owner_id, held in self.topmost_owned().items():
+                parts = []
+                for n in held:
+                    cut = min(n.period.end, rules.day_after(self.as_of))
+                    ranges = (
+                        []
+                        if cut <= n.period.start
+                        else [bucket_range(self.rolled.bounds, n.period.start, cut)]
+                    )
+                    credited = owner_credited(
+                        self.groups, self.rolled.rows[n.key], owner_id, ranges, uncredited
+                    )
+                    history = self.rolled.history(n.key, n.period, self.as_of)
+                    parts.append(
+                        rules.part_of(
+                            target=n.target,
+                            actual=credited,
+                            period=n.period,
+                            as_of=self.as_of,
+                            time_children=n.time_children,
+                            history=history,
+                        )
+                    )
+                self._owners[owner_id] = rules.owner_attainment(parts, self.as_of, self.thresholds)
+        return self._owners
+
+    def owner(self, owner_id: int) -> Attainment:
+        found = self.owners().get(owner_id)
+        return found or rules.owner_attainment([], self.as_of, self.thresholds)
+
+    def ranked(self, by: RankBy) -> list[int]:
+        """Node keys, furthest behind first: lowest pace (nodes with no pace last), or
+        largest gap; ties in tree order."""
+        every = self.all_nodes()
+        order = {n.key: i for i, n in enumerate(self.nodes)}
+
+        def key(k: int) -> tuple[int, Fraction | int, int]:
+            a = every[k]
+            if by is RankBy.PACE:
+                return (0, a.pace, order[k]) if a.pace is not None else (1, 0, order[k])
+            gap = a.gap if by is RankBy.GAP else a.gap_to_date
+            return (0, -gap, order[k])
+
+        return sorted(every, key=key)
+
+    def ranked_owners(self, by: RankBy) -> list[int]:
+        every = self.owners()
+
+        def key(o: int) -> tuple[int, Fraction | int, int]:
+            a = every[o]
+            if by is RankBy.PACE:
+                return (0, a.pace, o) if a.pace is not None else (1, 0, o)
+            return (0, -(a.gap if by is RankBy.GAP else a.gap_to_date), o)
+
+        return sorted(every, key=key)
+
+    def alerts(self, threshold: Decimal | None) -> list[int]:
+        """Started nodes whose pace is below ``threshold`` (the plan's alert pace when
+        None), lowest pace first."""
+        limit = Fraction(threshold if threshold is not None else self.thresholds.alert)
+        every = self.all_nodes()
+        order = {n.key: i for i, n in enumerate(self.nodes)}
+        behind = [
+            k
+            for k, a in every.items()
+            if a.status is not Status.NOT_STARTED and a.pace is not None and a.pace < limit
+        ]
+        return sorted(behind, key=lambda k: (every[k].pace, order[k]))
+
+    def slice_combos(self, key: int) -> list[list[int]]:
+        return [self.combos[i] for i in self.rolled.rows[key].tolist()]
+
+    def period(self, key: int) -> Period:
+        return self._by_key[key].period
+
+    def member(self, key: int) -> int | None:
+        """The deepest non-time member of the node's slice (None at the root)."""
+        n: RollNode | None = self._by_key[key]
+        while n is not None:
+            if n.member_id is not None and not n.time:
+                return n.member_id
+            n = self._by_key.get(n.parent_key) if n.parent_key is not None else None
+        return None
+
+
+def _groups(found: sql.FactGroups, bounds: list[date]) -> tuple[Groups, list[list[int]]]:
+    ancestry_paths = {m: path_ids(p) for m, p in found.paths.items()}
+    combos = [g[0] for g in found.groups]
+    index = {tuple(members): i for i, members in enumerate(combos)}
+    ancestry = [members_of(ancestry_paths, members) for members in combos]
+    shares: dict[tuple[int, int, int], Decimal] = {}
+    width = len(bounds) + 1
+    amounts = np.zeros((len(combos), width), dtype=np.int64)
+    if combos:
+        amounts[:, 1 : width - 1] = np.array([g[1] for g in found.groups], dtype=np.int64)
+    uncredited = amounts.copy()
+    for members, b, credits, value in found.credited:
+        i = index[tuple(members)]
+        uncredited[i, b] -= int(value)
+        for owner, share in credits.items():
+            cell = (i, b, int(owner))
+            shares[cell] = shares.get(cell, Decimal(0)) + Decimal(str(share)) * value
+    return (
+        Groups(
+            bounds=bounds,
+            ancestry=ancestry,
+            amounts=amounts,
+            uncredited=uncredited,
+            credited=[(c, b, o, v) for (c, b, o), v in shares.items()],
+        ),
+        combos,
+    )
+
+
+def not_found(field_name: str = "version") -> InvalidInputError:
+    return InvalidInputError("NOT_FOUND", f"`{field_name}` is not a known version", field_name)
+
+
+async def version_attainment(db: Database, version_id: int, as_of: date) -> VersionAttainment:
+    """Every node of a version as of ``as_of`` (three statements)."""
+    async with db.read_session() as session:
+        header = await sql.version_header(session, version_id)
+        if header is None:
+            raise not_found()
+        plan_id, measure, settings, digits, year_start, year_end = header
+        if year_start is None:
+            raise InvalidInputError("NOT_FOUND", "the plan has no calendar", "version")
+        rows = await sql.version_nodes(session, version_id)
+        year = Period(year_start, year_end)
+        periods: dict[int, Period] = {}
+        nodes: list[RollNode] = []
+        for r in rows:
+            time = r.starts_on is not None
+            if time:
+                period = Period(r.starts_on, r.ends_on)  # type: ignore[arg-type]
+            elif r.parent_key is None:
+                period = year
+            else:
+                period = periods[r.parent_key]
+            periods[r.key] = period
+            nodes.append(
+                RollNode(
+                    key=r.key,
+                    parent_key=r.parent_key,
+                    member_id=None if time else r.member_id,
+                    time=time,
+                    period=period,
+                    target=r.target,
+                    owner_id=r.owner_id,
+                )
+            )
+        link(nodes)
+        bounds = bounds_for(set(periods.values()), as_of)
+        found = await sql.fact_groups(session, bounds, measure)
+    groups, combos = _groups(found, bounds)
+    return VersionAttainment(
+        version_id=version_id,
+        plan_id=plan_id,
+        measure=measure,
+        digits=digits,
+        as_of=as_of,
+        thresholds=rules.thresholds_from(settings),
+        nodes=nodes,
+        groups=groups,
+        combos=combos,
+        rolled=roll_up(nodes, groups),
+    )
+
+
+# --- KPIs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeKpiActuals:
+    """Actual KPIs of a node over its period up to ``asOf`` (null where undefined)."""
+
+    new_customers: int
+    orders: int
+    average_order_value: int | None
+    repeat_purchase_rate: Decimal | None
+    win_rate: Decimal | None
+    market_share: Decimal | None
+    customers: int
+
+
+async def node_kpis(
+    db: Database, version: VersionAttainment, keys: Sequence[int]
+) -> list[NodeKpiActuals]:
+    """KPI actuals of ``keys`` (nodes of ``version``), three statements for all of them.
+
+    - orders: distinct order references of the slice's sales in the period to asOf;
+    - average order value: those sales / orders (rounded half to even), null without orders;
+    - new customers: customers with a sale in the slice and period whose first sale
+      ever (any slice, any date) lies in the period;
+    - repeat-purchase rate: customers with more than one order in the slice and
+      period / customers with one or more;
+    - win rate: opportunities of the slice closed in the period, WON / (WON + LOST);
+    - market share: the slice's sales / the market size of its deepest non-time member
+      over the period (market size rows overlapping the period count pro rata by
+      days); null without market sizes.
+    """
+    as_of = version.as_of
+    spans: list[tuple[date, date]] = []
+    for k in keys:
+        p = version.period(k)
+        spans.append((p.start, max(p.start, min(p.end, rules.day_after(as_of)))))
+    slices = [(lo, hi, version.slice_combos(k)) for k, (lo, hi) in zip(keys, spans, strict=True)]
+    async with db.read_session() as session:
+        counts = await sql.kpi_counts(session, slices, version.measure)
+        bounds = sorted({d for span in spans for d in span})
+        opportunities = await sql.opportunity_groups(session, bounds)
+        paths = await sql.member_paths(
+            session, sorted({m for members, *_ in opportunities for m in members})
+        )
+        members = {k: version.member(k) for k in keys}
+        wanted = sorted({m for m in members.values() if m is not None})
+        low = min((lo for lo, _ in spans), default=as_of)
+        high = max((hi for _, hi in spans), default=as_of)
+        markets = await sql.market_sizes(session, wanted, low, high) if high > low else []
+    won_lost = _win_loss(version, keys, opportunities, paths, bounds, spans)
+    out = []
+    for k, (lo, hi), c, (won, lost) in zip(keys, spans, counts, won_lost, strict=True):
+        market = _market(markets, members[k], lo, hi)
+        actual = version.rolled.between(k, lo, hi) if hi > lo else 0
+        out.append(
+            NodeKpiActuals(
+                new_customers=c.new_customers,
+                orders=c.orders,
+                average_order_value=round(Fraction(c.amount, c.orders)) if c.orders else None,
+                repeat_purchase_rate=rules.ratio(
+                    Fraction(c.repeat_customers, c.customers) if c.customers else None
+                ),
+                win_rate=rules.ratio(Fraction(won, won + lost) if won + lost else None),
+                market_share=rules.ratio(Fraction(actual) / market if market else None),
+                customers=c.customers,
+            )
+        )
+    return out
+
+
+def _win_loss(
+    version: VersionAttainment,
+    keys: Sequence[int],
+    opportunities: list[tuple[list[int], int, int, int]],
+    paths: dict[int, str],
+    bounds: list[date],
+    spans: list[tuple[date, date]],
+) -> list[tuple[int, int]]:
+    ancestry_paths = {m: path_ids(p) for m, p in paths.items()}
+    ancestry = [members_of(ancestry_paths, m) for m, *_ in opportunities]
+    rows: dict[int, Ints] = match(version.nodes, ancestry)
+    out = []
+    for k, (lo, hi) in zip(keys, spans, strict=True):
+        won = lost = 0
+        if hi > lo:
+            first, last = bucket_range(bounds, lo, hi)
+            for i in rows[k].tolist():
+                _, b, w, lo_count = opportunities[i]
+                if first < b <= last:
+                    won += w
+                    lost += lo_count
+        out.append((won, lost))
+    return out
+
+
+def _market(
+    markets: list[tuple[int, date, date, int]], member: int | None, low: date, high: date
+) -> Fraction | None:
+    if member is None or high <= low:
+        return None
+    total = Fraction(0)
+    seen = False
+    for m, start, end, amount in markets:
+        if m != member:
+            continue
+        overlap = (min(end, high) - max(start, low)).days
+        if overlap > 0:
+            seen = True
+            total += Fraction(amount * overlap, (end - start).days)
+    return total if seen else None
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSettingsUpdate:
+    plan_id: int
+    attainment: dict[str, Any]
+    """Thresholds to set (``onTrackPace``, ``atRiskPace``, ``alertPace``; None resets)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSettings:
+    plan: Plan
+    thresholds: Thresholds
+
+
+@write(AuditAction.PLAN_SETTINGS_UPDATE)
+async def update_settings(uow: UnitOfWork, command: PlanSettingsUpdate) -> PlanSettings:
+    """Set a plan's attainment thresholds (checked; audited with before and after)."""
+    plan = await repo.plan_for_update(uow.session, command.plan_id)
+    if plan is None:
+        raise InvalidInputError("NOT_FOUND", "`planId` is not a known plan", "planId")
+    before = rules.thresholds_from(plan.settings)
+    after = rules.update_thresholds(before, command.attainment)
+    if after != before:
+        plan.settings = {**plan.settings, rules.SETTINGS_KEY: after.to_json()}
+        await uow.session.flush()
+        uow.record(
+            plan_id=plan.id,
+            before={rules.SETTINGS_KEY: before.to_json()},
+            after={rules.SETTINGS_KEY: after.to_json()},
+        )
+    return PlanSettings(plan=plan, thresholds=after)
