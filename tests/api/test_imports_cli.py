@@ -3,13 +3,11 @@ nothing, idempotent (the same file twice changes nothing)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from service.auth import Principal, Role
 from service.db.engine import Database, make_engine
@@ -18,6 +16,7 @@ from service.plans.dimensions import DimensionCreate, MemberCreate, create_dimen
 from service.plans.plans import PlanCreate, create_plan
 from service.plans.uow import Change
 from tests.conftest import ServerInfo, create_database, drop_database, migrate
+from tests.files import count, write_csv
 from tests.ops.serving import run
 
 ADMIN = Change(Principal(subject="setup", roles=frozenset({Role.ADMIN})))
@@ -48,21 +47,6 @@ async def facts_db(pg_server: ServerInfo) -> AsyncIterator[tuple[str, int]]:
         await drop_database(pg_server, name)
 
 
-async def scalar(url: str, sql: str) -> int:
-    engine = make_engine(url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            return int(await conn.scalar(text(sql)) or 0)
-    finally:
-        await engine.dispose()
-
-
-def write_csv(path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle, delimiter=delimiter).writerows(rows)
-    return path
-
-
 HEADER = ["External ID", "Date", "Amount", "Currency", "Region", "Channel", "Credits"]
 
 
@@ -91,19 +75,19 @@ async def test_csv_twice_changes_nothing(facts_db: tuple[str, int], tmp_path: Pa
     first = imp(url, "actuals", path, plan)
     assert first.returncode == 0, first.stderr  # type: ignore[attr-defined]
     assert "300 rows stored" in first.stdout  # type: ignore[attr-defined]
-    assert await scalar(url, "SELECT count(*) FROM sales_fact") == 300
-    assert await scalar(url, "SELECT sum(amount) FROM sales_fact") == sum(
+    assert await count(url, "SELECT count(*) FROM sales_fact") == 300
+    assert await count(url, "SELECT sum(amount) FROM sales_fact") == sum(
         i * 100 + 25 for i in range(300)
     )
-    partitions = await scalar(
+    partitions = await count(
         url, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'sales_fact'::regclass"
     )
     assert partitions == 3  # 2025, 2026, 2027
     second = imp(url, "actuals", path, plan)
     assert second.returncode == 0, second.stderr  # type: ignore[attr-defined]
     assert "nothing changed" in second.stdout  # type: ignore[attr-defined]
-    assert await scalar(url, "SELECT count(*) FROM sales_fact") == 300
-    assert await scalar(url, "SELECT count(*) FROM fact_batch") == 1
+    assert await count(url, "SELECT count(*) FROM sales_fact") == 300
+    assert await count(url, "SELECT count(*) FROM fact_batch") == 1
 
     # The same key with other content is refused.
     other = write_csv(tmp_path / "other.csv", [HEADER, *sales(2)])
@@ -131,10 +115,10 @@ async def test_bad_row_in_the_last_chunk_writes_nothing(
     assert "row 50000, credits:" in err and "unknown owner 'nobody'" in err
     assert "4 bad value(s); nothing was written" in err
     assert "Traceback" not in err
-    assert await scalar(url, "SELECT count(*) FROM sales_fact") == 0
-    assert await scalar(url, "SELECT count(*) FROM fact_batch") == 0
+    assert await count(url, "SELECT count(*) FROM sales_fact") == 0
+    assert await count(url, "SELECT count(*) FROM fact_batch") == 0
     assert (
-        await scalar(
+        await count(
             url, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'sales_fact'::regclass"
         )
         == 0
@@ -169,7 +153,7 @@ async def test_xlsx_actuals_opportunities_and_market_sizes(
     book.save(path)
     result = imp(url, "actuals", path, plan)
     assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
-    assert await scalar(url, "SELECT sum(amount) FROM sales_fact") == 1950
+    assert await count(url, "SELECT sum(amount) FROM sales_fact") == 1950
     again = imp(url, "actuals", path, plan)
     assert "nothing changed" in again.stdout  # type: ignore[attr-defined]
 
@@ -181,7 +165,7 @@ async def test_xlsx_actuals_opportunities_and_market_sizes(
         ],
     )
     assert imp(url, "opportunities", opps, plan).returncode == 0  # type: ignore[attr-defined]
-    assert await scalar(url, "SELECT count(*) FROM opportunity_fact WHERE outcome = 'WON'") == 1
+    assert await count(url, "SELECT count(*) FROM opportunity_fact WHERE outcome = 'WON'") == 1
 
     book = Workbook()
     sheet = book.active
@@ -193,4 +177,4 @@ async def test_xlsx_actuals_opportunities_and_market_sizes(
     book.save(markets)
     bad = imp(url, "market-sizes", markets, plan)
     assert bad.returncode == 1 and "row 2, member:" in bad.stderr  # type: ignore[attr-defined]
-    assert await scalar(url, "SELECT count(*) FROM market_size") == 0
+    assert await count(url, "SELECT count(*) FROM market_size") == 0

@@ -32,6 +32,7 @@ from tests.conftest import (
     make_settings,
     migrate,
 )
+from tests.files import count, write_csv
 from tests.ops.test_cli import assert_one_line_error, run
 
 
@@ -54,21 +55,6 @@ async def loaded_db(pg_server: ServerInfo) -> AsyncIterator[str]:
     finally:
         await engine.dispose()
         await drop_database(pg_server, name)
-
-
-async def count(url: str, sql: str) -> int:
-    engine = make_engine(url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            return int(await conn.scalar(text(sql)) or 0)
-    finally:
-        await engine.dispose()
-
-
-def write_csv(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-    return path
 
 
 async def test_csv_import_is_idempotent_and_updates(loaded_db: str, tmp_path: Path) -> None:
