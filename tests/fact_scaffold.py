@@ -1,6 +1,8 @@
 """Test scaffolding: insert sales, opportunities and market sizes straight into the fact
-tables until the importers (``actualsImport`` ...) exist. Not a way to import facts:
-no checks beyond the database's own.
+tables, so the tests of the readers (attainment, KPIs, history, re-plans) set up exact
+facts without going through the importers (``actualsImport`` ..., tested on their own
+in ``tests/api/test_imports*.py``). Not a way to import facts: no checks beyond the
+database's own.
 
 Each fiscal year's partition ``sales_fact_fyNNNN`` is made for the calendar years the
 rows touch (plans of these tests start in January), inside the test's transaction.
