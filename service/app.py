@@ -266,7 +266,7 @@ def create_app(
             if embedded is not None:
                 embedded.stop()
 
-    async def get_context(request: Request) -> Context:
+    async def get_context(request: Request) -> AsyncIterator[Context]:
         principal = None
         graphiql_page = (
             request.method == "GET"
@@ -286,7 +286,7 @@ def create_app(
         info = current_request()
         if info is not None and principal is not None:
             info.subject = principal.subject
-        return Context(
+        context = Context(
             db=state["db"],
             settings=settings,
             principal=principal,
@@ -294,6 +294,10 @@ def create_app(
             idempotency=getattr(request.state, "idempotency", None),
             idempotency_attempt=getattr(request.state, "idempotency_attempt", None),
         )
+        try:
+            yield context
+        finally:
+            await context.close()  # the request's read connection back to the pool
 
     tracing: list[Any] = []
     if provider is not None:
@@ -303,7 +307,8 @@ def create_app(
     schema = build_schema(settings, tracing)
     router = GraphQLHTTPRouter(
         schema,
-        context_getter=get_context,
+        # A generator: FastAPI runs its cleanup (the connection back) after the request.
+        context_getter=get_context,  # type: ignore[arg-type]
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=False,
     )
