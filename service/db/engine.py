@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 import orjson
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -122,6 +123,18 @@ class Database:
         await self.engine.dispose()
 
 
+GENERATION_SQL = text("SELECT value FROM data_generation WHERE id = 1")
+
+
+async def read_generation(target: AsyncConnection | AsyncSession) -> int:
+    """The data generation: moves with every committed change answers can read."""
+    return int((await target.execute(GENERATION_SQL)).scalar_one())
+
+
+async def _generation(target: Any, _: Any) -> int:
+    return await read_generation(target)
+
+
 class RequestReads:
     """The reads of one request on one pooled connection, in autocommit mode.
 
@@ -137,11 +150,23 @@ class RequestReads:
     a fresh one. Reads change nothing, so running one again is safe.
     """
 
+    generation: int | None = None
+    """The data generation read first on the connection (see ``want_generation``)."""
+    want_generation: bool = False
+    """Read the data generation (migration 0008) before any other statement: an answer
+    read after it is at least as new as it, so the answer may be cached under it."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._lock = asyncio.Lock()
         self._connection: AsyncConnection | None = None
         self._session: AsyncSession | None = None
+
+    async def current_generation(self) -> int:
+        """The data generation, read once per request before anything else is."""
+        if self.generation is None:
+            self.generation = await self.run(_generation, None)
+        return self.generation
 
     async def run(self, fetch: Fetch[T], keys: Any, *, orm: bool = False) -> T:
         """``fetch(connection, keys)``; with ``orm``, ``fetch(session, keys)``."""
@@ -157,7 +182,10 @@ class RequestReads:
 
     async def _target(self, orm: bool) -> AsyncConnection | AsyncSession:
         if self._connection is None:
-            self._connection = await self._engine.connect()
+            connection = await self._engine.connect()
+            self._connection = connection
+            if self.want_generation and self.generation is None:
+                self.generation = await read_generation(connection)
         if not orm:
             return self._connection
         if self._session is None:
@@ -189,6 +217,9 @@ class BoundReads(RequestReads):
 
     async def run(self, fetch: Fetch[T], keys: Any, *, orm: bool = False) -> T:
         db = self._database
+        if self.want_generation and self.generation is None:
+            async with db._lock:
+                self.generation = await read_generation(db._connection)
         if orm:
             async with db._locked_session() as session:
                 return await fetch(session, keys)

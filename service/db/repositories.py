@@ -1044,3 +1044,11 @@ async def dimension_records_by_ids(conn: Reader, ids: Sequence[int]) -> list[Any
 
 async def member_records_by_ids(conn: Reader, ids: Sequence[int]) -> list[Any]:
     return await _records_by_ids(conn, Member, ids)
+
+
+GENERATION_SQL = text("SELECT value FROM data_generation WHERE id = 1")
+
+
+async def data_generation(conn: Reader, _: object = None) -> int:
+    """The data generation (migration 0008): moves with every committed change."""
+    return int((await conn.execute(GENERATION_SQL)).scalar_one())
