@@ -30,6 +30,15 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET
 
+from service.api.cache import (
+    NOT_MODIFIED,
+    PERSISTED_QUERIES,
+    CacheKey,
+    PersistedQueries,
+    ResponseCache,
+    is_query,
+    sha256,
+)
 from service.api.context import Context
 from service.api.errors import RequestIdMaskErrors, is_unexpected
 from service.api.idempotency import IdempotencyMiddleware
@@ -62,6 +71,7 @@ from service.observability import (
     current_request,
     current_request_id,
     metrics_payload,
+    operation_label,
     set_build_info,
 )
 from service.settings import Settings
@@ -72,6 +82,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("quotatree")
 
 
+class NotModified(Exception):
+    """The client's If-None-Match names the current answer: 304."""
+
+    def __init__(self, etag: str) -> None:
+        super().__init__(etag)
+        self.etag = etag
+
+
+def observe_cached(operation_name: str | None) -> None:
+    """The access line of an answer from the cache names its operation, too."""
+    info = current_request()
+    if info is not None:
+        info.operation, info.operation_type = operation_label(operation_name), "query"
+
+
 class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
     """strawberry's router, answering by the GraphQL-over-HTTP specification.
 
@@ -80,6 +105,16 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
     ``extensions.requestId``, in the media type the client accepts, with the status
     that media type asks for (see ``service.graphql_http``).
     """
+
+    cache: ResponseCache | None = None
+    """Answers of queries (``service.api.cache``); None when turned off."""
+    persisted: PersistedQueries = PersistedQueries()
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET of a persisted query has no "query" either: it is not GraphiQL's page.
+        if request.query_params.get("extensions"):
+            return False
+        return super().should_render_graphql_ide(request)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -108,6 +143,7 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
             check_content_type(request.content_type)
             data = self.parse_json(await request.get_body())
             where = "request body"
+        self._persisted_query(data)
         query, operation, variables, extensions = request_parameters(data, where)
         return GraphQLRequestData(
             query=query,
@@ -116,6 +152,37 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
             extensions=extensions,
             protocol=transport.protocol if transport else "http",
         )
+
+    def _persisted_query(self, data: Any) -> None:
+        """Automatic persisted queries: the document of a known hash, or keep a new one."""
+        if not isinstance(data, dict):
+            return
+        extensions = data.get("extensions")
+        persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
+        if persisted is None:
+            return
+        digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+        if not isinstance(digest, str) or persisted.get("version") != 1:
+            raise invalid_request(
+                'extensions.persistedQuery must be {"version": 1, "sha256Hash": "<hex>"}'
+            )
+        query = data.get("query")
+        if query is None or query == "":
+            document = self.persisted.get(digest)
+            if document is None:
+                PERSISTED_QUERIES.labels("miss").inc()
+                raise HTTPError(200, "PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
+            PERSISTED_QUERIES.labels("hit").inc()
+            data["query"] = document
+        elif isinstance(query, str):
+            if sha256(query) != digest:
+                raise HTTPError(
+                    400,
+                    "PERSISTED_QUERY_HASH_MISMATCH",
+                    "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query",
+                )
+            PERSISTED_QUERIES.labels("registered").inc()
+            self.persisted.put(digest, query)
 
     @staticmethod
     def _json_parameter(value: Any, name: str) -> Any:
@@ -142,6 +209,59 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
             message = f"A number in the document has more than {_MAX_DIGITS} digits."
             error = GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
             return PreExecutionError(data=None, errors=[error])
+        cache = self.cache
+        if (
+            cache is None
+            or not request_data.query
+            or not is_query(request_data.query, request_data.operation_name)
+        ):
+            return await self._execute(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        key = CacheKey.of(
+            request_data.query,
+            request_data.operation_name,
+            request_data.variables,
+            context.principal,
+        )
+        reads = context.reads
+        state = request.scope.setdefault("state", {})
+        if cache.known(key) or request.headers.get("if-none-match"):
+            generation = await reads.current_generation()
+            etag = key.etag(generation)
+            if request.headers.get("if-none-match") == etag:
+                NOT_MODIFIED.inc()
+                raise NotModified(etag)
+            entry = cache.get(key, generation)
+            if entry is not None:
+                state["graphql_etag"] = etag
+                observe_cached(entry.operation_name)
+                return ExecutionResult(data=entry.data, errors=None, extensions=entry.extensions)
+        else:
+            reads.want_generation = True  # read first, when the connection opens
+        result = await self._execute(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if not result.errors and reads.generation is not None and result.data is not None:
+            cache.put(
+                key,
+                reads.generation,
+                result.data,
+                result.extensions,
+                request_data.operation_name,
+            )
+            state["graphql_etag"] = key.etag(reads.generation)
+        return result
+
+    async def _execute(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
         try:
             return await super().execute_single(
                 request=request,
@@ -206,11 +326,17 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
                     f"accept {GRAPHQL_RESPONSE} or {JSON}.",
                 )
             response = await super().run(request, context=context, root_value=root_value)
+        except NotModified as exc:
+            return Response(status_code=304, headers={"ETag": exc.etag, "Cache-Control": "private"})
         except HTTPError as exc:
             return error_response(exc, accept, current_request_id())
         except StrawberryHTTPException as exc:  # e.g. GraphiQL asked for when it is off
             error = HTTPError(exc.status_code, code_for_status(exc.status_code), exc.reason)
             return error_response(error, accept, current_request_id())
+        etag = request.scope.get("state", {}).get("graphql_etag")
+        if etag is not None and response.status_code == 200:
+            response.headers["etag"] = etag
+            response.headers["cache-control"] = "private"
         outcome = graphql_outcome(request.scope)
         if outcome is not None and media is not None:
             if outcome.request_error:
@@ -266,11 +392,12 @@ def create_app(
             if embedded is not None:
                 embedded.stop()
 
-    async def get_context(request: Request) -> Context:
+    async def get_context(request: Request) -> AsyncIterator[Context]:
         principal = None
         graphiql_page = (
             request.method == "GET"
             and "query" not in request.query_params
+            and "extensions" not in request.query_params
             and not settings.production
         )
         if not graphiql_page:
@@ -286,7 +413,7 @@ def create_app(
         info = current_request()
         if info is not None and principal is not None:
             info.subject = principal.subject
-        return Context(
+        context = Context(
             db=state["db"],
             settings=settings,
             principal=principal,
@@ -294,6 +421,10 @@ def create_app(
             idempotency=getattr(request.state, "idempotency", None),
             idempotency_attempt=getattr(request.state, "idempotency_attempt", None),
         )
+        try:
+            yield context
+        finally:
+            await context.close()  # the request's read connection back to the pool
 
     tracing: list[Any] = []
     if provider is not None:
@@ -303,10 +434,15 @@ def create_app(
     schema = build_schema(settings, tracing)
     router = GraphQLHTTPRouter(
         schema,
-        context_getter=get_context,
+        # A generator: FastAPI runs its cleanup (the connection back) after the request.
+        context_getter=get_context,  # type: ignore[arg-type]
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=False,
     )
+
+    if settings.response_cache_bytes > 0:
+        router.cache = ResponseCache(settings.response_cache_bytes)
+    router.persisted = PersistedQueries()
 
     app = FastAPI(
         title="quotatree",

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         description="Most objects one operation may ask for (lists at their page size or "
         "declared size); over it the operation is refused with QUERY_TOO_COSTLY.",
     )
+    response_cache_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="Memory for cached query answers (LRU; keyed by document, variables, "
+        "caller and data generation, so never stale); 0 turns the cache off.",
+    )
     request_timeout_seconds: float = Field(
         5.0,
         gt=0,

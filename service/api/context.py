@@ -10,7 +10,7 @@ from strawberry.fastapi import BaseContext
 from service.api.errors import PublicError
 from service.api.loaders import Loaders
 from service.auth import Principal
-from service.db.engine import Database
+from service.db.engine import Database, RequestReads
 from service.plans.uow import Change
 from service.settings import Settings
 
@@ -25,12 +25,18 @@ class Context(BaseContext):
     """(subject, key) of the request's ``Idempotency-Key`` header, when it has one."""
     idempotency_attempt: uuid.UUID | None = None
     """The attempt holding that key (only it may mark the key applied)."""
+    reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         super().__init__()
         # Built fresh per request: a shared DataLoader would cache across users.
-        self.loaders = Loaders(self.db)
+        self.reads = self.db.reads()
+        self.loaders = Loaders(self.reads)
+
+    async def close(self) -> None:
+        """Give back the request's connection (see ``RequestReads``)."""
+        await self.reads.close()
 
     @property
     def caller(self) -> Principal:

@@ -1,23 +1,26 @@
 """DataLoaders: the API's only path to the repositories.
 
 One batched SQL statement per kind of object per tick, named ``XByYLoader`` style
-(``plan_by_id``) and returning results in key order. Each batch opens its own
-short read session (autocommit: no BEGIN, no ROLLBACK): resolvers run
-concurrently and a session is not shareable.
+(``plan_by_id``) and returning results in key order. The batches of a request
+share its one connection (``service.db.engine.RequestReads``: autocommit, no
+BEGIN, no ROLLBACK, taken at the first read and given back at the end). The hot
+reads (nodes, children, plans, dimensions, members) are Core rows as records
+(``service.db.records``); the others ORM objects through a session on that
+connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
 from service.db import imports as fact_imports
 from service.db import repositories as repo
 from service.db import reviews as review_repo
-from service.db.engine import Database, Session
+from service.db.engine import RequestReads, Session
 from service.db.models import (
     AuditEntry,
     Dimension,
@@ -51,11 +54,21 @@ def cached(loader: DataLoader[K, V], key: K) -> V | None:
 
 
 def _loader(
-    db: Database, fetch: Callable[[Session, Sequence[K]], Awaitable[list[V]]]
+    reads: RequestReads, fetch: Callable[[Session, Sequence[K]], Awaitable[list[V]]]
 ) -> DataLoader[K, V]:
+    """A loader whose batch reads ORM objects through the request's session."""
+
     async def load(keys: list[K]) -> list[V]:
-        async with db.read_session() as session:
-            return await fetch(session, keys)
+        return await reads.run(fetch, keys, orm=True)
+
+    return DataLoader(load_fn=load)
+
+
+def _core(reads: RequestReads, fetch: Callable[[Any, Sequence[K]], Awaitable[list[Any]]]) -> Any:
+    """A loader whose batch reads records (Core rows) on the request's connection."""
+
+    async def load(keys: list[K]) -> list[Any]:
+        return await reads.run(fetch, keys)
 
     return DataLoader(load_fn=load)
 
@@ -63,17 +76,29 @@ def _loader(
 PageKey = tuple[int, PageRequest]
 
 
-def _attainment_loader(db: Database) -> DataLoader[tuple[int, date], VersionAttainment]:
+async def _version_attainment(session: Session, key: tuple[int, date]) -> VersionAttainment:
+    return await attainment_reads.version_attainment_on(session, *key)
+
+
+async def _node_kpis(
+    session: Session, key: tuple[VersionAttainment, list[int]]
+) -> list[NodeKpiActuals]:
+    return await attainment_reads.node_kpis_on(session, *key)
+
+
+def _attainment_loader(
+    reads: RequestReads,
+) -> DataLoader[tuple[int, date], VersionAttainment]:
     """A whole version's attainment per (version, asOf): computed once per request."""
 
     async def load(keys: list[tuple[int, date]]) -> list[VersionAttainment]:
-        return [await attainment_reads.version_attainment(db, v, d) for v, d in keys]
+        return [await reads.run(_version_attainment, key, orm=True) for key in keys]
 
     return DataLoader(load_fn=load)
 
 
 def _kpi_loader(
-    db: Database, versions: DataLoader[tuple[int, date], VersionAttainment]
+    reads: RequestReads, versions: DataLoader[tuple[int, date], VersionAttainment]
 ) -> DataLoader[tuple[int, int, date], NodeKpiActuals]:
     """KPI actuals per (version, node key, asOf): one batch per (version, asOf)."""
 
@@ -84,9 +109,8 @@ def _kpi_loader(
         found: dict[tuple[int, int, date], NodeKpiActuals] = {}
         for (v, d), node_keys in batches.items():
             numbers = await versions.load((v, d))
-            for k, kpis in zip(
-                node_keys, await attainment_reads.node_kpis(db, numbers, node_keys), strict=True
-            ):
+            kpis_of = await reads.run(_node_kpis, (numbers, node_keys), orm=True)
+            for k, kpis in zip(node_keys, kpis_of, strict=True):
                 found[(v, k, d)] = kpis
         return [found[key] for key in keys]
 
@@ -94,26 +118,26 @@ def _kpi_loader(
 
 
 class Loaders:
-    def __init__(self, db: Database) -> None:
-        self.plan_by_id: DataLoader[int, Plan | None] = _loader(db, repo.plans_by_ids)
+    def __init__(self, db: RequestReads) -> None:
+        self.plan_by_id: DataLoader[int, Plan | None] = _core(db, repo.plan_records_by_ids)
         self.version_by_id: DataLoader[int, PlanVersion | None] = _loader(db, repo.versions_by_ids)
         self.versions_by_plan_id: DataLoader[PageKey, Page[PlanVersion]] = _loader(
             db, repo.versions_pages
         )
         self.version_count_by_plan_id: DataLoader[int, int] = _loader(db, repo.versions_count)
-        self.node_by_id: DataLoader[tuple[int, int], TargetNode | None] = _loader(
-            db, repo.nodes_by_ids
+        self.node_by_id: DataLoader[tuple[int, int], TargetNode | None] = _core(
+            db, repo.node_records_by_ids
         )
-        self.children_by_node_id: DataLoader[tuple[int, int], list[TargetNode]] = _loader(
-            db, repo.children_by_parent_ids
+        self.children_by_node_id: DataLoader[tuple[int, int], list[TargetNode]] = _core(
+            db, repo.child_records_by_parent_ids
         )
         self.root_by_version_id: DataLoader[int, TargetNode | None] = _loader(
             db, repo.roots_by_version_ids
         )
-        self.dimension_by_id: DataLoader[int, Dimension | None] = _loader(
-            db, repo.dimensions_by_ids
+        self.dimension_by_id: DataLoader[int, Dimension | None] = _core(
+            db, repo.dimension_records_by_ids
         )
-        self.member_by_id: DataLoader[int, Member | None] = _loader(db, repo.members_by_ids)
+        self.member_by_id: DataLoader[int, Member | None] = _core(db, repo.member_records_by_ids)
         self.member_by_code: DataLoader[tuple[int, str], Member | None] = _loader(
             db, repo.members_by_dimension_codes
         )

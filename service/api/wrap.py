@@ -32,8 +32,10 @@ def wraps(model: type) -> Callable[[type[T]], type[T]]:
 
 
 def wrap(row: Any) -> Any:
-    """The GraphQL object of ``row`` (its type registered for ``type(row)``)."""
-    return _TYPES[type(row)](row=row)
+    """The GraphQL object of ``row`` (its type registered for ``type(row)``, or for the
+    model of a record, see ``service.db.records``)."""
+    kind = _TYPES.get(type(row)) or _TYPES[type(row).__model__]
+    return kind(row=row)
 
 
 def wrap_optional(row: Any) -> Any:

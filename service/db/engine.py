@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -31,6 +33,9 @@ from service.observability import (
 Session = AsyncSession
 """The session type use cases receive (they never build SQL with it: repositories do)."""
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+T = TypeVar("T")
+Fetch = Callable[[Any, Any], Awaitable[T]]
+"""A read: (connection or session, keys) -> result."""
 
 
 def _json_dumps(value: object) -> str:
@@ -69,7 +74,9 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip each): a read that meets a dropped
+        # connection is retried once on a fresh one (RequestReads.run).
+        pool_pre_ping=False,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         connect_args={"server_settings": {"application_name": "quotatree"}},
@@ -90,14 +97,19 @@ class Database:
         self._factory = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         # Reads of one statement need no transaction of their own: in autocommit mode
         # a session costs no BEGIN and no ROLLBACK round trip.
+        self._reads_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._reads = async_sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            self._reads_engine,
             expire_on_commit=False,
             autoflush=False,
         )
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self._factory()
+
+    def reads(self) -> RequestReads:
+        """The reads of one request: one connection, opened at its first read."""
+        return RequestReads(self._reads_engine)
 
     def read_session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session for one read statement (DataLoader batches): no transaction.
@@ -109,6 +121,113 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+GENERATION_SQL = text("SELECT value FROM data_generation WHERE id = 1")
+
+
+async def read_generation(target: AsyncConnection | AsyncSession) -> int:
+    """The data generation: moves with every committed change answers can read."""
+    return int((await target.execute(GENERATION_SQL)).scalar_one())
+
+
+async def _generation(target: Any, _: Any) -> int:
+    return await read_generation(target)
+
+
+class RequestReads:
+    """The reads of one request on one pooled connection, in autocommit mode.
+
+    Opened lazily at the first read (a request answered from the cache, or that
+    fails validation, takes no connection) and given back by ``close()`` at the
+    end of the request: one checkout per request instead of one per DataLoader
+    batch. Batches of one request run concurrently, so they take turns on the
+    connection (asyncpg runs one statement at a time). Each statement sees its own
+    snapshot, as with one session per batch.
+
+    The pool does not ping connections on checkout; a read that finds its
+    connection dropped (a restarted or failed-over database) is run once more on
+    a fresh one. Reads change nothing, so running one again is safe.
+    """
+
+    generation: int | None = None
+    """The data generation read first on the connection (see ``want_generation``)."""
+    want_generation: bool = False
+    """Read the data generation (migration 0008) before any other statement: an answer
+    read after it is at least as new as it, so the answer may be cached under it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._lock = asyncio.Lock()
+        self._connection: AsyncConnection | None = None
+        self._session: AsyncSession | None = None
+
+    async def current_generation(self) -> int:
+        """The data generation, read once per request before anything else is."""
+        if self.generation is None:
+            self.generation = await self.run(_generation, None)
+        return self.generation
+
+    async def run(self, fetch: Fetch[T], keys: Any, *, orm: bool = False) -> T:
+        """``fetch(connection, keys)``; with ``orm``, ``fetch(session, keys)``."""
+        async with self._lock:
+            for attempt in (1, 2):
+                try:
+                    return await fetch(await self._target(orm), keys)
+                except DBAPIError as exc:
+                    if attempt == 2 or not exc.connection_invalidated:
+                        raise
+                    await self._release()
+            raise AssertionError("unreachable")
+
+    async def _target(self, orm: bool) -> AsyncConnection | AsyncSession:
+        if self._connection is None:
+            connection = await self._engine.connect()
+            self._connection = connection
+            if self.want_generation and self.generation is None:
+                self.generation = await read_generation(connection)
+        if not orm:
+            return self._connection
+        if self._session is None:
+            self._session = AsyncSession(
+                bind=self._connection, expire_on_commit=False, autoflush=False
+            )
+        return self._session
+
+    async def _release(self) -> None:
+        session, connection = self._session, self._connection
+        self._session = self._connection = None
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            if connection is not None:
+                await connection.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._release()
+
+
+class BoundReads(RequestReads):
+    """A test's reads: on its one connection, taking turns with its sessions."""
+
+    def __init__(self, database: ConnectionBoundDatabase) -> None:
+        self._database = database
+
+    async def run(self, fetch: Fetch[T], keys: Any, *, orm: bool = False) -> T:
+        db = self._database
+        if self.want_generation and self.generation is None:
+            async with db._lock:
+                self.generation = await read_generation(db._connection)
+        if orm:
+            async with db._locked_session() as session:
+                return await fetch(session, keys)
+        async with db._lock:
+            return await fetch(db._connection, keys)
+
+    async def close(self) -> None:
+        return None
 
 
 class ConnectionBoundDatabase(Database):
@@ -136,6 +255,9 @@ class ConnectionBoundDatabase(Database):
 
     def read_session(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self._locked_session()  # must see the test's uncommitted rows
+
+    def reads(self) -> RequestReads:
+        return BoundReads(self)
 
     @asynccontextmanager
     async def _locked_session(self) -> AsyncIterator[AsyncSession]:

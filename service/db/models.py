@@ -496,3 +496,20 @@ class Review(Base):
         Index("ix_review_version_id_node_key", "version_id", "node_key"),
         Index("ix_review_plan_id_held_on", "plan_id", "held_on"),
     )
+
+
+class DataGeneration(Base):
+    """One row: the data generation, moved by a trigger on every table answers read
+    (migration 0008). The response cache keys answers on it."""
+
+    __tablename__ = "data_generation"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+GENERATION_EXEMPT = {
+    "idempotency_key": "answers of queries never read it (mutations' replays only)",
+    "data_generation": "the counter itself",
+}
+"""Tables without the generation trigger, and why (tests/ops/test_data_generation.py)."""

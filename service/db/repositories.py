@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import get_history, set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -45,8 +45,12 @@ from service.db.models import (
     TeamMember,
 )
 from service.db.paging import keyset_page, lateral_pages
+from service.db.records import record_class, records
 from service.domain import paths
 from service.domain.paging import Page, PageRequest, cut
+
+Reader = AsyncConnection | AsyncSession
+"""What a Core read executes on: the request's connection (or a session)."""
 
 
 def _ids(values: Sequence[int]) -> Any:
@@ -1022,3 +1026,61 @@ async def child_counts(session: AsyncSession, member_ids: Sequence[int]) -> list
     )
     counts = {p: int(n) for p, n in (await session.execute(stmt)).all()}
     return [counts.get(i, 0) for i in member_ids]
+
+
+# --- hot reads: Core rows as records (service.db.records), for the DataLoaders ---------
+
+
+async def node_records_by_ids(conn: Reader, ids: Sequence[tuple[int, int]]) -> list[Any]:
+    """Like ``nodes_by_ids``, as records (see ``service.db.records``)."""
+    if not ids:
+        return []
+    _, base = record_class(TargetNode)
+    pairs = _pairs(ids)
+    stmt = base.join(pairs, (TargetNode.version_id == pairs.c.v) & (TargetNode.key == pairs.c.k))
+    found = {(n.version_id, n.key): n for n in records(TargetNode, await conn.execute(stmt))}
+    return [found.get(i) for i in ids]
+
+
+async def child_records_by_parent_ids(
+    conn: Reader, ids: Sequence[tuple[int, int]]
+) -> list[list[Any]]:
+    """Like ``children_by_parent_ids``, as records."""
+    if not ids:
+        return []
+    _, base = record_class(TargetNode)
+    pairs = _pairs(ids)
+    stmt = base.join(
+        pairs, (TargetNode.version_id == pairs.c.v) & (TargetNode.parent_key == pairs.c.k)
+    ).order_by(TargetNode.version_id, TargetNode.parent_key, TargetNode.sort_order)
+    grouped: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for child in records(TargetNode, await conn.execute(stmt)):
+        grouped[(child.version_id, child.parent_key)].append(child)
+    return [grouped.get(i, []) for i in ids]
+
+
+async def _records_by_ids(conn: Reader, model: Any, ids: Sequence[int]) -> list[Any]:
+    _, base = record_class(model)
+    stmt = base.where(model.id == func.any(_ids(ids)))
+    found = {r.id: r for r in records(model, await conn.execute(stmt))}
+    return [found.get(i) for i in ids]
+
+
+async def plan_records_by_ids(conn: Reader, ids: Sequence[int]) -> list[Any]:
+    return await _records_by_ids(conn, Plan, ids)
+
+
+async def dimension_records_by_ids(conn: Reader, ids: Sequence[int]) -> list[Any]:
+    return await _records_by_ids(conn, Dimension, ids)
+
+
+async def member_records_by_ids(conn: Reader, ids: Sequence[int]) -> list[Any]:
+    return await _records_by_ids(conn, Member, ids)
+
+
+GENERATION_SQL = text("SELECT value FROM data_generation WHERE id = 1")
+
+
+async def data_generation(conn: Reader, _: object = None) -> int:
+    """The data generation (migration 0008): moves with every committed change."""
+    return int((await conn.execute(GENERATION_SQL)).scalar_one())

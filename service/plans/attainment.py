@@ -22,7 +22,7 @@ import numpy as np
 
 from service.db import attainment as sql
 from service.db import repositories as repo
-from service.db.engine import Database
+from service.db.engine import Database, Session
 from service.db.models import Plan
 from service.domain import attainment as rules
 from service.domain.attainment import Attainment, Period, Status, Thresholds
@@ -235,41 +235,48 @@ def not_found(field_name: str = "version") -> InvalidInputError:
 
 
 async def version_attainment(db: Database, version_id: int, as_of: date) -> VersionAttainment:
-    """Every node of a version as of ``as_of`` (three statements)."""
+    """Every node of a version as of ``as_of`` (three statements) on a session of its own."""
     async with db.read_session() as session:
-        header = await sql.version_header(session, version_id)
-        if header is None:
-            raise not_found()
-        plan_id, measure, settings, digits, year_start, year_end = header
-        if year_start is None:
-            raise InvalidInputError("NOT_FOUND", "the plan has no calendar", "version")
-        rows = await sql.version_nodes(session, version_id)
-        year = Period(year_start, year_end)
-        periods: dict[int, Period] = {}
-        nodes: list[RollNode] = []
-        for r in rows:
-            time = r.starts_on is not None
-            if time:
-                period = Period(r.starts_on, r.ends_on)  # type: ignore[arg-type]
-            elif r.parent_key is None:
-                period = year
-            else:
-                period = periods[r.parent_key]
-            periods[r.key] = period
-            nodes.append(
-                RollNode(
-                    key=r.key,
-                    parent_key=r.parent_key,
-                    member_id=None if time else r.member_id,
-                    time=time,
-                    period=period,
-                    target=r.target,
-                    owner_id=r.owner_id,
-                )
+        return await version_attainment_on(session, version_id, as_of)
+
+
+async def version_attainment_on(
+    session: Session, version_id: int, as_of: date
+) -> VersionAttainment:
+    """Every node of a version as of ``as_of`` (three statements on ``session``)."""
+    header = await sql.version_header(session, version_id)
+    if header is None:
+        raise not_found()
+    plan_id, measure, settings, digits, year_start, year_end = header
+    if year_start is None:
+        raise InvalidInputError("NOT_FOUND", "the plan has no calendar", "version")
+    rows = await sql.version_nodes(session, version_id)
+    year = Period(year_start, year_end)
+    periods: dict[int, Period] = {}
+    nodes: list[RollNode] = []
+    for r in rows:
+        time = r.starts_on is not None
+        if time:
+            period = Period(r.starts_on, r.ends_on)  # type: ignore[arg-type]
+        elif r.parent_key is None:
+            period = year
+        else:
+            period = periods[r.parent_key]
+        periods[r.key] = period
+        nodes.append(
+            RollNode(
+                key=r.key,
+                parent_key=r.parent_key,
+                member_id=None if time else r.member_id,
+                time=time,
+                period=period,
+                target=r.target,
+                owner_id=r.owner_id,
             )
-        link(nodes)
-        bounds = bounds_for(set(periods.values()), as_of)
-        found = await sql.fact_groups(session, bounds, measure)
+        )
+    link(nodes)
+    bounds = bounds_for(set(periods.values()), as_of)
+    found = await sql.fact_groups(session, bounds, measure)
     groups, combos = _groups(found, bounds)
     return VersionAttainment(
         version_id=version_id,
@@ -304,6 +311,14 @@ class NodeKpiActuals:
 async def node_kpis(
     db: Database, version: VersionAttainment, keys: Sequence[int]
 ) -> list[NodeKpiActuals]:
+    """:func:`node_kpis_on` on a session of its own."""
+    async with db.read_session() as session:
+        return await node_kpis_on(session, version, keys)
+
+
+async def node_kpis_on(
+    session: Session, version: VersionAttainment, keys: Sequence[int]
+) -> list[NodeKpiActuals]:
     """KPI actuals of ``keys`` (nodes of ``version``), three statements for all of them.
 
     - orders: distinct order references of the slice's sales in the period to asOf;
@@ -323,18 +338,17 @@ async def node_kpis(
         p = version.period(k)
         spans.append((p.start, max(p.start, min(p.end, rules.day_after(as_of)))))
     slices = [(lo, hi, version.slice_combos(k)) for k, (lo, hi) in zip(keys, spans, strict=True)]
-    async with db.read_session() as session:
-        counts = await sql.kpi_counts(session, slices, version.measure)
-        bounds = sorted({d for span in spans for d in span})
-        opportunities = await sql.opportunity_groups(session, bounds)
-        paths = await sql.member_paths(
-            session, sorted({m for members, *_ in opportunities for m in members})
-        )
-        members = {k: version.member(k) for k in keys}
-        wanted = sorted({m for m in members.values() if m is not None})
-        low = min((lo for lo, _ in spans), default=as_of)
-        high = max((hi for _, hi in spans), default=as_of)
-        markets = await sql.market_sizes(session, wanted, low, high) if high > low else []
+    counts = await sql.kpi_counts(session, slices, version.measure)
+    bounds = sorted({d for span in spans for d in span})
+    opportunities = await sql.opportunity_groups(session, bounds)
+    paths = await sql.member_paths(
+        session, sorted({m for members, *_ in opportunities for m in members})
+    )
+    members = {k: version.member(k) for k in keys}
+    wanted = sorted({m for m in members.values() if m is not None})
+    low = min((lo for lo, _ in spans), default=as_of)
+    high = max((hi for _, hi in spans), default=as_of)
+    markets = await sql.market_sizes(session, wanted, low, high) if high > low else []
     won_lost = _win_loss(version, keys, opportunities, paths, bounds, spans)
     out = []
     for k, (lo, hi), c, (won, lost) in zip(keys, spans, counts, won_lost, strict=True):

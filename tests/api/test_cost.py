@@ -467,13 +467,13 @@ async def test_the_budget_does_not_cut_a_change_that_was_made(
 ) -> None:
     """After a mutation's use case returns, a slow payload is answered, not cancelled;
     the same slow read in a query is cancelled."""
-    dimensions_by_ids = repo.dimensions_by_ids
+    dimensions_by_ids = repo.dimension_records_by_ids
 
     async def slow(session: Any, ids: Any) -> Any:
         await asyncio.sleep(3)
         return await dimensions_by_ids(session, ids)
 
-    monkeypatch.setattr(repo, "dimensions_by_ids", slow)
+    monkeypatch.setattr(repo, "dimension_records_by_ids", slow)
     body = await post(
         live,
         """mutation { planCreate(input: {name: "Made", currency: EUR, fiscalYear: 2027,

@@ -112,7 +112,12 @@ def free_port() -> int:
 
 
 def start_server(
-    url: str, secret: str, port: int, log: BinaryIO, data_dir: Path
+    url: str,
+    secret: str,
+    port: int,
+    log: BinaryIO,
+    data_dir: Path,
+    extra: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """``python -m service.cli serve`` in the production configuration, logs to ``log``."""
     env = {
@@ -130,6 +135,7 @@ def start_server(
         QUOTATREE_LOG_LEVEL="INFO",
         QUOTATREE_DATA_DIR=str(data_dir),
     )
+    env.update(extra or {})
     return subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
         stdin=subprocess.DEVNULL,
@@ -366,7 +372,7 @@ async def _python_load_async(
                         counts["errors"] += 1
                         continue
                     latencies.append(time.perf_counter() - start)
-                    if response.status_code != 200 or b'"errors"' in response.content:
+                    if response.status_code not in (200, 304) or b'"errors"' in response.content:
                         counts["bad"] += 1
 
             started = time.perf_counter()
@@ -477,7 +483,10 @@ async def _with_server(
         }
     )
     log_path = Path(log.name)
-    process = start_server(scratch.url, secret, port, log, workdir)
+    # The cold path: the response cache off, every request executes.
+    process = start_server(
+        scratch.url, secret, port, log, workdir, {"QUOTATREE_RESPONSE_CACHE_BYTES": "0"}
+    )
     try:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with httpx.AsyncClient(
@@ -496,11 +505,21 @@ async def _with_server(
             memory_after = memory_kib(process.pid)
             _memory(out, tree.bulk_count, memory_before, memory_after)
             failures += await _small(
-                args, out, client, base_url, small_body, headers, token, children, workdir
+                args,
+                out,
+                client,
+                base_url,
+                small_body,
+                headers,
+                token,
+                children,
+                workdir,
+                process.pid,
             )
     finally:
         code = stop_server(process)
         out(f"server stopped (exit code {code})")
+    failures += await _warm(args, out, scratch, secret, small_body, headers, log, workdir)
     return 1 if failures else 0
 
 
@@ -615,6 +634,7 @@ async def _small(
     token: str,
     children: int,
     workdir: Path,
+    pid: int,
 ) -> int:
     wrk = shutil.which("wrk") if args.generator in ("auto", "wrk") else None
     if args.generator == "wrk" and wrk is None:
@@ -623,6 +643,7 @@ async def _small(
     first = (await client.post("/graphql", content=small_body)).json()
     coordinates = len(first["data"]["node"]["children"][0]["slice"])
     floor = await asyncio.to_thread(seconds_per_query, SMALL_QUERY, children, coordinates)
+    cpu_before = cpu_seconds(pid)
     if wrk is not None:
         figures = await asyncio.to_thread(
             run_wrk,
@@ -642,6 +663,7 @@ async def _small(
         figures = await run_python_load(
             url, small_body, headers, args.connections, args.warmup, args.duration
         )
+    cpu = cpu_seconds(pid) - cpu_before
     after = await client.post("/graphql", content=small_body)
     after_children = _small_children(after)
     bad = figures["bad"] + figures["errors"]
@@ -668,6 +690,13 @@ async def _small(
         f"{figures['errors']}; sample answer after the run: {after_children} children, "
         "no errors"
     )
+    # The CPU counters cover the warm-up too: its requests are estimated at the same rate.
+    per_request = cpu / max(1.0, figures["requests"] * (1 + args.warmup / args.duration))
+    out(
+        f"  server CPU per request (cold: response cache off): {per_request * 1e3:.2f} ms, "
+        f"x{per_request / floor:.2f} the typed floor (goal <= x2); load average "
+        f"{_load()}"
+    )
     out(
         f"  server at {figures['rps'] / ceiling:.0%} of that ceiling; "
         f"{figures['rps'] * floor:.0%} of its time would go to the typed answer alone"
@@ -678,6 +707,143 @@ async def _small(
         f"{os.cpu_count()} cores shared by server, generator and PostgreSQL"
     )
     return 0 if bad == 0 and children == SMALL_CHILDREN == after_children else 1
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+BARE_APP = """
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+import sys
+BODY = open(sys.argv[1], "rb").read()
+app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+@app.post("/graphql")
+async def graphql(request: Request) -> Response:
+    await request.body()
+    return Response(BODY, media_type="application/json")
+
+if __name__ == "__main__":
+    import uvicorn
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def start_bare(
+    app_file: Path, body_file: Path, port: int, log: BinaryIO
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(app_file), str(body_file), str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def _load_phase(
+    args: argparse.Namespace, url: str, body: bytes, headers: dict[str, str], pid: int
+) -> tuple[dict[str, Any], float]:
+    """(figures, server CPU seconds per request) of one load phase (Python generator)."""
+    before = cpu_seconds(pid)
+    figures = await run_python_load(
+        url, body, headers, args.connections, args.warmup, args.duration
+    )
+    spent = cpu_seconds(pid) - before
+    total = figures["requests"] * (1 + args.warmup / max(args.duration, 1e-9))
+    return figures, spent / max(1.0, total)
+
+
+async def _warm(
+    args: argparse.Namespace,
+    out: Out,
+    scratch: Scratch,
+    secret: str,
+    small_body: bytes,
+    headers: dict[str, str],
+    log: BinaryIO,
+    workdir: Path,
+) -> int:
+    """The small query answered from the response cache, revalidated with If-None-Match
+    (304), and a bare FastAPI endpoint returning the same bytes, in the same run."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    process = start_server(scratch.url, secret, port, log, workdir)
+    failures = 0
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60.0, headers=headers) as client:
+            await wait_ready(client, process, Path(log.name), args.start_timeout)
+            first = await client.post("/graphql", content=small_body)
+            etag = first.headers.get("etag")
+            answer = first.content
+            again = await client.post("/graphql", content=small_body)
+            if etag is None or again.content != answer:
+                raise RuntimeError("warm: no ETag, or the cached answer differs")
+            url = f"{base_url}/graphql"
+            warm, warm_cpu = await _load_phase(args, url, small_body, headers, process.pid)
+            revalidate = {**headers, "If-None-Match": etag}
+            check = await client.post("/graphql", content=small_body, headers=revalidate)
+            if check.status_code != 304:
+                raise RuntimeError(f"If-None-Match: HTTP {check.status_code}, not 304")
+            not_modified, nm_cpu = await _load_phase(args, url, small_body, revalidate, process.pid)
+    finally:
+        stop_server(process)
+    body_file = workdir / "answer.json"
+    body_file.write_bytes(answer)
+    app_file = workdir / "bare_app.py"
+    app_file.write_text(BARE_APP)
+    bare_port = free_port()
+    bare = start_bare(app_file, body_file, bare_port, log)
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            for _ in range(100):
+                try:
+                    await client.post(f"http://127.0.0.1:{bare_port}/graphql", content=b"{}")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        bare_figures, bare_cpu = await _load_phase(
+            args, f"http://127.0.0.1:{bare_port}/graphql", small_body, headers, bare.pid
+        )
+    finally:
+        stop_server(bare)
+    out("")
+    out(
+        f"Warm small query (response cache hits), 304 revalidations and a bare FastAPI "
+        f"endpoint returning the same {len(answer):,} bytes; Python load generator, "
+        f"{args.connections} connections, {args.duration:g} s each; load average {_load()}"
+    )
+    for name, figures, cpu in (
+        ("warm (cache hit), 200", warm, warm_cpu),
+        ("If-None-Match, 304", not_modified, nm_cpu),
+        ("bare FastAPI endpoint, same bytes", bare_figures, bare_cpu),
+    ):
+        out(
+            f"  {name:<36} {figures['rps']:8.0f} requests/s, p50 {figures['p50'] * 1e3:.1f} ms, "
+            f"p99 {figures['p99'] * 1e3:.1f} ms, server CPU {cpu * 1e3:.2f} ms/request; "
+            f"bad {figures['bad']}, transport errors {figures['errors']}"
+        )
+    ratio = warm["rps"] / bare_figures["rps"]
+    out(
+        f"  warm / bare: {ratio:.0%} (goal >= 50%: {'met' if ratio >= 0.5 else 'NOT met'}); "
+        f"304 / warm: {not_modified['rps'] / warm['rps']:.0%}"
+    )
+    # A 304 has no body, which the generator counts as no error (status is checked).
+    failures += warm["bad"] + warm["errors"] + bare_figures["errors"]
+    return 1 if failures else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
