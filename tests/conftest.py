@@ -52,6 +52,9 @@ async def engine(pg_server: ServerInfo) -> AsyncIterator[AsyncEngine]:
         await drop_database(pg_server, name)
 
 
+_GENERATION_READ = "SELECT value FROM data_generation"
+
+
 @dataclass
 class StatementCounter:
     statements: list[str] = field(default_factory=list)
@@ -63,6 +66,16 @@ class StatementCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+    @property
+    def generation_reads(self) -> int:
+        """Reads of the data generation: one per cacheable query (service.api.cache)."""
+        return sum(1 for s in self.statements if s.lstrip().startswith(_GENERATION_READ))
+
+    @property
+    def data_count(self) -> int:
+        """The statements that read or write data: all but the generation reads."""
+        return self.count - self.generation_reads
 
 
 @pytest.fixture
