@@ -870,6 +870,77 @@ def _print_row_errors(file: str, exc: Exception) -> None:
     print(f"quotatree: error: {len(errors)} bad row(s); nothing was written", file=sys.stderr)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Load the demo company and build next year's plan on it, then print a summary."""
+    from service.auth import Principal, Role
+    from service.domain.errors import DomainError
+    from service.plans.demo import DemoLoaded, load_demo
+
+    started = time.perf_counter()
+    settings = _settings(args)
+    embedded: EmbeddedPostgres | None = None
+    try:
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
+        if embedded is not None:
+            _upgrade(url)
+        problem = _pending(url)
+        if problem is not None:
+            raise CommandError(problem)
+        principal = Principal(subject="demo", roles=frozenset({Role.ADMIN}))
+
+        def step(text: str) -> None:
+            print(f"  [{time.perf_counter() - started:5.1f} s] {text}", file=sys.stderr, flush=True)
+
+        async def load() -> tuple[DemoLoaded, list[str]]:
+            from service.db.engine import Database, make_engine
+            from service.plans.demo_summary import summary
+
+            db = Database(make_engine(url, pool_size=2, max_overflow=0))
+            try:
+                loaded = await load_demo(db, principal, args.seed, step)
+                return loaded, await summary(db, loaded)
+            finally:
+                await db.dispose()
+
+        print(f"quotatree demo (seed {args.seed}) into {_describe(url)}", file=sys.stderr)
+        try:
+            loaded, lines = cast(
+                "tuple[DemoLoaded, list[str]]", _db_errors(url, lambda: asyncio.run(load()))
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        elapsed = time.perf_counter() - started
+        print("\n".join(lines))
+        print(
+            f"\nDemo loaded in {elapsed:.1f} s: {loaded.facts:,} facts, {loaded.nodes:,} nodes "
+            "in version 1, and a re-plan draft."
+        )
+        print(_next_steps(settings, loaded))
+        return 0
+    finally:
+        if embedded is not None:
+            with STOP.shielded(then_stop=False):
+                embedded.stop()
+
+
+def _next_steps(settings: Settings, loaded: Any) -> str:
+    from service.api import ids
+
+    plan = ids.encode("Plan", loaded.plan_id)
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    data_dir = "" if settings.database_url else f" --data-dir {settings.data_dir}"
+    return "\n".join(
+        [
+            "",
+            "Next:",
+            f"  .venv/bin/quotatree serve{data_dir}     # then open {url}",
+            f"  plan id: {plan}   (quotatree export plan --version "
+            f"{loaded.version_id} --format xlsx)",
+        ]
+    )
+
+
 BENCHMARKS = ("allocation", "versions", "http", "imports", "attainment")
 
 
@@ -968,6 +1039,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         data_dir(facts)
         facts.set_defaults(func=cmd_import_facts)
+
+    demo = sub.add_parser(
+        "demo", help="load a demo company and build next year's plan on it (see the README)"
+    )
+    demo.add_argument("--seed", type=int, default=2027, help="the company's seed (default 2027)")
+    data_dir(demo)
+    demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser(
         "bench",
