@@ -528,18 +528,19 @@ def _banner(
             f"  secret. An admin token valid {settings.token_ttl_hours:g} h (until the last of "
             "them stops):",
             "",
-            f"      Bearer {token}",
+            f"      export QUOTATREE_TOKEN={token}",
             "",
-            "  Try it:",
+            "  Try it (paste both lines as they are):",
             "",
-            f"      curl -s {url} -H 'Authorization: Bearer {token}' \\",
+            f'      curl -s {url} -H "Authorization: Bearer $QUOTATREE_TOKEN" \\',
             "           -H 'Content-Type: application/json' "
             '-d \'{"query": "{ plans { totalCount } }"}\'',
             "",
-            "  More tokens: quotatree token --role viewer|planner|admin",
+            "  More tokens: .venv/bin/quotatree token --role viewer|planner|admin",
+            f"  GraphiQL: {url} (opens with this kind of token in its headers, offline)",
         ]
-    if not settings.production:
-        lines.append(f"  GraphiQL: {url} (paste the token as an Authorization header)")
+    elif not settings.production:
+        lines.append(f"  GraphiQL: {url} (put your token in its Authorization header)")
     print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
 
 
