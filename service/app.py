@@ -452,6 +452,8 @@ def create_app(
         openapi_url=None,
     )
     app.include_router(router, prefix="/graphql")
+    if not settings.production:
+        _serve_graphiql(app, router, settings, generated_secret)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -567,3 +569,32 @@ def _document_too_big(error: GraphQLError) -> GraphQLError:
 
 _MAX_DIGITS = sys.get_int_max_str_digits()
 _TOO_MANY_DIGITS = re.compile(rf"\d{{{_MAX_DIGITS + 1},}}") if _MAX_DIGITS else None
+
+
+def _serve_graphiql(
+    app: FastAPI, router: Any, settings: Settings, generated_secret: str | None
+) -> None:
+    """GraphiQL from the vendored assets (offline), with a development token when the
+    server signs with its one-off secret; see ``service.graphiql``."""
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from service import graphiql
+    from service.auth import Role, mint_token
+
+    async def render(request: Request) -> HTMLResponse:
+        token = None
+        if generated_secret is not None:
+            token = mint_token(
+                generated_secret,
+                subject="admin",
+                role=Role.ADMIN,
+                ttl_hours=settings.token_ttl_hours,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                roles_claim=settings.jwt_roles_claim,
+            )
+        return HTMLResponse(graphiql.page(token))
+
+    router.render_graphql_ide = render
+    app.mount(graphiql.ASSETS_PATH, StaticFiles(directory=graphiql.ASSETS), name="graphiql")

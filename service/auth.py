@@ -91,6 +91,12 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("the Authorization header must be 'Bearer <jwt>'")
         token = token.strip()
+        if token.lower().startswith("bearer ") or token.startswith("export "):
+            raise AuthenticationError(
+                "the token is pasted with its label: send 'Authorization: Bearer <jwt>' with "
+                "the token alone (after `export QUOTATREE_TOKEN=...`, use "
+                "'Authorization: Bearer $QUOTATREE_TOKEN')"
+            )
         try:
             key: Any = self._key
             if self._jwks is not None:

@@ -528,18 +528,19 @@ def _banner(
             f"  secret. An admin token valid {settings.token_ttl_hours:g} h (until the last of "
             "them stops):",
             "",
-            f"      Bearer {token}",
+            f"      export QUOTATREE_TOKEN={token}",
             "",
-            "  Try it:",
+            "  Try it (paste both lines as they are):",
             "",
-            f"      curl -s {url} -H 'Authorization: Bearer {token}' \\",
+            f'      curl -s {url} -H "Authorization: Bearer $QUOTATREE_TOKEN" \\',
             "           -H 'Content-Type: application/json' "
             '-d \'{"query": "{ plans { totalCount } }"}\'',
             "",
-            "  More tokens: quotatree token --role viewer|planner|admin",
+            "  More tokens: .venv/bin/quotatree token --role viewer|planner|admin",
+            f"  GraphiQL: {url} (opens with this kind of token in its headers, offline)",
         ]
-    if not settings.production:
-        lines.append(f"  GraphiQL: {url} (paste the token as an Authorization header)")
+    elif not settings.production:
+        lines.append(f"  GraphiQL: {url} (put your token in its Authorization header)")
     print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
 
 
@@ -870,6 +871,189 @@ def _print_row_errors(file: str, exc: Exception) -> None:
     print(f"quotatree: error: {len(errors)} bad row(s); nothing was written", file=sys.stderr)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Load the demo company and build next year's plan on it, then print a summary."""
+    from service.auth import Principal, Role
+    from service.domain.errors import DomainError
+    from service.plans.demo import DemoLoaded, load_demo
+
+    started = time.perf_counter()
+    settings = _settings(args)
+    embedded: EmbeddedPostgres | None = None
+    try:
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
+        if embedded is not None:
+            _upgrade(url)
+        problem = _pending(url)
+        if problem is not None:
+            raise CommandError(problem)
+        principal = Principal(subject="demo", roles=frozenset({Role.ADMIN}))
+
+        def step(text: str) -> None:
+            print(f"  [{time.perf_counter() - started:5.1f} s] {text}", file=sys.stderr, flush=True)
+
+        async def load() -> tuple[DemoLoaded, list[str]]:
+            from service.db.engine import Database, make_engine
+            from service.plans.demo_summary import summary
+
+            db = Database(make_engine(url, pool_size=2, max_overflow=0))
+            try:
+                loaded = await load_demo(db, principal, args.seed, step)
+                return loaded, await summary(db, loaded)
+            finally:
+                await db.dispose()
+
+        print(f"quotatree demo (seed {args.seed}) into {_describe(url)}", file=sys.stderr)
+        try:
+            loaded, lines = cast(
+                "tuple[DemoLoaded, list[str]]", _db_errors(url, lambda: asyncio.run(load()))
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        elapsed = time.perf_counter() - started
+        print("\n".join(lines))
+        print(
+            f"\nDemo loaded in {elapsed:.1f} s: {loaded.facts:,} facts, {loaded.nodes:,} nodes "
+            "in version 1, and a re-plan draft."
+        )
+        print(_next_steps(settings, loaded))
+        return 0
+    finally:
+        if embedded is not None:
+            with STOP.shielded(then_stop=False):
+                embedded.stop()
+
+
+def _next_steps(settings: Settings, loaded: Any) -> str:
+    from service.api import ids
+
+    plan = ids.encode("Plan", loaded.plan_id)
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    data_dir = "" if settings.database_url else f" --data-dir {settings.data_dir}"
+    return "\n".join(
+        [
+            "",
+            "Next:",
+            f"  .venv/bin/quotatree serve{data_dir}     # then open {url}",
+            f"  plan id: {plan}   (quotatree export plan --version "
+            f"{loaded.version_id} --format xlsx)",
+        ]
+    )
+
+
+def _version_id(value: str) -> int:
+    """A version's global id (from the API) or its database id."""
+    if value.isdigit():
+        return int(value)
+    from service.api import ids
+    from service.domain.errors import DomainError
+
+    try:
+        return ids.decode(value, "PlanVersion", "--version")
+    except DomainError:
+        raise CommandError(
+            f"--version {value!r} is neither a version's id nor its number"
+        ) from None
+
+
+def _with_database(args: argparse.Namespace, work: Callable[[Any], Any]) -> Any:
+    """Run ``work(db)`` (a coroutine function) on the configured database."""
+    settings = _settings(args)
+    embedded: EmbeddedPostgres | None = None
+    try:
+        with STOP.shielded():
+            url, embedded = _database_url(settings)
+        problem = _pending(url)
+        if problem is not None:
+            raise CommandError(problem)
+
+        async def run() -> Any:
+            from service.db.engine import Database, make_engine
+
+            db = Database(make_engine(url, pool_size=2, max_overflow=0))
+            try:
+                return await work(db)
+            finally:
+                await db.dispose()
+
+        from service.domain.errors import DomainError
+
+        try:
+            return _db_errors(url, lambda: asyncio.run(run()))
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+    finally:
+        if embedded is not None:
+            with STOP.shielded(then_stop=False):
+                embedded.stop()
+
+
+def cmd_export_plan(args: argparse.Namespace) -> int:
+    """A version as XLSX (a sheet per level path, a flat sheet of every node) or CSV."""
+    from datetime import date
+
+    from service.plan_files import write_csv, write_xlsx
+    from service.plans.export import PlanTable, plan_table
+
+    version_id = _version_id(args.version)
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    except ValueError:
+        raise CommandError(f"--as-of {args.as_of!r} is not a date (YYYY-MM-DD)") from None
+    table = cast(PlanTable, _with_database(args, lambda db: plan_table(db, version_id, as_of)))
+    path = Path(args.output or f"plan-version-{version_id}.{args.format}")
+    try:
+        (write_xlsx if args.format == "xlsx" else write_csv)(table, path)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from None
+    print(
+        f"{path}: {table.plan_name}, version {table.version_number} ({table.version_state}), "
+        f"{len(table.rows)} nodes, attainment as of {as_of.isoformat()}"
+    )
+    return 0
+
+
+def cmd_import_plan(args: argparse.Namespace) -> int:
+    """Edited leaf targets of an exported flat sheet into a new draft of the version."""
+    import getpass
+
+    from service.auth import Principal, Role
+    from service.plan_files import PlanFileError, read_targets
+    from service.plans.export import ImportReport, import_targets
+
+    version_id = _version_id(args.version)
+    path = Path(args.file)
+    try:
+        edits = read_targets(path)
+    except PlanFileError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    principal = Principal(subject=f"cli:{getpass.getuser()}", roles=frozenset({Role.ADMIN}))
+    report = cast(
+        ImportReport,
+        _with_database(
+            args, lambda db: import_targets(db, principal, version_id, edits, path.name)
+        ),
+    )
+    for line, key, before, after in report.changed:
+        print(f"{path.name}: row {line}, key {key}: target {before} -> {after}")
+    for line, refused_key, reason in report.refused:
+        print(f"{path.name}: row {line}, key {refused_key}: refused: {reason}", file=sys.stderr)
+    if report.draft_id is None:
+        print(f"{path.name}: no target differs from version {version_id}'s; no draft made")
+    else:
+        from service.api import ids
+
+        print(
+            f"draft version {report.draft_number} ({ids.encode('PlanVersion', report.draft_id)}): "
+            f"{len(report.changed)} target(s) changed, {report.moved} other node(s) moved "
+            f"with them, {len(report.refused)} refused"
+        )
+    return 1 if report.refused else 0
+
+
 BENCHMARKS = ("allocation", "versions", "http", "imports", "attainment")
 
 
@@ -951,6 +1135,13 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument("file", help="a .csv or .xlsx file with a header row")
     data_dir(members)
     members.set_defaults(func=cmd_import_members)
+    plan_in = what.add_parser(
+        "plan", help="edited leaf targets of an exported plan into a new draft of the version"
+    )
+    plan_in.add_argument("file", help="a .xlsx or .csv written by `quotatree export plan`")
+    plan_in.add_argument("--version", required=True, help="the version it was exported from")
+    data_dir(plan_in)
+    plan_in.set_defaults(func=cmd_import_plan)
     for name, text in (
         ("actuals", "sales (date, amount, external id, one column per dimension ...)"),
         ("opportunities", "opportunity outcomes (external id, date, outcome, amount ...)"),
@@ -968,6 +1159,23 @@ def build_parser() -> argparse.ArgumentParser:
         )
         data_dir(facts)
         facts.set_defaults(func=cmd_import_facts)
+
+    exporter = sub.add_parser("export", help="write data to files")
+    out = exporter.add_subparsers(dest="what", required=True, metavar="WHAT")
+    plan_out = out.add_parser("plan", help="a version as XLSX or CSV (targets, owners, attainment)")
+    plan_out.add_argument("--version", required=True, help="the version's id (or database id)")
+    plan_out.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
+    plan_out.add_argument("--output", "-o", help="file to write (default plan-version-ID.FORMAT)")
+    plan_out.add_argument("--as-of", help="attainment as of this date (default today)")
+    data_dir(plan_out)
+    plan_out.set_defaults(func=cmd_export_plan)
+
+    demo = sub.add_parser(
+        "demo", help="load a demo company and build next year's plan on it (see the README)"
+    )
+    demo.add_argument("--seed", type=int, default=2027, help="the company's seed (default 2027)")
+    data_dir(demo)
+    demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser(
         "bench",

@@ -49,7 +49,10 @@ SLICE_TOTALS_SQL = """
 WITH q AS (
     SELECT q.i, q.lo, q.hi
     FROM unnest(:q_i, :q_lo, :q_hi) AS q(i, lo, hi)
-), c AS (
+), c AS MATERIALIZED (
+    -- MATERIALIZED: referenced once, the CTE would be inlined into the NOT EXISTS
+    -- below and its member expansion recomputed for every (query, fact) pair; the
+    -- demo's re-plan (96 slices over 215,000 facts) took 60 s that way, 11 s so.
     -- one row per coordinate: the member and every descendant of it (NULL for an
     -- unknown member, which then matches no fact)
     SELECT c.i, c.j, array_agg(d.id) AS ids

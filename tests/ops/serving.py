@@ -71,7 +71,7 @@ class Server:
 
     @property
     def token(self) -> str:
-        match = re.search(r"Bearer (\S+)", self.banner)
+        match = re.search(r"export QUOTATREE_TOKEN=(\S+)", self.banner)
         assert match, self.banner
         return match.group(1)
 

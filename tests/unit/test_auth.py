@@ -107,3 +107,12 @@ def test_production_verifies_only_with_a_configured_key() -> None:
     assert Authenticator(Settings(env="production", jwt_secret="s" * 40)).secret == "s" * 40
     # Outside production the one-off secret is how a first start works.
     assert Authenticator(Settings(env="development"), generated_secret="g" * 43).secret
+
+
+def test_a_token_pasted_with_its_label_is_refused_saying_why() -> None:
+    auth = Authenticator(Settings(jwt_secret="s" * 40))
+    good = jwt.encode(claims(), "s" * 40, algorithm="HS256")
+    for pasted in (f"Bearer Bearer {good}", f"Bearer export QUOTATREE_TOKEN={good}"):
+        with pytest.raises(AuthenticationError, match="pasted with its label"):
+            auth.authenticate(pasted)
+    assert auth.authenticate(f"Bearer {good}").subject == "alice"
