@@ -193,7 +193,9 @@ def _replan_periods(
         if exc.code == AllocationErrorCode.OVERSHOOT:
             raise InfeasibleAllocationError(
                 AllocationErrorCode.OVERSHOOT,
-                f"{node.name}: {exc.message}; a re-plan keeps every total, so raise "
+                f"{node.name}: actuals to date "
+                f"{units.amount(exc.details['actual_to_date'])} already exceed its target "
+                f"{units.amount(exc.details['total'])}; a re-plan keeps every total, so raise "
                 f"{node.name}'s target first",
                 {**exc.details, "node": node.key, "field": "asOf"},
             ) from None

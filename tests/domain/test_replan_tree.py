@@ -65,3 +65,7 @@ def test_overshoot_is_refused() -> None:
         )
     assert caught.value.code == "OVERSHOOT"
     assert caught.value.details["field"] == "asOf"
+    # It names the numbers and the one way out a re-plan offers (no engine-only options).
+    message = str(caught.value)
+    assert "already exceed its target" in message and "raise Y's target first" in message
+    assert "ZERO_OPEN" not in message
