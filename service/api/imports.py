@@ -239,7 +239,7 @@ class ActualsImportInput:
     def command(self) -> usecases.FactsImport:
         _check_size(self.rows)
         rows = []
-        for r in self.rows:
+        for i, r in enumerate(self.rows):
             row: dict[str, Any] = {
                 "externalId": r.external_id,
                 "date": r.date,
@@ -252,7 +252,8 @@ class ActualsImportInput:
             }
             if r.credits is not None:
                 row["credits"] = [
-                    (ids.decode(c.owner_id, "Owner", "credits.ownerId"), c.share) for c in r.credits
+                    (ids.decode(c.owner_id, "Owner", f"rows.{i}.credits.{j}.ownerId"), c.share)
+                    for j, c in enumerate(r.credits)
                 ]
             rows.append(row)
         return _command(FactKind.SALES, self.plan_id, self.batch_key, rows)

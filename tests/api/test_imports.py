@@ -262,3 +262,26 @@ async def test_opportunities_and_market_sizes(
     )
     codes = [(e["row"], e["code"]) for e in data["marketSizesImport"]["rowErrors"]]
     assert codes == [(0, "NOT_FOUND")]  # row 1 is stored already, identical: not an error
+
+
+async def test_a_credit_to_something_not_an_owner_names_its_row(
+    gql: GraphQLClient, db: ConnectionBoundDatabase
+) -> None:
+    """Found by fuzzing: the error named `input.credits.ownerId`, a path the input lacks."""
+    setup = await _setup(gql)
+    rows = [
+        sale("S1"),
+        sale(
+            "S2",
+            credits=[
+                {"ownerId": setup["ana"], "share": "0.5"},
+                {"ownerId": setup["plan"], "share": "0.5"},
+            ],
+        ),
+    ]
+    payload = await _import(gql, setup, rows)
+    assert payload["batch"] is None
+    [error] = payload["userErrors"]
+    assert error["code"] == "INVALID_ID"
+    assert error["field"] == ["input", "rows", "1", "credits", "1", "ownerId"]
+    assert await _count(db) == 0
