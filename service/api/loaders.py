@@ -32,6 +32,7 @@ from service.db.models import (
 from service.domain.paging import Page, PageRequest
 from service.plans import attainment as attainment_reads
 from service.plans.attainment import NodeKpiActuals, VersionAttainment
+from service.plans.diagnostics import VersionDiagnostics, diagnose_version
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -93,6 +94,17 @@ def _kpi_loader(
     return DataLoader(load_fn=load)
 
 
+def _diagnostics_loader(
+    db: Database, versions: DataLoader[tuple[int, date], VersionAttainment]
+) -> DataLoader[tuple[int, date], VersionDiagnostics]:
+    """A whole version's diagnosis per (version, asOf), on the request's attainment."""
+
+    async def load(keys: list[tuple[int, date]]) -> list[VersionDiagnostics]:
+        return [await diagnose_version(db, v, d, await versions.load((v, d))) for v, d in keys]
+
+    return DataLoader(load_fn=load)
+
+
 class Loaders:
     def __init__(self, db: Database) -> None:
         self.plan_by_id: DataLoader[int, Plan | None] = _loader(db, repo.plans_by_ids)
@@ -141,3 +153,4 @@ class Loaders:
         )
         self.attainment_by_version = _attainment_loader(db)
         self.kpis_by_node = _kpi_loader(db, self.attainment_by_version)
+        self.diagnostics_by_version = _diagnostics_loader(db, self.attainment_by_version)

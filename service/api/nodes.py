@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from service.api import attainment as attainment_api
+from service.api import diagnostics as diagnostics_api
 from service.api import ids
 from service.api.attainment import AsOf, Attainment, KpiActuals
 from service.api.audit import AuditEntryConnection, audit_trail
@@ -291,6 +292,27 @@ class TargetNode(relay.Node):
     @strawberry.field(description="How the target is to be reached (execution strategy).")
     def strategy(self) -> str | None:
         return self.row.strategy
+
+    @strawberry.field(
+        description="Diagnostic findings on this node and, unless `subtree` is false, on every "
+        "node below it (tree order). See the README's 'Diagnostics'."
+    )
+    async def diagnostics(
+        self,
+        info: Info[Context, None],
+        as_of: diagnostics_api.AsOf = None,
+        subtree: Annotated[
+            bool, strawberry.argument(description="Include the findings below the node.")
+        ] = True,
+        severities: diagnostics_api.Severities = None,
+        codes: diagnostics_api.Codes = None,
+        first: diagnostics_api.First = None,
+    ) -> list[diagnostics_api.Finding]:
+        found = await diagnostics_api.version_diagnostics(info, self.row.version_id, as_of)
+        keys = found.subtree(self.row.key) if subtree else {self.row.key}
+        return diagnostics_api.findings(
+            found, keys=keys, severities=severities, codes=codes, first=first
+        )
 
     @strawberry.field(description="KPI targets besides the amount.")
     async def kpis(self, info: Info[Context, None]) -> NodeKpis:

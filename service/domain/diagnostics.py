@@ -306,7 +306,7 @@ class Finding:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _dec(value: Fraction | int | Decimal | None) -> Decimal | None:
+def as_decimal(value: Fraction | int | Decimal | None) -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, Decimal):
@@ -352,7 +352,13 @@ def _finding(
     suggestion: str,
 ) -> Finding:
     return Finding(
-        code, SEVERITY[code], node.key, _dec(measured), _dec(threshold), message, suggestion
+        code,
+        SEVERITY[code],
+        node.key,
+        as_decimal(measured),
+        as_decimal(threshold),
+        message,
+        suggestion,
     )
 
 

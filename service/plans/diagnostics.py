@@ -28,6 +28,13 @@ from service.domain.paths import path_ids
 from service.domain.tree import DimensionKind
 from service.plans.attainment import VersionAttainment, not_found, version_attainment
 
+DEFAULT_FINDINGS = 100
+"""Findings one read returns unless it asks for another number."""
+MAX_FINDINGS = 1000
+"""Most findings one read returns."""
+MAX_UNOWNED_LEAVES = 500
+"""Most unowned leaves ``Readiness.unownedLeaves`` returns."""
+
 
 @dataclass(slots=True)
 class VersionDiagnostics:
