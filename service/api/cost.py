@@ -291,6 +291,15 @@ DECLARED: dict[str, Declaration] = {
     "MembersCreatePayload.members": Measured(50, "the rows of one member load", max=MAX_BULK_ROWS),
     "NodeSplitPayload.children": Measured(10, "the new children", max=MAX_SPLIT_MEMBERS),
     "NodeSplitPayload.userErrors": _ERRORS,
+    "NodeSplitPayload.diagnostics": Bounded(
+        _findings_size, "findings on the touched nodes, at most `first`", arguments=("first",)
+    ),
+    "NodeSplitMatrixPayload.diagnostics": Bounded(
+        _findings_size, "findings on the touched nodes, at most `first`", arguments=("first",)
+    ),
+    "NodePayload.diagnostics": Bounded(
+        _findings_size, "findings on the touched nodes, at most `first`", arguments=("first",)
+    ),
     "NodeSplitMatrixPayload.rows": Measured(10, "the new children", max=MAX_SPLIT_MEMBERS),
     "NodeSplitMatrixPayload.cells": Measured(100, "rows x columns new grandchildren"),
     "NodeSplitMatrixPayload.userErrors": _ERRORS,

@@ -8,7 +8,7 @@ number of fields asking (see ``service.plans.diagnostics``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
@@ -180,8 +180,33 @@ def findings(
     return [Finding.of(found.version_id, f) for f in chosen]
 
 
-def finding_list(version_id: int, found: Sequence[rules.Finding]) -> list[Finding]:
-    return [Finding.of(version_id, f) for f in found]
+Touched = tuple[int, tuple[int, ...], tuple[int, ...]]
+"""What a mutation touched: (version id, nodes whose subtrees count, single nodes)."""
+
+PAYLOAD_DIAGNOSTICS = (
+    "Diagnostic findings on what the change touched (the split node and its new subtree; "
+    "an edited node's parent and siblings, and every node whose target moved), as of "
+    "today: the change is applied either way, this is the warning. Computed only when "
+    "asked for (it diagnoses the version)."
+)
+
+
+async def payload_findings(
+    info: Info[Context, None],
+    touched: Touched | None,
+    severities: Iterable[Severity] | None,
+    codes: Iterable[Code] | None,
+    first: int | None,
+) -> list[Finding] | None:
+    """The findings of a payload's touched nodes; None when the mutation failed."""
+    if touched is None:
+        return None
+    version_id, roots, single = touched
+    found = await version_diagnostics(info, version_id, None)
+    keys = set(single)
+    for key in roots:
+        keys |= found.subtree(key)
+    return findings(found, keys=keys, severities=severities, codes=codes, first=first)
 
 
 @strawberry.type(description="How deep the tree decomposes along one of the five dimensions.")

@@ -622,14 +622,28 @@ class NodePayload(Payload[usecases.NodeEdit]):
         strawberry.field(description="The version, with its new revision.")
     )
     user_errors: list[UserError] = errors_field()
+    touched: strawberry.Private[diagnostics_api.Touched | None] = None
+
+    @strawberry.field(description=diagnostics_api.PAYLOAD_DIAGNOSTICS)
+    async def diagnostics(
+        self,
+        info: Info[Context, None],
+        severities: diagnostics_api.Severities = None,
+        codes: diagnostics_api.Codes = None,
+        first: diagnostics_api.First = None,
+    ) -> list[diagnostics_api.Finding] | None:
+        return await diagnostics_api.payload_findings(info, self.touched, severities, codes, first)
 
     @classmethod
     def of(cls, done: usecases.NodeEdit) -> NodePayload:
+        node = done.node
+        around = node.parent_key if node.parent_key is not None else node.key
         return cls(
-            node=TargetNode(row=done.node),
+            node=TargetNode(row=node),
             changed=[TargetNode(row=n) for n in done.changed],
             version=wrap(done.version),
             user_errors=[],
+            touched=(node.version_id, (around,), tuple(n.key for n in done.changed)),
         )
 
 
