@@ -870,7 +870,7 @@ def _print_row_errors(file: str, exc: Exception) -> None:
     print(f"quotatree: error: {len(errors)} bad row(s); nothing was written", file=sys.stderr)
 
 
-BENCHMARKS = ("allocation", "versions", "http", "imports", "attainment")
+BENCHMARKS = ("allocation", "versions", "http", "imports", "attainment", "diagnostics")
 
 
 def _checkout() -> Path:
