@@ -61,29 +61,47 @@ async def reviews(session: AsyncSession, version_id: int) -> list[tuple[int, int
 
 
 SHARED_SQL = """
-WITH ch AS (
-    SELECT m.id FROM member m JOIN dimension d ON d.id = m.dimension_id
-    WHERE d.kind = 'CHANNEL'
-), pairs AS (
+WITH pairs AS (
     SELECT DISTINCT f.customer_ref, x.mid
     FROM sales_fact f CROSS JOIN LATERAL unnest(f.members) AS x(mid)
     WHERE f.customer_ref IS NOT NULL AND f.sold_on >= :low AND f.sold_on < :high
-      AND x.mid IN (SELECT id FROM ch)
+      AND x.mid IN (
+          SELECT m.id FROM member m JOIN dimension d ON d.id = m.dimension_id
+          WHERE d.kind = 'CHANNEL'
+      )
 ), shared AS (
-    SELECT customer_ref, array_agg(mid) AS mids FROM pairs
+    SELECT array_agg(mid ORDER BY mid) AS mids FROM pairs
     GROUP BY customer_ref HAVING count(*) > 1
+), combos AS (
+    SELECT mids, count(*) AS customers FROM shared GROUP BY mids
 )
-SELECT s.customer_ref, array_agg(m.path)
-FROM shared s CROSS JOIN LATERAL unnest(s.mids) AS u(mid) JOIN member m ON m.id = u.mid
-GROUP BY s.customer_ref
+SELECT 0, c.mids, c.customers, NULL::text FROM combos c
+UNION ALL
+SELECT 1, ARRAY[m.id], NULL, m.path FROM member m
+WHERE m.id IN (SELECT unnest(mids) FROM combos)
 """
 
 
-async def shared_customers(session: AsyncSession, low: date, high: date) -> list[list[str]]:
-    """Per customer with sales in ``[low, high)`` in more than one channel member: the
-    paths of those channel members."""
+@dataclass(frozen=True, slots=True)
+class SharedCustomers:
+    combos: list[tuple[list[int], int]]
+    """(channel members, customers buying in exactly those) for customers in several."""
+    paths: dict[int, str]
+    """The id paths of those channel members."""
+
+
+async def shared_customers(session: AsyncSession, low: date, high: date) -> SharedCustomers:
+    """Customers with sales in ``[low, high)`` in more than one channel member, counted by
+    the set of channel members they bought in; one statement."""
     result = await session.execute(text(SHARED_SQL), {"low": low, "high": high})
-    return [list(paths) for _, paths in result.all()]
+    combos: list[tuple[list[int], int]] = []
+    paths: dict[int, str] = {}
+    for kind, mids, count, path in result.all():
+        if kind == 0:
+            combos.append((list(mids), int(count)))
+        else:
+            paths[int(mids[0])] = path
+    return SharedCustomers(combos=combos, paths=paths)
 
 
 async def actuals_through(session: AsyncSession, low: date, high: date) -> date | None:

@@ -279,9 +279,9 @@ class Facts:
     as_of: date
     thresholds: Thresholds = DEFAULTS
     reviews: Sequence[ReviewFact] = ()
-    shared_customers: Sequence[frozenset[int]] = ()
-    """Per customer who bought in more than one channel member: those channel members
-    and all their ancestors."""
+    shared_customers: Sequence[tuple[frozenset[int], int]] = ()
+    """Customers who bought in more than one channel member, grouped by those channel
+    members: (the members and all their ancestors, how many customers)."""
     tiers: Mapping[int, Sequence[str]] = field(default_factory=dict)
     """Tier order (highest value first) per dimension id; ``DEFAULT_TIERS`` otherwise."""
     actuals_through: date | None = None
@@ -640,11 +640,11 @@ def _channel(tree: _Tree, n: Node, facts: Facts, out: list[Finding]) -> None:
 
 
 def _conflict(tree: _Tree, n: Node, kids: Sequence[Node], facts: Facts, out: list[Finding]) -> None:
-    members = [c.member_id for c in kids]
+    members = [c.member_id for c in kids if c.member_id is not None]
     shared = 0
-    for seen in facts.shared_customers:
-        if sum(1 for m in members if m is not None and m in seen) >= 2:
-            shared += 1
+    for seen, customers in facts.shared_customers:
+        if sum(1 for m in members if m in seen) >= 2:
+            shared += customers
     # targets: the same single customer with a target under two sibling channels
     holders: dict[int, set[int]] = defaultdict(set)
     for i, c in enumerate(kids):

@@ -144,17 +144,20 @@ async def diagnose_version(
         through = await sql.actuals_through(session, history_low, day_after(as_of))
         regions = sorted({r.member_id for r in rows.values() if r.kind == "REGION" and r.member_id})
         markets = await att_sql.market_sizes(session, regions, year.start, year.end)
-        shared_paths = (
-            await sql.shared_customers(session, history_low, min(year.end, day_after(as_of)))
+        shared = (
+            await sql.shared_customers(session, years_back(day_after(as_of), 1), day_after(as_of))
             if any(r.split_kind == "CHANNEL" for r in rows.values())
-            else []
+            else sql.SharedCustomers(combos=[], paths={})
         )
     thresholds = rules.thresholds_from(settings)
     nodes: list[Node] = []
     rolled = numbers.rolled
+    attributes: dict[int | None, MemberAttributes] = {None: MemberAttributes()}
     for rn in numbers.nodes:
         r = rows[rn.key]
-        attrs = MemberAttributes.from_json(r.attributes or {})
+        attrs = attributes.get(r.member_id)
+        if attrs is None:
+            attrs = attributes[r.member_id] = MemberAttributes.from_json(r.attributes or {})
         history = sum(h.total for h in rolled.history(rn.key, rn.period, as_of))
         nodes.append(
             Node(
@@ -185,7 +188,8 @@ async def diagnose_version(
         thresholds=thresholds,
         reviews=[rules.ReviewFact(k, p, h) for k, p, h in reviews],
         shared_customers=[
-            frozenset(i for p in paths for i in path_ids(p)) for paths in shared_paths
+            (frozenset(i for m in mids for i in path_ids(shared.paths[m])), count)
+            for mids, count in shared.combos
         ],
         tiers=tiers,
         actuals_through=through,

@@ -192,10 +192,10 @@ def test_channel_concentration() -> None:
 def test_channel_conflict_by_actuals_and_by_targets() -> None:
     base = root(split_kind=K.CHANNEL)
     direct, partner = kids(K.CHANNEL, [500, 500])
-    shared = [frozenset({direct.member_id or 0, partner.member_id or 0, 7})]
+    shared = [(frozenset({direct.member_id or 0, partner.member_id or 0, 7}), 1)]
     facts = replace(EARLY, shared_customers=shared)
     assert codes([base, direct, partner], facts) == [Code.CHANNEL_CONFLICT]
-    apart = replace(EARLY, shared_customers=[frozenset({direct.member_id or 0, 7})])
+    apart = replace(EARLY, shared_customers=[(frozenset({direct.member_id or 0, 7}), 4)])
     assert codes([base, direct, partner], apart) == []
     assert (
         codes(
