@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -21,7 +22,7 @@ from service.db import attainment as att_sql
 from service.db import diagnostics as sql
 from service.db.engine import Database
 from service.domain import diagnostics as rules
-from service.domain.attainment import day_after, years_back
+from service.domain.attainment import Status, day_after, years_back
 from service.domain.diagnostics import Code, Finding, Node, Readiness, Severity, Thresholds
 from service.domain.members import MemberAttributes
 from service.domain.paths import path_ids
@@ -81,11 +82,22 @@ class VersionDiagnostics:
             and (cod is None or f.code in cod)
         ]
 
+    @property
+    def thresholds_alert(self) -> Decimal:
+        """The plan's alert pace (``PlanVersion.alerts`` lists the nodes below it)."""
+        return self.attainment.thresholds.alert
+
     def readiness(self) -> Readiness:
+        """Readiness; open alerts counted as ``PlanVersion.alerts`` lists them (started
+        nodes below the plan's alert pace), without ranking them."""
         if self._readiness is None:
-            self._readiness = rules.readiness(
-                self.nodes, self.facts, open_alerts=len(self.attainment.alerts(None))
+            limit = Fraction(self.thresholds_alert)
+            alerts = sum(
+                1
+                for a in self.attainment.all_nodes().values()
+                if a.status is not Status.NOT_STARTED and a.pace is not None and a.pace < limit
             )
+            self._readiness = rules.readiness(self.nodes, self.facts, open_alerts=alerts)
         return self._readiness
 
 
