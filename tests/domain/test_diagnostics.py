@@ -385,3 +385,14 @@ def test_readiness_numbers() -> None:
     assert r.open_alerts == 3 and r.actuals_through == date(2026, 4, 30)
     stale = replace(facts, thresholds=Thresholds(review_cadence_days=14))
     assert not d.readiness([base, *regions, *quarters], stale, open_alerts=0).reviews_in_cadence
+
+
+def test_the_readme_documents_every_rule_and_threshold() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Diagnostics", 1)[1].split("\n## ", 1)[0]
+    for code in Code:
+        assert f"| `{code.value}` |" in section, code
+    for name in d.FIELDS:
+        assert f"`{name}`" in section, name
