@@ -223,6 +223,14 @@ async def test_conflict_from_actuals_and_edit_payload(
         )
     )["nodeSetTarget"]
     assert "CHANNEL_CONCENTRATION" in {f["code"] for f in again["diagnostics"]}
+    # a refused edit has no findings (null), only its user error
+    stale = (
+        await gql(
+            SET_TARGET,
+            {"input": {"nodeId": plan["direct"], "revision": 1, "target": "100.00"}},
+        )
+    )["nodeSetTarget"]
+    assert stale["userErrors"] and stale["diagnostics"] is None
 
 
 async def test_readiness_numbers(gql: GraphQLClient, plan: dict[str, Any]) -> None:
