@@ -1054,7 +1054,7 @@ def cmd_import_plan(args: argparse.Namespace) -> int:
     return 1 if report.refused else 0
 
 
-BENCHMARKS = ("allocation", "versions", "http", "imports", "attainment")
+BENCHMARKS = ("allocation", "versions", "http", "imports", "attainment", "diagnostics")
 
 
 def _checkout() -> Path:

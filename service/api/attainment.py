@@ -17,6 +17,7 @@ from strawberry.types import Info
 
 from service.api import ids
 from service.api.context import Context
+from service.api.diagnostics import DiagnosticsThresholds, DiagnosticsThresholdsInput
 from service.api.errors import UserError
 from service.api.mutation import INPUT, Payload, errors_field, mutate
 from service.api.scalars import Amount, describe_enum
@@ -233,6 +234,10 @@ class PlanSettingsUpdateInput:
     alert_pace: Decimal | None = strawberry.field(
         default=strawberry.UNSET, description="Alerts list the nodes whose pace is below this."
     )
+    diagnostics: DiagnosticsThresholdsInput | None = strawberry.field(
+        default=None,
+        description="Diagnostic thresholds to set (fields left out stay, null resets one).",
+    )
     reason: str | None = strawberry.field(
         default=None, description="Why, for the audit trail (up to 2000 characters)."
     )
@@ -248,7 +253,9 @@ class PlanSettingsUpdateInput:
             if value is not strawberry.UNSET
         }
         return usecases.PlanSettingsUpdate(
-            plan_id=ids.decode(self.plan_id, "Plan", "planId"), attainment=changes
+            plan_id=ids.decode(self.plan_id, "Plan", "planId"),
+            attainment=changes,
+            diagnostics=self.diagnostics.changes() if self.diagnostics else {},
         )
 
 
@@ -260,6 +267,9 @@ class PlanSettingsPayload(Payload[usecases.PlanSettings]):
     attainment_thresholds: AttainmentThresholds | None = strawberry.field(
         description="The thresholds now in force."
     )
+    diagnostics_thresholds: DiagnosticsThresholds | None = strawberry.field(
+        description="The diagnostic thresholds now in force."
+    )
     user_errors: list[UserError] = errors_field()
 
     @classmethod
@@ -267,6 +277,7 @@ class PlanSettingsPayload(Payload[usecases.PlanSettings]):
         return cls(
             plan=cast("Plan", wrap(done.plan)),
             attainment_thresholds=AttainmentThresholds.of(done.thresholds),
+            diagnostics_thresholds=DiagnosticsThresholds.of(done.diagnostics),
             user_errors=[],
         )
 
@@ -274,8 +285,8 @@ class PlanSettingsPayload(Payload[usecases.PlanSettings]):
 @strawberry.type
 class AttainmentMutations:
     @strawberry.mutation(
-        description="Set a plan's attainment thresholds (status and alerts); audited with the "
-        "values before and after."
+        description="Set a plan's attainment thresholds (status and alerts) and diagnostic "
+        "thresholds; audited with the values before and after."
     )
     async def plan_settings_update(
         self, info: Info[Context, None], input: Annotated[PlanSettingsUpdateInput, INPUT]

@@ -96,6 +96,7 @@ from service.domain.members import MAX_DEPTH as MAX_MEMBER_DEPTH
 from service.domain.paging import MAX_PAGE
 from service.domain.tree import MAX_SPLIT_MEMBERS
 from service.plans.attainment import DEFAULT_ALERTS, MAX_ALERTS
+from service.plans.diagnostics import DEFAULT_FINDINGS, MAX_FINDINGS, MAX_UNOWNED_LEAVES
 from service.plans.nodes import MAX_BULK_NODES
 from service.plans.owners import MAX_HELD, MAX_UNOWNED
 from service.plans.versions import MAX_DIFF_ROWS
@@ -203,6 +204,21 @@ def _alerts_size(arguments: Mapping[str, Any]) -> int:
     return DEFAULT_ALERTS
 
 
+def _findings_size(arguments: Mapping[str, Any]) -> int:
+    """Diagnostics return at most ``first`` findings (100 by default, at most 1000)."""
+    first = arguments.get("first")
+    if isinstance(first, int) and not isinstance(first, bool) and first > 0:
+        return min(first, MAX_FINDINGS)
+    return DEFAULT_FINDINGS
+
+
+def _unowned_size(arguments: Mapping[str, Any]) -> int:
+    first = arguments.get("first")
+    if isinstance(first, int) and not isinstance(first, bool) and first > 0:
+        return min(first, MAX_UNOWNED_LEAVES)
+    return 50
+
+
 _ERRORS = Measured(1, "what the caller must fix; usually none or one")
 
 DECLARED: dict[str, Declaration] = {
@@ -242,6 +258,24 @@ DECLARED: dict[str, Declaration] = {
         "nodes behind pace, at most `first` (50 by default, at most 500)",
         arguments=("first",),
     ),
+    "PlanVersion.diagnostics": Bounded(
+        _findings_size,
+        f"findings in tree order, at most `first` ({DEFAULT_FINDINGS} by default, at most "
+        f"{MAX_FINDINGS})",
+        arguments=("first",),
+    ),
+    "TargetNode.diagnostics": Bounded(
+        _findings_size,
+        f"findings of the node (and subtree), at most `first` ({DEFAULT_FINDINGS} by default)",
+        arguments=("first",),
+    ),
+    "Readiness.dimensions": Bounded(5, "the five dimensions of the method"),
+    "Readiness.findingsBySeverity": Bounded(3, "one per severity"),
+    "Readiness.unownedLeaves": Bounded(
+        _unowned_size,
+        f"leaves nobody owns, at most `first` (50 by default, at most {MAX_UNOWNED_LEAVES})",
+        arguments=("first",),
+    ),
     "PlanVersion.ownerRanking": Measured(20, "one entry per owner holding nodes"),
     "PlanSettingsPayload.userErrors": _ERRORS,
     "VersionDiff.changes": Measured(50, "changed nodes, cut at the maximum", max=MAX_DIFF_ROWS),
@@ -257,6 +291,15 @@ DECLARED: dict[str, Declaration] = {
     "MembersCreatePayload.members": Measured(50, "the rows of one member load", max=MAX_BULK_ROWS),
     "NodeSplitPayload.children": Measured(10, "the new children", max=MAX_SPLIT_MEMBERS),
     "NodeSplitPayload.userErrors": _ERRORS,
+    "NodeSplitPayload.diagnostics": Bounded(
+        _findings_size, "findings on the touched nodes, at most `first`", arguments=("first",)
+    ),
+    "NodeSplitMatrixPayload.diagnostics": Bounded(
+        _findings_size, "findings on the touched nodes, at most `first`", arguments=("first",)
+    ),
+    "NodePayload.diagnostics": Bounded(
+        _findings_size, "findings on the touched nodes, at most `first`", arguments=("first",)
+    ),
     "NodeSplitMatrixPayload.rows": Measured(10, "the new children", max=MAX_SPLIT_MEMBERS),
     "NodeSplitMatrixPayload.cells": Measured(100, "rows x columns new grandchildren"),
     "NodeSplitMatrixPayload.userErrors": _ERRORS,

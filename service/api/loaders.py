@@ -35,6 +35,7 @@ from service.db.models import (
 from service.domain.paging import Page, PageRequest
 from service.plans import attainment as attainment_reads
 from service.plans.attainment import NodeKpiActuals, VersionAttainment
+from service.plans.diagnostics import VersionDiagnostics, diagnose_version_on
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -117,6 +118,26 @@ def _kpi_loader(
     return DataLoader(load_fn=load)
 
 
+async def _diagnose(
+    session: Session, key: tuple[int, date, VersionAttainment]
+) -> VersionDiagnostics:
+    return await diagnose_version_on(session, *key)
+
+
+def _diagnostics_loader(
+    reads: RequestReads, versions: DataLoader[tuple[int, date], VersionAttainment]
+) -> DataLoader[tuple[int, date], VersionDiagnostics]:
+    """A whole version's diagnosis per (version, asOf), on the request's attainment."""
+
+    async def load(keys: list[tuple[int, date]]) -> list[VersionDiagnostics]:
+        return [
+            await reads.run(_diagnose, (v, d, await versions.load((v, d))), orm=True)
+            for v, d in keys
+        ]
+
+    return DataLoader(load_fn=load)
+
+
 class Loaders:
     def __init__(self, db: RequestReads) -> None:
         self.plan_by_id: DataLoader[int, Plan | None] = _core(db, repo.plan_records_by_ids)
@@ -165,3 +186,4 @@ class Loaders:
         )
         self.attainment_by_version = _attainment_loader(db)
         self.kpis_by_node = _kpi_loader(db, self.attainment_by_version)
+        self.diagnostics_by_version = _diagnostics_loader(db, self.attainment_by_version)

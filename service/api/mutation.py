@@ -48,7 +48,11 @@ class Payload(Generic[R]):
     def failure(cls, errors: list[UserError]) -> Self:
         """The payload with every object field null and these errors."""
         shape: Any = cls
-        values = {f.name: None for f in dataclasses.fields(shape) if f.name != "user_errors"}
+        values = {
+            f.name: None
+            for f in dataclasses.fields(shape)
+            if f.name != "user_errors" and f.init  # resolver fields are not arguments
+        }
         return cast(Self, shape(**values, user_errors=errors))
 
 

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from service.api import attainment as attainment_api
+from service.api import diagnostics as diagnostics_api
 from service.api import ids
 from service.api.attainment import AsOf, Attainment, KpiActuals
 from service.api.audit import AuditEntryConnection, audit_trail
@@ -291,6 +292,27 @@ class TargetNode(relay.Node):
     @strawberry.field(description="How the target is to be reached (execution strategy).")
     def strategy(self) -> str | None:
         return self.row.strategy
+
+    @strawberry.field(
+        description="Diagnostic findings on this node and, unless `subtree` is false, on every "
+        "node below it (tree order). See the README's 'Diagnostics'."
+    )
+    async def diagnostics(
+        self,
+        info: Info[Context, None],
+        as_of: diagnostics_api.AsOf = None,
+        subtree: Annotated[
+            bool, strawberry.argument(description="Include the findings below the node.")
+        ] = True,
+        severities: diagnostics_api.Severities = None,
+        codes: diagnostics_api.Codes = None,
+        first: diagnostics_api.First = None,
+    ) -> list[diagnostics_api.Finding]:
+        found = await diagnostics_api.version_diagnostics(info, self.row.version_id, as_of)
+        keys = found.subtree(self.row.key) if subtree else {self.row.key}
+        return diagnostics_api.findings(
+            found, keys=keys, severities=severities, codes=codes, first=first
+        )
 
     @strawberry.field(description="KPI targets besides the amount.")
     async def kpis(self, info: Info[Context, None]) -> NodeKpis:
@@ -600,14 +622,28 @@ class NodePayload(Payload[usecases.NodeEdit]):
         strawberry.field(description="The version, with its new revision.")
     )
     user_errors: list[UserError] = errors_field()
+    touched: strawberry.Private[diagnostics_api.Touched | None] = None
+
+    @strawberry.field(description=diagnostics_api.PAYLOAD_DIAGNOSTICS)
+    async def diagnostics(
+        self,
+        info: Info[Context, None],
+        severities: diagnostics_api.Severities = None,
+        codes: diagnostics_api.Codes = None,
+        first: diagnostics_api.First = None,
+    ) -> list[diagnostics_api.Finding] | None:
+        return await diagnostics_api.payload_findings(info, self.touched, severities, codes, first)
 
     @classmethod
     def of(cls, done: usecases.NodeEdit) -> NodePayload:
+        node = done.node
+        around = node.parent_key if node.parent_key is not None else node.key
         return cls(
-            node=TargetNode(row=done.node),
+            node=TargetNode(row=node),
             changed=[TargetNode(row=n) for n in done.changed],
             version=wrap(done.version),
             user_errors=[],
+            touched=(node.version_id, (around,), tuple(n.key for n in done.changed)),
         )
 
 

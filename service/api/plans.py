@@ -13,6 +13,7 @@ from strawberry.types import Info
 from service.api import ids
 from service.api.attainment import AttainmentThresholds
 from service.api.context import Context
+from service.api.diagnostics import DiagnosticsThresholds
 from service.api.dimensions import Dimension
 from service.api.errors import UserError
 from service.api.mutation import INPUT, Payload, errors_field, mutate
@@ -24,6 +25,7 @@ from service.api.wrap import RowNode, wraps
 from service.db.models import Plan as PlanRow
 from service.domain.attainment import thresholds_from
 from service.domain.calendar import CalendarSpec, PeriodPattern, YearEnd
+from service.domain.diagnostics import thresholds_from as diagnostic_thresholds
 from service.domain.measures import MAX_QUANTITY_DECIMALS, MAX_UNIT_LENGTH
 from service.domain.tree import Measure
 from service.plans import plans as usecases
@@ -91,6 +93,13 @@ class Plan(RowNode):
     )
     def attainment_thresholds(self) -> AttainmentThresholds:
         return AttainmentThresholds.of(thresholds_from(self.row.settings or {}))
+
+    @strawberry.field(
+        description="Thresholds of the diagnostic rules (defaults where not set; change them "
+        "with planSettingsUpdate). See the README's 'Diagnostics'."
+    )
+    def diagnostics_thresholds(self) -> DiagnosticsThresholds:
+        return DiagnosticsThresholds.of(diagnostic_thresholds(self.row.settings or {}))
 
     @strawberry.field(description="The fiscal year the plan targets, e.g. 2027.")
     def fiscal_year(self) -> int:

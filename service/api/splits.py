@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
+from service.api import diagnostics as diagnostics_api
 from service.api import ids
 from service.api.context import Context
 from service.api.errors import UserError
@@ -296,6 +297,17 @@ class NodeSplitPayload(Payload[usecases.NodeSplit]):
         strawberry.field(description="The version, with its new revision.")
     )
     user_errors: list[UserError] = errors_field()
+    touched: strawberry.Private[diagnostics_api.Touched | None] = None
+
+    @strawberry.field(description=diagnostics_api.PAYLOAD_DIAGNOSTICS)
+    async def diagnostics(
+        self,
+        info: Info[Context, None],
+        severities: diagnostics_api.Severities = None,
+        codes: diagnostics_api.Codes = None,
+        first: diagnostics_api.First = None,
+    ) -> list[diagnostics_api.Finding] | None:
+        return await diagnostics_api.payload_findings(info, self.touched, severities, codes, first)
 
     @classmethod
     def of(cls, done: usecases.NodeSplit) -> NodeSplitPayload:
@@ -304,6 +316,7 @@ class NodeSplitPayload(Payload[usecases.NodeSplit]):
             children=[TargetNode(row=c) for c in done.children],
             version=wrap(done.version),
             user_errors=[],
+            touched=(done.node.version_id, (done.node.key,), ()),
         )
 
 
@@ -394,6 +407,17 @@ class NodeSplitMatrixPayload(Payload[usecases.MatrixSplit]):
         strawberry.field(description="The version, with its new revision.")
     )
     user_errors: list[UserError] = errors_field()
+    touched: strawberry.Private[diagnostics_api.Touched | None] = None
+
+    @strawberry.field(description=diagnostics_api.PAYLOAD_DIAGNOSTICS)
+    async def diagnostics(
+        self,
+        info: Info[Context, None],
+        severities: diagnostics_api.Severities = None,
+        codes: diagnostics_api.Codes = None,
+        first: diagnostics_api.First = None,
+    ) -> list[diagnostics_api.Finding] | None:
+        return await diagnostics_api.payload_findings(info, self.touched, severities, codes, first)
 
     @classmethod
     def of(cls, done: usecases.MatrixSplit) -> NodeSplitMatrixPayload:
@@ -405,6 +429,7 @@ class NodeSplitMatrixPayload(Payload[usecases.MatrixSplit]):
             max_residual=done.max_residual,
             version=wrap(done.version),
             user_errors=[],
+            touched=(done.node.version_id, (done.node.key,), ()),
         )
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import strawberry
 from strawberry.types import Info
 
+from service.api import diagnostics as diagnostics_api
 from service.api import ids
 from service.api.attainment import AsOf, Attainment, version_numbers
 from service.api.audit import AuditEntryConnection, audit_trail
@@ -344,6 +345,33 @@ class PlanVersion(RowNode):
                 )
             )
         return out
+
+    @strawberry.field(
+        description="Diagnostic findings of the whole version: the decomposition mistakes of "
+        "the five dimensions, with the numbers that tripped them (tree order). See the "
+        "README's 'Diagnostics'."
+    )
+    async def diagnostics(
+        self,
+        info: Info[Context, None],
+        as_of: diagnostics_api.AsOf = None,
+        severities: diagnostics_api.Severities = None,
+        codes: diagnostics_api.Codes = None,
+        first: diagnostics_api.First = None,
+    ) -> list[diagnostics_api.Finding]:
+        found = await diagnostics_api.version_diagnostics(info, self.row.id, as_of)
+        return diagnostics_api.findings(
+            found, keys=None, severities=severities, codes=codes, first=first
+        )
+
+    @strawberry.field(
+        description="Readiness: which dimensions the tree decomposes along and how deep, the "
+        "share of the target with an owner, and whether the monitoring loop runs."
+    )
+    async def readiness(
+        self, info: Info[Context, None], as_of: diagnostics_api.AsOf = None
+    ) -> diagnostics_api.Readiness:
+        return await diagnostics_api.readiness(info, self.row.id, as_of)
 
     @strawberry.field(description="The root node: the whole target of the version.")
     async def root(self, info: Info[Context, None]) -> TargetNode | None:

@@ -25,6 +25,7 @@ from service.db import repositories as repo
 from service.db.engine import Database, Session
 from service.db.models import Plan
 from service.domain import attainment as rules
+from service.domain import diagnostics as diagnostic_rules
 from service.domain.attainment import Attainment, Period, Status, Thresholds
 from service.domain.attainment_rollup import (
     Groups,
@@ -420,28 +421,39 @@ class PlanSettingsUpdate:
     plan_id: int
     attainment: dict[str, Any]
     """Thresholds to set (``onTrackPace``, ``atRiskPace``, ``alertPace``; None resets)."""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    """Diagnostic thresholds to set (camelCase names of ``diagnostics.FIELDS``; None
+    resets)."""
 
 
 @dataclass(frozen=True, slots=True)
 class PlanSettings:
     plan: Plan
     thresholds: Thresholds
+    diagnostics: diagnostic_rules.Thresholds
 
 
 @write(AuditAction.PLAN_SETTINGS_UPDATE)
 async def update_settings(uow: UnitOfWork, command: PlanSettingsUpdate) -> PlanSettings:
-    """Set a plan's attainment thresholds (checked; audited with before and after)."""
+    """Set a plan's attainment and diagnostic thresholds (checked; audited with the values
+    before and after)."""
     plan = await repo.plan_for_update(uow.session, command.plan_id)
     if plan is None:
         raise InvalidInputError("NOT_FOUND", "`planId` is not a known plan", "planId")
     before = rules.thresholds_from(plan.settings)
     after = rules.update_thresholds(before, command.attainment)
+    diag_before = diagnostic_rules.thresholds_from(plan.settings)
+    diag_after = diagnostic_rules.update_thresholds(diag_before, command.diagnostics)
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
     if after != before:
-        plan.settings = {**plan.settings, rules.SETTINGS_KEY: after.to_json()}
+        old[rules.SETTINGS_KEY] = before.to_json()
+        new[rules.SETTINGS_KEY] = after.to_json()
+    if diag_after != diag_before:
+        old[diagnostic_rules.SETTINGS_KEY] = diag_before.to_json()
+        new[diagnostic_rules.SETTINGS_KEY] = diag_after.to_json()
+    if new:
+        plan.settings = {**plan.settings, **new}
         await uow.session.flush()
-        uow.record(
-            plan_id=plan.id,
-            before={rules.SETTINGS_KEY: before.to_json()},
-            after={rules.SETTINGS_KEY: after.to_json()},
-        )
-    return PlanSettings(plan=plan, thresholds=after)
+        uow.record(plan_id=plan.id, before=old, after=new)
+    return PlanSettings(plan=plan, thresholds=after, diagnostics=diag_after)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.benchmarks import attainment as bench_attainment
+from tests.benchmarks import diagnostics as bench_diagnostics
 from tests.benchmarks import http as bench_http
 from tests.benchmarks import versions as bench_versions
 
@@ -86,3 +87,12 @@ def test_attainment_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     assert "floor (GROUP BY members" in out and "version_attainment() + all_nodes()" in out
     assert "root actual equals the facts' sum to asOf: yes" in out
     assert "goal <= 2x floor: " in out
+
+
+def test_diagnostics_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_diagnostics.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "quotatree diagnostics benchmark" in out
+    assert "Diagnosis of a 2,000-node version with 20,000 sales" in out
+    assert "floor (GROUP BY members" in out and "diagnose_version() (every rule" in out
+    assert "CHANNEL_CONFLICT" in out and "goal <= 3x floor: " in out

@@ -1,0 +1,225 @@
+"""Diagnostics reads: a version's findings and readiness as of a date.
+
+The rules (``service.domain.diagnostics``) take plain data; this gathers it in a fixed
+number of statements whatever the size of the version: the attainment roll-up (three
+statements: header, nodes, sales by members and date bucket, which give every node's
+actual to date and its history in earlier years), then the nodes' coordinates, splits
+and strategies, the dimensions' tiers, the reviews, the last day with sales, the
+market sizes of the region members and, when the version splits by channel, the
+customers bought in more than one channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from service.db import attainment as att_sql
+from service.db import diagnostics as sql
+from service.db.engine import Database, Session
+from service.domain import diagnostics as rules
+from service.domain.attainment import Status, day_after, years_back
+from service.domain.diagnostics import Code, Finding, Node, Readiness, Severity, Thresholds
+from service.domain.members import MemberAttributes
+from service.domain.paths import path_ids
+from service.domain.tree import DimensionKind
+from service.plans.attainment import VersionAttainment, not_found, version_attainment_on
+
+DEFAULT_FINDINGS = 100
+"""Findings one read returns unless it asks for another number."""
+MAX_FINDINGS = 1000
+"""Most findings one read returns."""
+MAX_UNOWNED_LEAVES = 500
+"""Most unowned leaves ``Readiness.unownedLeaves`` returns."""
+
+
+@dataclass(slots=True)
+class VersionDiagnostics:
+    """A version's findings (tree order) and what readiness needs."""
+
+    version_id: int
+    as_of: date
+    thresholds: Thresholds
+    nodes: list[Node]
+    facts: rules.Facts
+    findings: list[Finding]
+    attainment: VersionAttainment
+    _readiness: Readiness | None = None
+    _children: dict[int, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for n in self.nodes:
+            if n.parent_key is not None:
+                self._children.setdefault(n.parent_key, []).append(n.key)
+
+    def subtree(self, key: int) -> set[int]:
+        out: set[int] = set()
+        stack = [key]
+        while stack:
+            k = stack.pop()
+            out.add(k)
+            stack.extend(self._children.get(k, ()))
+        return out
+
+    def select(
+        self,
+        *,
+        keys: set[int] | None = None,
+        severities: Iterable[Severity] | None = None,
+        codes: Iterable[Code] | None = None,
+    ) -> list[Finding]:
+        sev = set(severities) if severities else None
+        cod = set(codes) if codes else None
+        return [
+            f
+            for f in self.findings
+            if (keys is None or f.node_key in keys)
+            and (sev is None or f.severity in sev)
+            and (cod is None or f.code in cod)
+        ]
+
+    @property
+    def thresholds_alert(self) -> Decimal:
+        """The plan's alert pace (``PlanVersion.alerts`` lists the nodes below it)."""
+        return self.attainment.thresholds.alert
+
+    def readiness(self) -> Readiness:
+        """Readiness; open alerts counted as ``PlanVersion.alerts`` lists them (started
+        nodes below the plan's alert pace), without ranking them."""
+        if self._readiness is None:
+            limit = Fraction(self.thresholds_alert)
+            alerts = sum(
+                1
+                for a in self.attainment.all_nodes().values()
+                if a.status is not Status.NOT_STARTED and a.pace is not None and a.pace < limit
+            )
+            self._readiness = rules.readiness(self.nodes, self.facts, open_alerts=alerts)
+        return self._readiness
+
+
+def split_method(spec: Mapping[str, Any] | None) -> str | None:
+    """The allocation method a stored split spec names (matrix rows: their columns')."""
+    if not spec:
+        return None
+    if "columns" in spec and isinstance(spec["columns"], Mapping):
+        spec = spec["columns"]
+    inner = spec.get("spec")
+    method = inner.get("method") if isinstance(inner, Mapping) else spec.get("method")
+    return method if isinstance(method, str) else None
+
+
+def _kind(raw: str | None) -> DimensionKind | None:
+    return DimensionKind(raw) if raw else None
+
+
+def _potential(
+    attributes: MemberAttributes,
+    member_id: int | None,
+    markets: list[tuple[int, date, date, int]],
+    low: date,
+    high: date,
+) -> Fraction | None:
+    if attributes.market_potential is not None:
+        return Fraction(attributes.market_potential)
+    total = Fraction(0)
+    seen = False
+    for m, start, end, amount in markets:
+        if m != member_id:
+            continue
+        overlap = (min(end, high) - max(start, low)).days
+        if overlap > 0:
+            seen = True
+            total += Fraction(amount * overlap, (end - start).days)
+    return total if seen else None
+
+
+async def diagnose_version(
+    db: Database, version_id: int, as_of: date, attainment: VersionAttainment | None = None
+) -> VersionDiagnostics:
+    """Every finding of a version as of ``as_of``, on a session of its own."""
+    async with db.read_session() as session:
+        return await diagnose_version_on(session, version_id, as_of, attainment)
+
+
+async def diagnose_version_on(
+    session: Session, version_id: int, as_of: date, attainment: VersionAttainment | None = None
+) -> VersionDiagnostics:
+    """Every finding of a version as of ``as_of`` (a fixed number of statements on
+    ``session``; the version's attainment read too unless given)."""
+    numbers = attainment or await version_attainment_on(session, version_id, as_of)
+    root = numbers.nodes[0]
+    year = root.period
+    header = await att_sql.version_header(session, version_id)
+    if header is None:
+        raise not_found()
+    settings = header[2] or {}
+    rows = await sql.node_rows(session, version_id)
+    tiers = await sql.dimension_tiers(session)
+    reviews = await sql.reviews(session, version_id)
+    history_low = years_back(year.start, 1)
+    through = await sql.actuals_through(session, history_low, day_after(as_of))
+    regions = sorted({r.member_id for r in rows.values() if r.kind == "REGION" and r.member_id})
+    markets = await att_sql.market_sizes(session, regions, year.start, year.end)
+    shared = (
+        await sql.shared_customers(session, years_back(day_after(as_of), 1), day_after(as_of))
+        if any(r.split_kind == "CHANNEL" for r in rows.values())
+        else sql.SharedCustomers(combos=[], paths={})
+    )
+    thresholds = rules.thresholds_from(settings)
+    nodes: list[Node] = []
+    rolled = numbers.rolled
+    attributes: dict[int | None, MemberAttributes] = {None: MemberAttributes()}
+    for rn in numbers.nodes:
+        r = rows[rn.key]
+        attrs = attributes.get(r.member_id)
+        if attrs is None:
+            attrs = attributes[r.member_id] = MemberAttributes.from_json(r.attributes or {})
+        history = sum(h.total for h in rolled.history(rn.key, rn.period, as_of))
+        nodes.append(
+            Node(
+                key=rn.key,
+                parent_key=rn.parent_key,
+                target=rn.target,
+                start=rn.period.start,
+                end=rn.period.end,
+                kind=_kind(r.kind),
+                dimension_id=r.dimension_id,
+                member_id=r.member_id,
+                label=r.code or "the plan",
+                attributes=attrs,
+                member_leaf=r.member_leaf,
+                split_kind=_kind(r.split_kind),
+                split_method=split_method(r.split_spec),
+                owner_id=rn.owner_id,
+                strategy=r.strategy,
+                history=history,
+                actual=rolled.actual(rn.key, rn.period, as_of),
+                potential=_potential(attrs, r.member_id, markets, year.start, year.end)
+                if r.kind == "REGION"
+                else None,
+            )
+        )
+    facts = rules.Facts(
+        as_of=as_of,
+        thresholds=thresholds,
+        reviews=[rules.ReviewFact(k, p, h) for k, p, h in reviews],
+        shared_customers=[
+            (frozenset(i for m in mids for i in path_ids(shared.paths[m])), count)
+            for mids, count in shared.combos
+        ],
+        tiers=tiers,
+        actuals_through=through,
+    )
+    return VersionDiagnostics(
+        version_id=version_id,
+        as_of=as_of,
+        thresholds=thresholds,
+        nodes=nodes,
+        facts=facts,
+        findings=rules.diagnose(nodes, facts),
+        attainment=numbers,
+    )

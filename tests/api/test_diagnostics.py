@@ -1,0 +1,259 @@
+"""Issue 13 through the API: findings on a version and a node (filters, node links),
+thresholds per plan through planSettingsUpdate, readiness numbers, findings in split and
+edit payloads, and a fixed number of statements whatever the tree."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from service.api import ids
+from service.db.engine import ConnectionBoundDatabase
+from tests.api.helpers import create_dimension
+from tests.api.test_owners import ASSIGN, person
+from tests.conftest import GraphQLClient
+from tests.fact_scaffold import Sale, insert_sales
+
+MEMBER = """mutation($input: MemberCreateInput!) { memberCreate(input: $input) {
+    member { id } userErrors { code field message } } }"""
+
+SPLIT = """mutation($input: NodeSplitInput!) { nodeSplit(input: $input) {
+    children { id }
+    version { revision }
+    diagnostics { code severity node { id } measured threshold message suggestion }
+    userErrors { code field message } } }"""
+
+VERSION_FINDINGS = """query($id: ID!, $sev: [Severity!], $codes: [Code!], $first: Int) {
+  node(id: $id) { ... on PlanVersion {
+    diagnostics(asOf: "2027-01-15", severities: $sev, codes: $codes, first: $first) {
+      code severity dimension measured threshold message suggestion node { id } } } } }"""
+
+NODE_FINDINGS = """query($id: ID!, $subtree: Boolean!) { node(id: $id) { ... on TargetNode {
+    diagnostics(asOf: "2027-01-15", subtree: $subtree) { code node { id } } } } }"""
+
+READINESS = """query($id: ID!, $asOf: Date) { node(id: $id) { ... on PlanVersion {
+  readiness(asOf: $asOf) { asOf dimensions { kind depth nodes } totalTarget ownedTarget
+    ownedShare leaves unownedLeafCount unownedLeaves { id } actualsThrough lastReview
+    reviewCadenceDays reviewsInCadence openAlerts findingsBySeverity { severity count } }
+} } }"""
+
+SETTINGS = """mutation($input: PlanSettingsUpdateInput!) { planSettingsUpdate(input: $input) {
+    diagnosticsThresholds { channelMaxShare salesCycleDays reviewCadenceDays }
+    plan { diagnosticsThresholds { channelMaxShare } }
+    userErrors { code field message } } }"""
+
+SET_TARGET = """mutation($input: NodeSetTargetInput!) { nodeSetTarget(input: $input) {
+    version { revision } diagnostics { code node { id } measured }
+    userErrors { code field message } } }"""
+
+
+async def member(gql: GraphQLClient, dimension: str, code: str, **attributes: Any) -> str:
+    data = await gql(
+        MEMBER,
+        {"input": {"dimensionId": dimension, "code": code, "name": code, "attributes": attributes}},
+    )
+    assert data["memberCreate"]["userErrors"] == [], data
+    return data["memberCreate"]["member"]["id"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def plan(gql: GraphQLClient) -> dict[str, Any]:
+    """FY2027, 1000.00, split 700/300 into DIRECT and PARTNER (no owner, no strategy)."""
+    data = await gql(
+        """mutation { planCreate(input: {name: "FY27", currency: EUR, fiscalYear: 2027,
+             target: "1000.00"}) { plan { id } version { id revision } root { id }
+             userErrors { code } } }"""
+    )
+    created = data["planCreate"]
+    channels = await create_dimension(gql, "Channels", "CHANNEL")
+    direct = await member(gql, channels, "DIRECT", channelType="DIRECT")
+    partner = await member(gql, channels, "PARTNER", channelType="PARTNER")
+    done = (
+        await gql(
+            SPLIT,
+            {
+                "input": {
+                    "nodeId": created["root"]["id"],
+                    "revision": created["version"]["revision"],
+                    "dimensionId": channels,
+                    "memberIds": [direct, partner],
+                    "method": "WEIGHTS",
+                    "children": [
+                        {"memberId": direct, "weight": "70"},
+                        {"memberId": partner, "weight": "30"},
+                    ],
+                }
+            },
+        )
+    )["nodeSplit"]
+    assert done["userErrors"] == [], done
+    return {
+        "plan": created["plan"]["id"],
+        "version": created["version"]["id"],
+        "root": created["root"]["id"],
+        "direct": done["children"][0]["id"],
+        "partner": done["children"][1]["id"],
+        "members": (direct, partner),
+        "revision": done["version"]["revision"],
+        "payload": done["diagnostics"],
+    }
+
+
+async def test_split_payload_carries_the_new_findings(plan: dict[str, Any]) -> None:
+    found = {(f["code"], f["node"]["id"]) for f in plan["payload"]}
+    assert found == {
+        ("CHANNEL_CONCENTRATION", plan["direct"]),
+        ("CHANNEL_PARTNER_UNSUPPORTED", plan["partner"]),
+    }
+    concentration = next(f for f in plan["payload"] if f["code"] == "CHANNEL_CONCENTRATION")
+    assert concentration["measured"] == "0.7000" and concentration["threshold"] == "0.6"
+    assert concentration["severity"] == "WARNING"
+    assert "70.0 %" in concentration["message"] and concentration["suggestion"]
+
+
+async def test_version_and_node_findings_with_filters(
+    gql: GraphQLClient, plan: dict[str, Any]
+) -> None:
+    every = (await gql(VERSION_FINDINGS, {"id": plan["version"]}))["node"]["diagnostics"]
+    assert [f["code"] for f in every] == ["CHANNEL_CONCENTRATION", "CHANNEL_PARTNER_UNSUPPORTED"]
+    assert every[0]["dimension"] == "CHANNEL" and every[0]["node"]["id"] == plan["direct"]
+    only = await gql(VERSION_FINDINGS, {"id": plan["version"], "codes": ["CHANNEL_CONFLICT"]})
+    assert only["node"]["diagnostics"] == []
+    warn = await gql(VERSION_FINDINGS, {"id": plan["version"], "sev": ["WARNING"], "first": 1})
+    assert [f["code"] for f in warn["node"]["diagnostics"]] == ["CHANNEL_CONCENTRATION"]
+    bad = await gql.post(VERSION_FINDINGS, {"id": plan["version"], "first": 0})
+    body = bad.json()
+    assert body["errors"][0]["extensions"]["code"] == "OUT_OF_RANGE", body
+    root = (await gql(NODE_FINDINGS, {"id": plan["root"], "subtree": True}))["node"]
+    assert len(root["diagnostics"]) == 2
+    own = (await gql(NODE_FINDINGS, {"id": plan["root"], "subtree": False}))["node"]
+    assert own["diagnostics"] == []
+    partner = (await gql(NODE_FINDINGS, {"id": plan["partner"], "subtree": False}))["node"]
+    assert [f["code"] for f in partner["diagnostics"]] == ["CHANNEL_PARTNER_UNSUPPORTED"]
+
+
+async def test_thresholds_per_plan_change_the_outcome(
+    gql: GraphQLClient, db: ConnectionBoundDatabase, plan: dict[str, Any]
+) -> None:
+    done = (
+        await gql(
+            SETTINGS,
+            {"input": {"planId": plan["plan"], "diagnostics": {"channelMaxShare": "0.75"}}},
+        )
+    )["planSettingsUpdate"]
+    assert done["userErrors"] == []
+    assert done["diagnosticsThresholds"]["channelMaxShare"] == "0.75"
+    assert done["plan"]["diagnosticsThresholds"]["channelMaxShare"] == "0.75"
+    every = (await gql(VERSION_FINDINGS, {"id": plan["version"]}))["node"]["diagnostics"]
+    assert [f["code"] for f in every] == ["CHANNEL_PARTNER_UNSUPPORTED"]
+    bad = (
+        await gql(
+            SETTINGS,
+            {"input": {"planId": plan["plan"], "diagnostics": {"reviewCadenceDays": -1}}},
+        )
+    )["planSettingsUpdate"]
+    assert bad["userErrors"][0]["code"] == "OUT_OF_RANGE"
+    assert bad["userErrors"][0]["field"][-1] == "reviewCadenceDays"
+    reset = (
+        await gql(
+            SETTINGS, {"input": {"planId": plan["plan"], "diagnostics": {"channelMaxShare": None}}}
+        )
+    )["planSettingsUpdate"]
+    assert reset["diagnosticsThresholds"]["channelMaxShare"] == "0.6"
+    async with db.session() as session:
+        entries = (
+            await session.execute(
+                text(
+                    "SELECT before, after FROM audit_entry "
+                    "WHERE action = 'planSettingsUpdate' AND plan_id = :p ORDER BY id"
+                ),
+                {"p": ids.decode(plan["plan"], "Plan", "p")},
+            )
+        ).all()
+    assert len(entries) == 2  # the refused update wrote nothing
+    before, after = entries[0]
+    assert before["diagnostics"]["channelMaxShare"] == "0.6" and "attainment" not in before
+    assert after["diagnostics"]["channelMaxShare"] == "0.75"
+
+
+async def test_conflict_from_actuals_and_edit_payload(
+    gql: GraphQLClient, db: ConnectionBoundDatabase, plan: dict[str, Any]
+) -> None:
+    direct, partner = (ids.decode(m, "Member", "m") for m in plan["members"])
+    plan_id = ids.decode(plan["plan"], "Plan", "p")
+    await insert_sales(
+        db,
+        plan_id,
+        [
+            Sale(date(2026, 6, 1), 5000, [direct], customer_ref="ACME"),
+            Sale(date(2026, 6, 2), 3000, [partner], customer_ref="ACME"),
+            Sale(date(2026, 6, 3), 3000, [partner], customer_ref="SOLO"),
+        ],
+    )
+    codes = await gql(VERSION_FINDINGS, {"id": plan["version"], "codes": ["CHANNEL_CONFLICT"]})
+    [conflict] = codes["node"]["diagnostics"]
+    assert conflict["measured"] == "1.0000" and conflict["node"]["id"] == plan["root"]
+    assert conflict["severity"] == "CRITICAL"
+    # an edit that evens the channels out: its payload no longer reports concentration
+    done = (
+        await gql(
+            SET_TARGET,
+            {"input": {"nodeId": plan["direct"], "revision": plan["revision"], "target": "500.00"}},
+        )
+    )["nodeSetTarget"]
+    assert done["userErrors"] == []
+    assert {f["code"] for f in done["diagnostics"]} == {
+        "CHANNEL_CONFLICT",
+        "CHANNEL_PARTNER_UNSUPPORTED",
+    }
+    # and one that piles it back on: the payload warns at once
+    again = (
+        await gql(
+            SET_TARGET,
+            {
+                "input": {
+                    "nodeId": plan["direct"],
+                    "revision": done["version"]["revision"],
+                    "target": "900.00",
+                }
+            },
+        )
+    )["nodeSetTarget"]
+    assert "CHANNEL_CONCENTRATION" in {f["code"] for f in again["diagnostics"]}
+    # a refused edit has no findings (null), only its user error
+    stale = (
+        await gql(
+            SET_TARGET,
+            {"input": {"nodeId": plan["direct"], "revision": 1, "target": "100.00"}},
+        )
+    )["nodeSetTarget"]
+    assert stale["userErrors"] and stale["diagnostics"] is None
+
+
+async def test_readiness_numbers(gql: GraphQLClient, plan: dict[str, Any]) -> None:
+    before = (await gql(READINESS, {"id": plan["version"], "asOf": "2027-01-15"}))["node"][
+        "readiness"
+    ]
+    depth = {d["kind"]: d["depth"] for d in before["dimensions"]}
+    assert depth == {"TIME": 0, "REGION": 0, "CHANNEL": 1, "CUSTOMER": 0, "PRODUCT": 0}
+    assert before["totalTarget"] == "1000.00" and before["ownedTarget"] == "0.00"
+    assert before["ownedShare"] == "0.0000" and before["leaves"] == 2
+    assert before["unownedLeafCount"] == 2 and len(before["unownedLeaves"]) == 2
+    assert before["actualsThrough"] is None and before["lastReview"] is None
+    assert before["reviewsInCadence"] is False and before["reviewCadenceDays"] == 31
+    assert before["openAlerts"] == 3  # no sales yet: all three nodes are behind pace
+    counts = {c["severity"]: c["count"] for c in before["findingsBySeverity"]}
+    assert counts == {"INFO": 0, "WARNING": 2, "CRITICAL": 0}
+    li = await person(gql, "Li", "li")
+    done = await gql(
+        ASSIGN, {"input": {"nodeId": plan["direct"], "revision": plan["revision"], "ownerId": li}}
+    )
+    assert done["nodeAssignOwner"]["userErrors"] == []
+    after = (await gql(READINESS, {"id": plan["version"], "asOf": "2027-01-15"}))["node"][
+        "readiness"
+    ]
+    assert after["ownedTarget"] == "700.00" and after["ownedShare"] == "0.7000"
+    assert [n["id"] for n in after["unownedLeaves"]] == [plan["partner"]]
