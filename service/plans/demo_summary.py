@@ -1,5 +1,5 @@
 """What ``quotatree demo`` prints at the end: the plan's top levels with targets and
-attainment to date, and the worst alerts (diagnostics are not part of it yet)."""
+attainment to date, the worst alerts and the diagnostics found (by severity)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from service.db import repositories as repo
 from service.db.engine import Database
 from service.domain import demo as data
 from service.domain.attainment import Attainment
+from service.domain.diagnostics import Severity
 from service.domain.money import format_amount
 from service.plans.attainment import version_attainment
 from service.plans.demo import DemoLoaded
+from service.plans.diagnostics import diagnose_version
 
 TOP_DEPTH = 2
 """Root, areas, cities."""
 WORST_ALERTS = 5
+FINDINGS_SHOWN = 8
 
 
 def _money(minor: int, digits: int) -> str:
@@ -80,4 +83,18 @@ async def summary(db: Database, loaded: DemoLoaded) -> list[str]:
         lines.append(f"  {label(key)[:60]:60} {_pace(a)}")
     if not alerts:
         lines.append("  none")
+    diagnosis = await diagnose_version(db, loaded.version_id, as_of, numbers)
+    findings = sorted(diagnosis.findings, key=lambda f: (-SEVERITY_ORDER[f.severity], f.code.value))
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
+    found = ", ".join(f"{n} {severity.lower()}" for severity, n in counts.items()) or "none"
+    lines += ["", f"Diagnostics found: {found}; the first {min(FINDINGS_SHOWN, len(findings))}:"]
+    for f in findings[:FINDINGS_SHOWN]:
+        lines.append(f"  {f.severity.value:7} {f.code.value:28} {label(f.node_key)[:40]}")
+        lines.append(f"          {f.message[:110]}")
     return lines
+
+
+SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(Severity)}
+"""INFO < WARNING < CRITICAL: the summary lists the most severe first."""

@@ -12,6 +12,7 @@ from service.domain import demo as data
 from service.domain.tree import InvalidInputError
 from service.plans.demo import load_demo
 from service.plans.demo_summary import summary
+from service.plans.diagnostics import diagnose_version
 from tests.demo.conftest import ADMIN, Demo
 
 
@@ -87,6 +88,15 @@ async def test_the_summary_shows_the_top_levels_and_the_worst_alerts(demo: Demo)
     assert "Worst alerts" in text
     west = next(line for line in lines if line.strip().startswith("West"))
     assert "BEHIND" in west
+    # The diagnostics the demo's plan trips, most severe first, with their count.
+    diagnosis = await diagnose_version(demo.db, demo.loaded.version_id, data.AS_OF)
+    assert diagnosis.findings, "the demo plan is meant to trip some rules"
+    header = next(line for line in lines if line.startswith("Diagnostics found:"))
+    counts = header.removeprefix("Diagnostics found:").split(";")[0].split(",")
+    assert sum(int(part.split()[0]) for part in counts) == len(diagnosis.findings)
+    shown = {f.code.value for f in diagnosis.findings}
+    listed = [line.split()[1] for line in lines[lines.index(header) + 1 :: 2] if line.strip()]
+    assert listed and set(listed) <= shown
 
 
 async def test_loading_the_demo_again_is_refused_and_changes_nothing(demo: Demo) -> None:
