@@ -26,6 +26,7 @@ def test_the_walkthrough_has_its_queries() -> None:
     assert any("me {" in q for q in queries)
     assert any("versionDiff" in q for q in queries)
     assert any("alerts" in q for q in queries)
+    assert any("diagnostics" in q and "readiness" in q for q in queries)
 
 
 async def test_every_walkthrough_query_answers_on_the_demo(demo: Demo) -> None:
