@@ -235,7 +235,8 @@ class Readiness:
         description="Target held by leaves with an owner (their own or an ancestor's)."
     )
     owned_share: Decimal | None = strawberry.field(
-        description="ownedTarget / totalTarget, 4 decimals; null for a zero target."
+        description="The share of the target owned: ownedTarget / totalTarget, 4 decimals; null "
+        "for a zero target."
     )
     leaves: int = strawberry.field(description="Leaves of the tree.")
     unowned_leaf_count: int = strawberry.field(description="Leaves nobody owns.")
