@@ -273,6 +273,25 @@ class TargetNode(relay.Node):
         owner = await info.context.loaders.owner_by_id.load(self.row.owner_id)
         return cast("Owner | None", wrap_optional(owner))
 
+    @strawberry.field(
+        description="Who answers for this node: its own owner, else the nearest ancestor's "
+        "(an owner holds a node's whole subtree); null when no node on its path has one."
+    )
+    async def accountable_owner(
+        self, info: Info[Context, None]
+    ) -> Annotated[Owner, strawberry.lazy("service.api.owners")] | None:
+        owner_id = self.row.owner_id
+        if owner_id is None:
+            keys = path_ids(self.row.path)[:-1]
+            rows = await info.context.loaders.node_by_id.load_many(
+                [(self.row.version_id, k) for k in keys]
+            )
+            owner_id = next((r.owner_id for r in reversed(rows) if r and r.owner_id), None)
+        if owner_id is None:
+            return None
+        owner = await info.context.loaders.owner_by_id.load(owner_id)
+        return cast("Owner | None", wrap_optional(owner))
+
     @strawberry.field(description="Locked targets are kept when siblings are rebalanced.")
     def locked(self) -> bool:
         return self.row.locked
