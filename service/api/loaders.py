@@ -38,6 +38,7 @@ from service.plans import attainment as attainment_reads
 from service.plans.attainment import NodeKpiActuals, VersionAttainment
 from service.plans.audit import AuditScope
 from service.plans.diagnostics import VersionDiagnostics, diagnose_version_on
+from service.plans.nodes import Subtree, subtree_on
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -246,6 +247,12 @@ class Loaders:
 
     async def reviews_count(self, version_id: int, node_key: int | None) -> int:
         return await self._read(review_repo.reviews_count, version_id, node_key)
+
+    async def subtree(
+        self, version_id: int, root_key: int | None, max_depth: int | None
+    ) -> Subtree:
+        """A subtree as flat rows (``PlanVersion.subtree``), on the request's connection."""
+        return await self._read(subtree_on, version_id, root_key, max_depth)
 
     async def audit_page(self, scope: AuditScope, request: PageRequest) -> Page[AuditEntry]:
         return await self._read(_audit_page, scope, request)
