@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy import text
@@ -29,6 +29,9 @@ from service.observability import (
     POOL_WAITING,
     POOLS,
 )
+
+if TYPE_CHECKING:
+    from service.db.replicas import Replica
 
 Session = AsyncSession
 """The session type use cases receive (they never build SQL with it: repositories do)."""
@@ -66,8 +69,16 @@ class MeteredPool(AsyncAdaptedQueuePool):
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout: float = 30.0
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    connect_timeout: float | None = None,
 ) -> AsyncEngine:
+    connect_args: dict[str, Any] = {"server_settings": {"application_name": "quotatree"}}
+    if connect_timeout is not None:
+        connect_args["timeout"] = connect_timeout  # asyncpg's default is 60 s
     engine = create_async_engine(
         url,
         poolclass=MeteredPool,
@@ -79,7 +90,7 @@ def make_engine(
         pool_pre_ping=False,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
-        connect_args={"server_settings": {"application_name": "quotatree"}},
+        connect_args=connect_args,
     )
     POOLS.watch(engine.sync_engine.pool)
     return engine
@@ -91,6 +102,9 @@ class Database:
     Sessions never commit on their own: the caller's ``session.begin()`` block is
     the one owner of the transaction.
     """
+
+    replica: Replica | None = None
+    """The read replica queries read from, when one is configured (``service.db.replicas``)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -119,8 +133,19 @@ class Database:
         """
         return self._reads()
 
+    def for_query(self, fence: int | None) -> Database:
+        """The database a query reads from: this one, or with a replica a view whose reads
+        go to it unless it has not replayed ``fence`` (``service.db.replicas``)."""
+        if self.replica is None:
+            return self
+        from service.db.replicas import QueryDatabase
+
+        return QueryDatabase(self, self.replica, fence)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
 
 
 GENERATION_SQL = text("SELECT value FROM data_generation WHERE id = 1")
@@ -180,12 +205,20 @@ class RequestReads:
                     await self._release()
             raise AssertionError("unreachable")
 
+    async def _open(self) -> AsyncConnection:
+        """The request's connection, the data generation read first on it when wanted."""
+        connection = await self._engine.connect()
+        if self.want_generation and self.generation is None:
+            try:
+                self.generation = await read_generation(connection)
+            except BaseException:
+                await connection.close()
+                raise
+        return connection
+
     async def _target(self, orm: bool) -> AsyncConnection | AsyncSession:
         if self._connection is None:
-            connection = await self._engine.connect()
-            self._connection = connection
-            if self.want_generation and self.generation is None:
-                self.generation = await read_generation(connection)
+            self._connection = await self._open()
         if not orm:
             return self._connection
         if self._session is None:
