@@ -156,6 +156,14 @@ class RoutedReads(RequestReads):
         self.on_replica: bool | None = None
         """None until the first read; then where the request reads."""
 
+    async def current_generation(self) -> int:
+        # Read where the request reads, as the first statement there: on the replica
+        # the statement that checks the fence is the one that gives the generation.
+        if self.generation is None and self._connection is None:
+            self.want_generation = True
+            await self.route()
+        return await super().current_generation()
+
     async def route(self) -> Database:
         """Where this request reads (decided now if it is not yet)."""
         async with self._lock:

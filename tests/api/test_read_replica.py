@@ -181,6 +181,8 @@ async def test_a_fenced_read_during_lag_reads_the_primary_and_sees_the_write(
     assert caught_up.json()["data"]["node"]["locked"] is True
     assert setup.where.primary == []
     assert caught_up.headers["etag"] == fresh.headers["etag"]  # a hit of the primary's answer
+    [check] = setup.where.replica  # one statement: the fence and the cache's generation
+    assert "data_generation" in check
 
 
 async def test_a_get_carries_its_fence_as_a_parameter_and_a_bad_fence_is_refused(
