@@ -108,7 +108,9 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-SECRET_SETTINGS = frozenset({"jwt_secret", "jwt_public_key", "database_url", "database_password"})
+SECRET_SETTINGS = frozenset(
+    {"jwt_secret", "jwt_public_key", "database_url", "database_password", "read_database_url"}
+)
 """Settings whose value is never repeated in a message (credentials)."""
 
 

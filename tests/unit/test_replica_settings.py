@@ -98,3 +98,13 @@ def test_replica_pool_without_a_budget_is_the_primary_pool_unless_set() -> None:
     assert (settings.read_pool_size, settings.read_max_overflow) == (6, 2)
     own = Settings(database_url=PRIMARY, read_pool_size=12, read_max_overflow=0)
     assert (own.read_pool_size, own.read_max_overflow) == (12, 0)
+
+
+def test_a_bad_replica_url_is_named_but_never_repeated() -> None:
+    from service.cli import _configuration_error
+
+    with pytest.raises(ValidationError) as caught:
+        Settings(database_url=PRIMARY, read_database_url="mysql://app:hunter2@r/quotatree")
+    line = _configuration_error(caught.value, Settings)
+    assert line.startswith("bad configuration: QUOTATREE_READ_DATABASE_URL: ")
+    assert "hunter2" not in line
