@@ -47,11 +47,15 @@ REPLICA_FALLBACKS = Counter(
     ["reason"],
 )
 REPLICA_UP = Gauge(
-    "quotatree_replica_up", "1 while the read replica is reachable, 0 during its backoff."
+    "quotatree_replica_up",
+    "1 while the read replica (host:port) is reachable, 0 during its backoff; no series "
+    "without a replica.",
+    ["replica"],
 )
 REPLICA_LAG_BYTES = Gauge(
     "quotatree_replica_replay_lag_bytes",
     "WAL the replica had received but not yet replayed when its generation was last read.",
+    ["replica"],
 )
 
 MIN_BACKOFF = 1.0
@@ -74,12 +78,15 @@ class Replica:
 
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], float] = time.monotonic):
         self.engine = engine
+        self.name = f"{engine.url.host or 'localhost'}:{engine.url.port or 5432}"
+        self.up_gauge = REPLICA_UP.labels(self.name)
+        self.lag_gauge = REPLICA_LAG_BYTES.labels(self.name)
         self.database = Database(engine)
         self._clock = clock
         self._backoff = 0.0
         self._down_until = 0.0
         self._probing = False
-        REPLICA_UP.set(1)
+        self.up_gauge.set(1)
 
     @property
     def up(self) -> bool:
@@ -101,7 +108,7 @@ class Replica:
         if self._backoff:
             log.warning("the read replica is reachable again; queries read from it")
             self._backoff = 0.0
-            REPLICA_UP.set(1)
+            self.up_gauge.set(1)
 
     def release(self) -> None:
         """The probe was cut off before it found out (its request was cancelled): the
@@ -113,7 +120,7 @@ class Replica:
         self._probing = False
         self._backoff = min(MAX_BACKOFF, self._backoff * 2 or MIN_BACKOFF)
         self._down_until = self._clock() + self._backoff
-        REPLICA_UP.set(0)
+        self.up_gauge.set(0)
         log.warning(
             "the read replica is unreachable (%s: %s); queries read from the primary, "
             "the replica is tried again in %.0f s",
@@ -196,7 +203,7 @@ class RoutedReads(RequestReads):
             if self.fence is not None or (self.want_generation and self.generation is None):
                 generation, lag = (await connection.execute(REPLICA_STATE_SQL)).one()
                 if lag is not None:
-                    REPLICA_LAG_BYTES.set(float(lag))
+                    replica.lag_gauge.set(float(lag))
                 if self.fence is not None and generation < self.fence:
                     replica.succeeded()
                     REPLICA_FALLBACKS.labels("fence").inc()

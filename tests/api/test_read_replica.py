@@ -171,7 +171,7 @@ async def test_a_fenced_read_during_lag_reads_the_primary_and_sees_the_write(
     assert setup.where.primary, "the fenced read ran on the primary"
     assert int(fresh.headers[FENCE]) >= int(fence)
     assert fresh.headers["etag"] != stale.headers["etag"]
-    assert metric("quotatree_replica_replay_lag_bytes") > 0
+    assert metric("quotatree_replica_replay_lag_bytes", replica=setup.replica.name) > 0
 
     # Replayed: the fenced read is the replica's again, and its cached answer holds.
     await pair.resume()
@@ -242,7 +242,9 @@ async def test_a_dead_replica_is_read_around_and_tried_again_after_its_backoff(
         assert setup.where.primary, "read from the primary"
         [line] = replica_log()
         assert "read replica is unreachable" in line and "tried again in 1 s" in line
-        assert metric("quotatree_replica_up") == 0
+        assert (
+            REGISTRY.get_sample_value("quotatree_replica_up", {"replica": setup.replica.name}) == 0
+        )
 
         # Within the backoff the replica is not even tried: no connect, no new line.
         again = await read(setup, node)
@@ -262,4 +264,4 @@ async def test_a_dead_replica_is_read_around_and_tried_again_after_its_backoff(
     assert back.json()["data"]["node"]["target"] == "100.00"
     assert setup.where.primary == []
     assert "reachable again" in replica_log()[-1]
-    assert metric("quotatree_replica_up") == 1
+    assert REGISTRY.get_sample_value("quotatree_replica_up", {"replica": setup.replica.name}) == 1
