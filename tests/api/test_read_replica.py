@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,13 @@ class Setup:
 
 @pytest.fixture
 async def setup(pair: StreamingPair, database_name: str) -> AsyncIterator[Setup]:
+    async with serving(pair, database_name) as made:
+        yield made
+
+
+@asynccontextmanager
+async def serving(pair: StreamingPair, database_name: str, **settings: Any) -> AsyncIterator[Setup]:
+    """An app on the pair's primary, reading from its replica."""
     db = Database(make_engine(pair.primary_url(database_name), pool_size=2, max_overflow=2))
     db.replica = open_replica(
         pair.replica_url(database_name), pool_size=2, max_overflow=2, connect_timeout=5
@@ -89,7 +97,7 @@ async def setup(pair: StreamingPair, database_name: str) -> AsyncIterator[Setup]
     where = Where()
     _watch(db.engine, where.primary)
     _watch(db.replica.engine, where.replica)
-    app = create_app(make_settings(), database=db)
+    app = create_app(make_settings(**settings), database=db)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
@@ -183,6 +191,29 @@ async def test_a_fenced_read_during_lag_reads_the_primary_and_sees_the_write(
     assert caught_up.headers["etag"] == fresh.headers["etag"]  # a hit of the primary's answer
     [check] = setup.where.replica  # one statement: the fence and the cache's generation
     assert "data_generation" in check
+
+
+async def test_without_the_response_cache_the_fence_is_checked_all_the_same(
+    pair: StreamingPair, database_name: str
+) -> None:
+    async with serving(pair, database_name, response_cache_bytes=0) as s:
+        plan = await create_plan(s.gql, target="100.00")
+        await pair.caught_up()
+        await pair.pause()
+        locked = await s.gql.post(
+            LOCK, {"id": plan["root"]["id"], "r": plan["version"]["revision"]}
+        )
+        fence = locked.headers[FENCE]
+        s.where.reset()
+        stale = await read(s, plan["root"]["id"])
+        assert stale.json()["data"]["node"]["locked"] is False
+        assert s.where.primary == [] and s.where.replica
+        assert not any("data_generation" in q for q in s.where.replica)  # no cache: none read
+        s.where.reset()
+        fresh = await read(s, plan["root"]["id"], fence)
+        assert fresh.json()["data"]["node"]["locked"] is True
+        [check] = s.where.replica
+        assert "data_generation" in check and s.where.primary
 
 
 async def test_a_get_carries_its_fence_as_a_parameter_and_a_bad_fence_is_refused(
