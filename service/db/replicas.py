@@ -8,7 +8,8 @@ client sends the highest fence it has seen with its next reads. A query then rea
 from the replica only if the replica has replayed at least that generation (one
 statement, the one the response cache reads anyway); otherwise from the primary.
 So a client never reads older data than its own last write, and, since every
-response tells the generation it read, never older than what it has already seen.
+response tells the generation it read, never data older than a generation it was told
+(an answer is at least as new as its generation, and may hold newer changes).
 
 A replica that cannot be reached is left alone for a backoff (1 s, doubling to
 30 s) during which queries read from the primary; then one request tries it again
