@@ -5,18 +5,13 @@ See ``service.db.replicas`` for the routing and README "Read replicas" for clien
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import Request
 from strawberry.types import ExecutionResult
 
 from service.api.context import Context
+from service.db.replicas import Replica, open_replica
 from service.graphql_http import HTTPError, clip
 from service.settings import Settings
-
-if TYPE_CHECKING:
-    from service.db.replicas import Replica
-
 
 FENCE_HEADER = "x-quotatree-fence"
 """The data generation a response's answer read (a query) or its write made (a
@@ -71,8 +66,6 @@ def replica_of(settings: Settings) -> Replica | None:
     """The read replica the settings name, if any."""
     if settings.read_database_url is None:
         return None
-    from service.db.replicas import open_replica
-
     return open_replica(
         settings.read_database_url,
         pool_size=settings.read_pool_size or settings.pool_size,

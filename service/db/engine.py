@@ -51,6 +51,10 @@ class MeteredPool(AsyncAdaptedQueuePool):
     connections in use and overflow are read from the pool at scrape time
     (``service.observability.PoolCollector``)."""
 
+    counts_connect_errors = True
+    """Count refused connections in ``quotatree_db_connect_errors_total`` (the primary's
+    pool; a read replica's are its own, ``service.db.replicas``)."""
+
     def _do_get(self) -> Any:
         POOL_WAITING.inc()
         started = time.perf_counter()
@@ -60,7 +64,8 @@ class MeteredPool(AsyncAdaptedQueuePool):
             POOL_TIMEOUTS.inc()
             raise
         except Exception as exc:  # the database refused or could not be reached
-            POOL_CONNECT_ERRORS.labels(exc.__class__.__name__).inc()
+            if self.counts_connect_errors:
+                POOL_CONNECT_ERRORS.labels(exc.__class__.__name__).inc()
             setattr(exc, CHECKOUT_FAILURE, True)
             raise
         finally:
@@ -75,13 +80,14 @@ def make_engine(
     max_overflow: int = 10,
     pool_timeout: float = 30.0,
     connect_timeout: float | None = None,
+    poolclass: type[MeteredPool] = MeteredPool,
 ) -> AsyncEngine:
     connect_args: dict[str, Any] = {"server_settings": {"application_name": "quotatree"}}
     if connect_timeout is not None:
         connect_args["timeout"] = connect_timeout  # asyncpg's default is 60 s
     engine = create_async_engine(
         url,
-        poolclass=MeteredPool,
+        poolclass=poolclass,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,

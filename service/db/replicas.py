@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from service.db.engine import Database, RequestReads, make_engine
+from service.db.engine import Database, MeteredPool, RequestReads, make_engine
 
 log = logging.getLogger("quotatree.replica")
 
@@ -72,6 +72,14 @@ on a server that is not a standby)."""
 UNREACHABLE = (DBAPIError, OSError, TimeoutError)
 """What connecting to an unreachable or refusing server raises (a full replica pool
 raises SQLAlchemy's own TimeoutError, which is none of these: it is not a fallback)."""
+
+
+class ReplicaPool(MeteredPool):
+    """The replica's pool: its refused connections are fallbacks to the primary
+    (``quotatree_replica_fallbacks_total``, ``quotatree_replica_up``), not the
+    database being unavailable (``quotatree_db_connect_errors_total``, which pages)."""
+
+    counts_connect_errors = False
 
 
 class Replica:
@@ -141,7 +149,11 @@ def open_replica(url: str, *, pool_size: int, max_overflow: int, connect_timeout
         make_url(url).render_as_string(hide_password=True),
     )
     engine = make_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, connect_timeout=connect_timeout
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        connect_timeout=connect_timeout,
+        poolclass=ReplicaPool,
     )
     return Replica(engine)
 

@@ -107,6 +107,16 @@ async def serving(pair: StreamingPair, database_name: str, **settings: Any) -> A
         await db.dispose()
 
 
+def total(name: str) -> float:
+    """A counter's sum over all its labels."""
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -283,10 +293,13 @@ async def test_a_dead_replica_is_read_around_and_tried_again_after_its_backoff(
         assert len(replica_log()) == 1
         assert metric("quotatree_replica_fallbacks_total", reason="unavailable") == unavailable + 2
 
-        # After it, one request tries; still down, the backoff doubles.
+        # After it, one request tries; still down, the backoff doubles. A refused
+        # replica is not the database being unavailable (that alert pages).
+        connect_errors = total("quotatree_db_connect_errors_total")
         clock.now += 1.5
         await read(setup, node)
         assert "tried again in 2 s" in replica_log()[-1]
+        assert total("quotatree_db_connect_errors_total") == connect_errors
     finally:
         pair.start_replica()
     clock.now += 2.5
