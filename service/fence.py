@@ -5,6 +5,8 @@ See ``service.db.replicas`` for the routing and README "Read replicas" for clien
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Request
 from strawberry.types import ExecutionResult
 
@@ -21,9 +23,15 @@ mutation), and what a client sends back so as never to read older data
 _MAX_FENCE = 2**63 - 1
 
 
+_OUR_ETAG = re.compile(r'"(\d{1,18})-[0-9a-f]{32}"')
+"""An ETag this server gave (``service.api.cache.CacheKey.etag``): its generation first."""
+
+
 def read_fence(request: Request) -> int | None:
     """The client's fence: its ``X-Quotatree-Fence`` header, or a GET's ``fence``
-    parameter (the larger when both are sent)."""
+    parameter, and the generation of an ETag of ours in ``If-None-Match`` (a client
+    revalidating an answer has seen it: a lagging replica must not answer older);
+    the largest of them."""
     sent = [request.headers.get(FENCE_HEADER)]
     if request.method == "GET":
         sent.append(request.query_params.get("fence"))
@@ -41,6 +49,9 @@ def read_fence(request: Request) -> int | None:
                 "a non-negative integer.",
             )
         fences.append(int(value))
+    seen = _OUR_ETAG.fullmatch((request.headers.get("if-none-match") or "").strip())
+    if seen is not None:
+        fences.append(int(seen[1]))
     return max(fences) if fences else None
 
 

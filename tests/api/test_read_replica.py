@@ -189,6 +189,16 @@ async def test_a_fenced_read_during_lag_reads_the_primary_and_sees_the_write(
     assert setup.where.primary, "the fenced read ran on the primary"
     assert int(fresh.headers[FENCE]) >= int(fence)
     assert fresh.headers["etag"] != stale.headers["etag"]
+    # Revalidating the primary's answer is fenced by its ETag: the lagging replica
+    # does not answer with the older one.
+    setup.where.reset()
+    revalidated = await setup.gql.http.post(
+        "/graphql",
+        json={"query": READ, "variables": {"id": node}},
+        headers={"Authorization": f"Bearer {token()}", "If-None-Match": fresh.headers["etag"]},
+    )
+    assert revalidated.status_code == 304
+    assert setup.where.primary
     assert metric("quotatree_replica_replay_lag_bytes", replica=setup.replica.name) > 0
 
     # Replayed: the fenced read is the replica's again, and its cached answer holds.
