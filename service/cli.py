@@ -478,6 +478,8 @@ def _banner(
         if embedded
         else _describe(settings.database_url or "")
     )
+    if settings.read_database_url:
+        database += f", queries read from the replica {_describe(settings.read_database_url)}"
     metrics = (
         f"http://{shown}:{settings.metrics_port}/metrics"
         if settings.metrics_port is not None

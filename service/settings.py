@@ -66,7 +66,8 @@ class Settings(BaseSettings):
         ge=1,
         description="Connections all the service's pods may hold together. With it the pool "
         "of each pod is derived: budget // DATABASE_MAX_PODS connections, half kept "
-        "(POOL_SIZE), half overflow (MAX_OVERFLOW).",
+        "(POOL_SIZE), half overflow (MAX_OVERFLOW). A budget is per server: a read "
+        "replica's pool comes from READ_DATABASE_CONNECTION_BUDGET, by default this one.",
     )
     database_max_pods: int = Field(
         9,

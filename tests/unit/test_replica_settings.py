@@ -108,3 +108,17 @@ def test_a_bad_replica_url_is_named_but_never_repeated() -> None:
     line = _configuration_error(caught.value, Settings)
     assert line.startswith("bad configuration: QUOTATREE_READ_DATABASE_URL: ")
     assert "hunter2" not in line
+
+
+def test_the_start_banner_names_the_replica_without_its_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from service.cli import _banner
+
+    settings = Settings(
+        env="development", database_url=PRIMARY, read_database_host="db-replica", jwt_secret=None
+    )
+    _banner(settings, "127.0.0.1", 8000, None, False)
+    err = capsys.readouterr().err
+    assert "database: db-primary:5432/quotatree, queries read from the replica " in err
+    assert "db-replica:5432/quotatree" in err and "s3cr" not in err
