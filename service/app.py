@@ -46,6 +46,7 @@ from service.api.schema import build_schema
 from service.auth import AuthenticationError, Authenticator
 from service.db.engine import Database, make_engine
 from service.db.migrate import pending_migrations
+from service.fence import FENCE_HEADER, read_fence, replica_of, tell_fence
 from service.graphql_http import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -209,17 +210,22 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
             message = f"A number in the document has more than {_MAX_DIGITS} digits."
             error = GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
             return PreExecutionError(data=None, errors=[error])
+        fence = read_fence(request)
         cache = self.cache
-        if (
-            cache is None
-            or not request_data.query
-            or not is_query(request_data.query, request_data.operation_name)
-        ):
-            return await self._execute(
+        document = request_data.query
+        query = is_query(document, request_data.operation_name) if document else False
+        replicated = context.db.replica is not None
+        if replicated and query:
+            context.read_from(context.db.for_query(fence))
+        if cache is None or not document or not query:
+            result = await self._execute(
                 request, request_adapter, sub_response, context, root_value, request_data
             )
+            if replicated:
+                await tell_fence(request, context, result, mutation=not query)
+            return result
         key = CacheKey.of(
-            request_data.query,
+            document,
             request_data.operation_name,
             request_data.variables,
             context.principal,
@@ -235,6 +241,8 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
             entry = cache.get(key, generation)
             if entry is not None:
                 state["graphql_etag"] = etag
+                if replicated:
+                    state["graphql_fence"] = generation
                 observe_cached(entry.operation_name)
                 return ExecutionResult(data=entry.data, errors=None, extensions=entry.extensions)
         else:
@@ -251,6 +259,8 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
                 request_data.operation_name,
             )
             state["graphql_etag"] = key.etag(reads.generation)
+        if replicated:
+            await tell_fence(request, context, result, mutation=False)
         return result
 
     async def _execute(
@@ -337,6 +347,9 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
         if etag is not None and response.status_code == 200:
             response.headers["etag"] = etag
             response.headers["cache-control"] = "private"
+        fence = request.scope.get("state", {}).get("graphql_fence")
+        if fence is not None:
+            response.headers[FENCE_HEADER] = str(fence)
         outcome = graphql_outcome(request.scope)
         if outcome is not None and media is not None:
             if outcome.request_error:
@@ -379,9 +392,11 @@ def create_app(
 
                 embedded = start_embedded(settings.data_dir)
                 url = embedded.url
-            state["db"] = Database(
+            db = Database(
                 make_engine(url, pool_size=settings.pool_size, max_overflow=settings.max_overflow)
             )
+            db.replica = replica_of(settings)
+            state["db"] = db
             state["owned"] = True
         try:
             yield

@@ -108,7 +108,9 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-SECRET_SETTINGS = frozenset({"jwt_secret", "jwt_public_key", "database_url", "database_password"})
+SECRET_SETTINGS = frozenset(
+    {"jwt_secret", "jwt_public_key", "database_url", "database_password", "read_database_url"}
+)
 """Settings whose value is never repeated in a message (credentials)."""
 
 
@@ -476,6 +478,8 @@ def _banner(
         if embedded
         else _describe(settings.database_url or "")
     )
+    if settings.read_database_url:
+        database += f", queries read from the replica {_describe(settings.read_database_url)}"
     metrics = (
         f"http://{shown}:{settings.metrics_port}/metrics"
         if settings.metrics_port is not None

@@ -66,13 +66,50 @@ class Settings(BaseSettings):
         ge=1,
         description="Connections all the service's pods may hold together. With it the pool "
         "of each pod is derived: budget // DATABASE_MAX_PODS connections, half kept "
-        "(POOL_SIZE), half overflow (MAX_OVERFLOW).",
+        "(POOL_SIZE), half overflow (MAX_OVERFLOW). A budget is per server: a read "
+        "replica's pool comes from READ_DATABASE_CONNECTION_BUDGET, by default this one.",
     )
     database_max_pods: int = Field(
         9,
         ge=1,
         description="Most pods that run at once: the HPA's maxReplicas plus the rollout's "
         "maxSurge (8 + 1 in deploy/kubernetes).",
+    )
+    # Read replica (service/db/replicas.py, README "Read replicas") ------------
+    read_database_url: str | None = Field(
+        None,
+        description="A read-only replica of the database (PostgreSQL streaming replication), "
+        "same form as DATABASE_URL: queries read from it, mutations write to the primary, "
+        "and a client's read never sees older data than its last write (the fence). "
+        "Unset: everything on the primary.",
+    )
+    read_database_host: str | None = Field(
+        None,
+        description="The replica from parts (instead of READ_DATABASE_URL): the primary's "
+        "database, user, password and ssl mode at this host (and READ_DATABASE_PORT).",
+    )
+    read_database_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of READ_DATABASE_HOST; unset: the primary's."
+    )
+    read_database_connection_budget: int | None = Field(
+        None,
+        ge=1,
+        description="Connections all pods may hold together on the replica; unset: the "
+        "primary's budget (a hot standby's max_connections must be at least its "
+        "primary's). Each pod's replica pool is derived from it as the primary's is.",
+    )
+    read_pool_size: int | None = Field(
+        None, ge=1, description="Connections the replica pool keeps; unset: POOL_SIZE."
+    )
+    read_max_overflow: int | None = Field(
+        None, ge=0, description="Replica connections opened beyond it; unset: MAX_OVERFLOW."
+    )
+    read_database_connect_timeout: float = Field(
+        3.0,
+        gt=0,
+        description="Seconds to wait for a replica connection before reading from the "
+        "primary instead (then the replica is retried after a backoff of 1 s doubling "
+        "to 30 s).",
     )
     data_dir: Path = Field(
         default_factory=default_data_dir,
@@ -229,7 +266,64 @@ class Settings(BaseSettings):
         self.max_overflow = per_pod - self.pool_size
         return self
 
-    @field_validator("database_url")
+    @model_validator(mode="after")
+    def _read_database(self) -> Settings:
+        """The replica's URL (from parts: the primary's with another host) and its pool,
+        derived from its budget like the primary's."""
+        if self.read_database_host is not None:
+            if self.read_database_url is not None:
+                raise ValueError(
+                    "both QUOTATREE_READ_DATABASE_URL and QUOTATREE_READ_DATABASE_HOST are "
+                    "set; configure the replica by URL or by host, not both"
+                )
+            if self.database_url is None:
+                raise ValueError(
+                    "QUOTATREE_READ_DATABASE_HOST is set but the primary is not (set "
+                    "QUOTATREE_DATABASE_URL or QUOTATREE_DATABASE_HOST): the replica takes "
+                    "the primary's database, user and password"
+                )
+            from sqlalchemy.engine import make_url
+
+            primary = make_url(self.database_url)
+            self.read_database_url = primary.set(
+                host=self.read_database_host,
+                port=self.read_database_port or primary.port or 5432,
+            ).render_as_string(hide_password=False)
+        elif self.read_database_port is not None:
+            raise ValueError(
+                "QUOTATREE_READ_DATABASE_PORT is set without QUOTATREE_READ_DATABASE_HOST"
+            )
+        if self.read_database_url is not None and self.database_url is None:
+            raise ValueError(
+                "QUOTATREE_READ_DATABASE_URL is set but the primary is not (set "
+                "QUOTATREE_DATABASE_URL or QUOTATREE_DATABASE_HOST): the embedded database "
+                "has no replica"
+            )
+        budget = self.read_database_connection_budget or self.database_connection_budget
+        explicit = {"read_pool_size", "read_max_overflow"} & self.model_fields_set
+        if budget is not None and explicit:
+            raise ValueError(
+                "a connection budget derives the replica pool; unset "
+                + " and ".join(f"QUOTATREE_{name.upper()}" for name in sorted(explicit))
+            )
+        if budget is not None:
+            per_pod = budget // self.database_max_pods
+            if per_pod < 2:
+                raise ValueError(
+                    f"a replica budget of {budget} connections over "
+                    f"{self.database_max_pods} pods leaves {per_pod} per pod; each pod "
+                    "needs at least 2"
+                )
+            self.read_pool_size = (per_pod + 1) // 2
+            self.read_max_overflow = per_pod - self.read_pool_size
+        else:
+            if self.read_pool_size is None:
+                self.read_pool_size = self.pool_size
+            if self.read_max_overflow is None:
+                self.read_max_overflow = self.max_overflow
+        return self
+
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
         """``postgres[ql]://`` becomes ``postgresql+asyncpg://``, libpq's ``sslmode``

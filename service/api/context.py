@@ -34,6 +34,13 @@ class Context(BaseContext):
         self.reads = self.db.reads()
         self.loaders = Loaders(self.reads)
 
+    def read_from(self, db: Database) -> None:
+        """Read this request from ``db`` (a query's, with a read replica: see
+        ``Database.for_query``); called before anything is read."""
+        self.db = db
+        self.reads = db.reads()
+        self.loaders = Loaders(self.reads)
+
     async def close(self) -> None:
         """Give back the request's connection (see ``RequestReads``)."""
         await self.reads.close()

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy import text
@@ -30,6 +30,9 @@ from service.observability import (
     POOLS,
 )
 
+if TYPE_CHECKING:
+    from service.db.replicas import Replica
+
 Session = AsyncSession
 """The session type use cases receive (they never build SQL with it: repositories do)."""
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -48,6 +51,10 @@ class MeteredPool(AsyncAdaptedQueuePool):
     connections in use and overflow are read from the pool at scrape time
     (``service.observability.PoolCollector``)."""
 
+    counts_connect_errors = True
+    """Count refused connections in ``quotatree_db_connect_errors_total`` (the primary's
+    pool; a read replica's are its own, ``service.db.replicas``)."""
+
     def _do_get(self) -> Any:
         POOL_WAITING.inc()
         started = time.perf_counter()
@@ -57,7 +64,8 @@ class MeteredPool(AsyncAdaptedQueuePool):
             POOL_TIMEOUTS.inc()
             raise
         except Exception as exc:  # the database refused or could not be reached
-            POOL_CONNECT_ERRORS.labels(exc.__class__.__name__).inc()
+            if self.counts_connect_errors:
+                POOL_CONNECT_ERRORS.labels(exc.__class__.__name__).inc()
             setattr(exc, CHECKOUT_FAILURE, True)
             raise
         finally:
@@ -66,11 +74,20 @@ class MeteredPool(AsyncAdaptedQueuePool):
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout: float = 30.0
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    connect_timeout: float | None = None,
+    poolclass: type[MeteredPool] = MeteredPool,
 ) -> AsyncEngine:
+    connect_args: dict[str, Any] = {"server_settings": {"application_name": "quotatree"}}
+    if connect_timeout is not None:
+        connect_args["timeout"] = connect_timeout  # asyncpg's default is 60 s
     engine = create_async_engine(
         url,
-        poolclass=MeteredPool,
+        poolclass=poolclass,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
@@ -79,7 +96,7 @@ def make_engine(
         pool_pre_ping=False,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
-        connect_args={"server_settings": {"application_name": "quotatree"}},
+        connect_args=connect_args,
     )
     POOLS.watch(engine.sync_engine.pool)
     return engine
@@ -91,6 +108,9 @@ class Database:
     Sessions never commit on their own: the caller's ``session.begin()`` block is
     the one owner of the transaction.
     """
+
+    replica: Replica | None = None
+    """The read replica queries read from, when one is configured (``service.db.replicas``)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -119,8 +139,19 @@ class Database:
         """
         return self._reads()
 
+    def for_query(self, fence: int | None) -> Database:
+        """The database a query reads from: this one, or with a replica a view whose reads
+        go to it unless it has not replayed ``fence`` (``service.db.replicas``)."""
+        if self.replica is None:
+            return self
+        from service.db.replicas import QueryDatabase
+
+        return QueryDatabase(self, self.replica, fence)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
 
 
 GENERATION_SQL = text("SELECT value FROM data_generation WHERE id = 1")
@@ -188,12 +219,20 @@ class RequestReads:
                     await self._release()
             raise AssertionError("unreachable")
 
+    async def _open(self) -> AsyncConnection:
+        """The request's connection, the data generation read first on it when wanted."""
+        connection = await self._engine.connect()
+        if self.want_generation and self.generation is None:
+            try:
+                self.generation = await read_generation(connection)
+            except BaseException:
+                await connection.close()
+                raise
+        return connection
+
     async def _target(self, orm: bool) -> AsyncConnection | AsyncSession:
         if self._connection is None:
-            connection = await self._engine.connect()
-            self._connection = connection
-            if self.want_generation and self.generation is None:
-                self.generation = await read_generation(connection)
+            self._connection = await self._open()
         if not orm:
             return self._connection
         if self._session is None:
