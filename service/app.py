@@ -246,7 +246,11 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
                 observe_cached(entry.operation_name)
                 return ExecutionResult(data=entry.data, errors=None, extensions=entry.extensions)
         else:
-            reads.want_generation = True  # read first, when the connection opens
+            # Read the generation before anything else runs: an answer may be cached under
+            # it only if every row it holds was read after it. (Reading it lazily, when the
+            # request's connection opened, let a use case's own session read first, and a
+            # change committed between the two was then cached as if the answer held it.)
+            await reads.current_generation()
         result = await self._execute(
             request, request_adapter, sub_response, context, root_value, request_data
         )

@@ -151,3 +151,21 @@ def test_no_answer_outlives_its_day(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cache.CacheKey.of(query, None, None, None) == before
     Clock.now_is = datetime(2027, 7, 1, 0, 0, tzinfo=UTC)
     assert cache.CacheKey.of(query, None, None, None) != before
+
+
+async def test_the_generation_is_read_before_any_row_of_the_answer(
+    gql: GraphQLClient, statements: StatementCounter
+) -> None:
+    """versionDiff reads through a use case's own session, not the request's loaders: the
+    generation must still come first, or a change committed between that read and the
+    generation would be cached as if the answer held it."""
+    plan = await create_plan(gql, target="100.00")
+    version = plan["version"]["id"]
+    statements.reset()
+    data = await gql(
+        "query($v: ID!) { versionDiff(base: $v, other: $v) { changes { key } truncated } }",
+        {"v": version},
+    )
+    assert data["versionDiff"] == {"changes": [], "truncated": False}
+    assert statements.statements[0].lstrip().startswith("SELECT value FROM data_generation")
+    assert statements.generation_reads == 1
