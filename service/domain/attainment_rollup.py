@@ -25,7 +25,16 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
-from service.domain.attainment import HISTORY_YEARS, History, Period, day_after, years_back
+from service.domain.attainment import (
+    HISTORY_YEARS,
+    Attainment,
+    History,
+    Period,
+    Thresholds,
+    day_after,
+    node_numbers,
+    years_back,
+)
 
 Ints = npt.NDArray[np.int64]
 
@@ -69,6 +78,32 @@ def bounds_for(periods: Iterable[Period], as_of: date, years: int = HISTORY_YEAR
     return sorted(dates)
 
 
+def scan_end(periods: Iterable[Period], as_of: date, years: int = HISTORY_YEARS) -> date | None:
+    """The day after the last day whose sales any number reads: a period up to
+    ``asOf`` this year (never past it), whole in the ``years`` earlier years. Sales
+    after it are in no node's actual nor history; None without periods."""
+    end: date | None = None
+    cut = day_after(as_of)
+    for period in set(periods):
+        ends = [max(period.start, min(period.end, cut))]
+        ends.extend(period.shifted(k).end for k in range(1, years + 1))
+        last = max(ends)
+        end = last if end is None or last > end else end
+    return end
+
+
+def chunk_cuts(bounds: Sequence[date], year: Period, high: date, years: int = HISTORY_YEARS) -> list[date]:
+    """Where the scan of ``[bounds[0], high)`` is cut into chunks: at the fiscal year's
+    start this year and ``years`` years back (each a bucket bound already), so a chunk
+    holds a year's buckets."""
+    inside = {bounds[0], high}
+    for k in range(years + 1):
+        start = year.shifted(k).start if k else year.start
+        if bounds[0] < start < high:
+            inside.add(start)
+    return sorted(d for d in inside if d <= high)
+
+
 @dataclass(frozen=True, slots=True)
 class Groups:
     """Sales aggregated by combination and bucket (bucket ``i`` is
@@ -82,8 +117,34 @@ class Groups:
     the bounds, stay 0)."""
     uncredited: Ints
     """The part of ``amounts`` from sales without split credit."""
-    credited: Sequence[tuple[int, int, int, Decimal]] = ()
-    """(combination, bucket, owner id, credited amount, exact) for sales with credits."""
+    credited_rows: Sequence[tuple[int, int, Sequence[int], Mapping[str, object]]] = ()
+    """(combination, first bucket, totals of consecutive buckets, credits) of the sales
+    with split credit, as read; :func:`credit_shares` turns them into owners' amounts."""
+    _credited: list[tuple[int, int, int, Decimal]] = field(default_factory=list)
+
+    @property
+    def credited(self) -> list[tuple[int, int, int, Decimal]]:
+        """(combination, bucket, owner id, credited amount, exact) for sales with credits,
+        computed at the first owner's numbers."""
+        if self.credited_rows and not self._credited:
+            self._credited.extend(credit_shares(self.credited_rows))
+        return self._credited
+
+
+def credit_shares(
+    rows: Iterable[tuple[int, int, Sequence[int], Mapping[str, object]]],
+) -> list[tuple[int, int, int, Decimal]]:
+    """Per (combination, bucket, owner): the sum of share x amount over the rows."""
+    shares: dict[tuple[int, int, int], Decimal] = {}
+    for combo, first, totals, credits in rows:
+        for offset, total in enumerate(totals):
+            if not total:
+                continue
+            value = Decimal(total)
+            for owner, share in credits.items():
+                cell = (combo, first + offset, int(owner))
+                shares[cell] = shares.get(cell, Decimal(0)) + Decimal(str(share)) * value
+    return [(c, b, o, v) for (c, b, o), v in shares.items()]
 
 
 @dataclass(slots=True)
@@ -92,19 +153,26 @@ class Rolled:
 
     bounds: list[date]
     rows: dict[int, Ints]
-    cumulative: dict[int, Ints]
-    """Per node key: running totals over buckets (index ``j``: buckets up to ``j``)."""
+    index: dict[int, int]
+    """Per node key: its row of ``running``."""
+    running: Ints
+    """Running totals over buckets, one row per distinct slice (column ``j``: buckets
+    up to ``j``)."""
     positions: dict[date, int] = field(default_factory=dict)
     spans: dict[tuple[Period, date, int], list[tuple[int, int, int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.positions = {d: i for i, d in enumerate(self.bounds)}
 
+    def cumulative(self, key: int) -> Ints:
+        """The node's running totals over buckets."""
+        return self.running[self.index[key]]
+
     def between(self, key: int, start: date, end: date) -> int:
         """Sales of the node's slice dated in ``[start, end)`` (both in ``bounds``)."""
         if end <= start:
             return 0
-        c = self.cumulative[key]
+        c = self.cumulative(key)
         return int(c[self._pos(end)] - c[self._pos(start)])
 
     def _pos(self, day: date) -> int:
@@ -129,17 +197,37 @@ class Rolled:
 
     def actual(self, key: int, period: Period, as_of: date) -> int:
         start, cut, _ = self._spans(period, as_of, HISTORY_YEARS)[0]
-        c = self.cumulative[key]
+        c = self.cumulative(key)
         return int(c[cut] - c[start])
 
     def history(
         self, key: int, period: Period, as_of: date, years: int = HISTORY_YEARS
     ) -> list[History]:
-        c = self.cumulative[key].tolist()
+        c = self.cumulative(key).tolist()
         return [
             History(to_date=c[cut] - c[start], total=c[end] - c[start])
             for start, cut, end in self._spans(period, as_of, years)[1:]
         ]
+
+    def pooled(
+        self, keys: Sequence[int], period: Period, as_of: date
+    ) -> tuple[list[int], list[int], list[int]]:
+        """For nodes of one period: the actuals, and the history pooled as
+        :func:`service.domain.attainment.node_attainment` pools it (sums of ``to_date``
+        and of ``total`` over the earlier years whose total is not 0), in one pass
+        over their running totals."""
+        spans = self._spans(period, as_of, HISTORY_YEARS)
+        c = self.running[np.fromiter((self.index[k] for k in keys), np.int64, len(keys))]
+        start, cut, _ = spans[0]
+        actual = c[:, cut] - c[:, start]
+        to_date = np.zeros(len(keys), dtype=np.int64)
+        total = np.zeros(len(keys), dtype=np.int64)
+        for start, cut, end in spans[1:]:
+            year_total = c[:, end] - c[:, start]
+            counts = year_total != 0
+            to_date += np.where(counts, c[:, cut] - c[:, start], 0)
+            total += year_total
+        return actual.tolist(), to_date.tolist(), total.tolist()
 
 
 def match(nodes: Sequence[RollNode], ancestry: Sequence[frozenset[int]]) -> dict[int, Ints]:
@@ -173,18 +261,54 @@ def match(nodes: Sequence[RollNode], ancestry: Sequence[frozenset[int]]) -> dict
 
 
 def roll_up(nodes: Sequence[RollNode], groups: Groups) -> Rolled:
-    """Every node's combinations and running bucket totals."""
+    """Every node's combinations and running bucket totals: one gather and one
+    segmented sum over all distinct slices (time children share their parent's)."""
     rows = match(nodes, groups.ancestry)
     matrix = groups.amounts
-    cumulative: dict[int, Ints] = {}
-    done: dict[int, Ints] = {}
+    slot: dict[int, int] = {}
+    index: dict[int, int] = {}
+    distinct: list[Ints] = []
     for key, r in rows.items():
-        same = done.get(id(r))
-        if same is None:
-            same = np.cumsum(matrix[r].sum(axis=0), dtype=np.int64)
-            done[id(r)] = same
-        cumulative[key] = same
-    return Rolled(bounds=groups.bounds, rows=rows, cumulative=cumulative)
+        found = slot.get(id(r))
+        if found is None:
+            found = slot[id(r)] = len(distinct)
+            distinct.append(r)
+        index[key] = found
+    sums = np.zeros((len(distinct), matrix.shape[1]), dtype=np.int64)
+    lengths = np.fromiter((len(r) for r in distinct), np.int64, len(distinct))
+    if distinct and int(lengths.sum()):
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        filled = lengths > 0
+        gathered = matrix[np.concatenate(distinct)]
+        sums[filled] = np.add.reduceat(gathered, starts[filled], axis=0)
+    running = np.cumsum(sums, axis=1, dtype=np.int64)
+    return Rolled(bounds=groups.bounds, rows=rows, index=index, running=running)
+
+
+def every_node(
+    nodes: Sequence[RollNode], rolled: Rolled, as_of: date, thresholds: Thresholds
+) -> dict[int, Attainment]:
+    """Every node's numbers, as :func:`service.domain.attainment.node_attainment` gives
+    them one by one; the actuals and pooled history of the nodes of each period read in
+    one vector pass."""
+    by_period: dict[Period, list[RollNode]] = {}
+    for n in nodes:
+        by_period.setdefault(n.period, []).append(n)
+    out: dict[int, Attainment] = {}
+    for period, members in by_period.items():
+        actuals, to_dates, totals = rolled.pooled([n.key for n in members], period, as_of)
+        for n, actual, to_date, total in zip(members, actuals, to_dates, totals, strict=True):
+            out[n.key] = node_numbers(
+                target=n.target,
+                actual=actual,
+                period=period,
+                as_of=as_of,
+                thresholds=thresholds,
+                time_children=n.time_children,
+                history_to_date=to_date,
+                history_total=total,
+            )
+    return {n.key: out[n.key] for n in nodes}
 
 
 def owner_credited(

@@ -10,6 +10,7 @@ request, so a page of nodes with their attainment costs the same statements as o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,11 +35,14 @@ from service.domain.attainment_rollup import (
     RollNode,
     bounds_for,
     bucket_range,
+    chunk_cuts,
+    every_node,
     link,
     match,
     members_of,
     owner_credited,
     roll_up,
+    scan_end,
 )
 from service.domain.audit import AuditAction
 from service.domain.paths import path_ids
@@ -99,7 +103,9 @@ class VersionAttainment:
         return found
 
     def all_nodes(self) -> dict[int, Attainment]:
-        return {n.key: self.node(n.key) for n in self.nodes}  # type: ignore[misc]
+        if len(self._nodes) < len(self.nodes):
+            self._nodes = every_node(self.nodes, self.rolled, self.as_of, self.thresholds)
+        return self._nodes
 
     def topmost_owned(self) -> dict[int, list[RollNode]]:
         """Per owner, the nodes they hold that no ancestor of theirs holds."""
@@ -203,29 +209,47 @@ class VersionAttainment:
 
 
 def _groups(found: sql.FactGroups, bounds: list[date]) -> tuple[Groups, list[list[int]]]:
+    """The combinations (distinct ``members``) and their totals per bucket: each chunk's
+    rows added into a combinations x buckets matrix; the rows with credits also kept
+    apart (their owners' shares are worked out when owners are asked for)."""
     ancestry_paths = {m: path_ids(p) for m, p in found.paths.items()}
-    combos = [g[0] for g in found.groups]
-    index = {tuple(members): i for i, members in enumerate(combos)}
-    ancestry = [members_of(ancestry_paths, members) for members in combos]
-    shares: dict[tuple[int, int, int], Decimal] = {}
+    index: dict[str, int] = {}
+    combos: list[list[int]] = []
     width = len(bounds) + 1
+    per_chunk: list[tuple[Ints, Ints, Any]] = []
+    for chunk, rows in zip(found.chunks, found.rows, strict=True):
+        which = np.empty(len(rows), dtype=np.int64)
+        for r, row in enumerate(rows):
+            i = index.get(row[0])
+            if i is None:
+                i = index[row[0]] = len(combos)
+                combos.append(sql.members_from_text(row[0]))
+            which[r] = i
+        values = np.array([row[2:] for row in rows], dtype=np.int64).reshape(len(rows), chunk.count)
+        per_chunk.append((which, values, chunk))
     amounts = np.zeros((len(combos), width), dtype=np.int64)
-    if combos:
-        amounts[:, 1 : width - 1] = np.array([g[1] for g in found.groups], dtype=np.int64)
-    uncredited = amounts.copy()
-    for members, b, credits, value in found.credited:
-        i = index[tuple(members)]
-        uncredited[i, b] -= int(value)
-        for owner, share in credits.items():
-            cell = (i, b, int(owner))
-            shares[cell] = shares.get(cell, Decimal(0)) + Decimal(str(share)) * value
+    uncredited = np.zeros((len(combos), width), dtype=np.int64)
+    credited: list[tuple[int, int, list[int], dict[str, Any]]] = []
+    parsed: dict[str, dict[str, Any]] = {}
+    for (which, values, chunk), rows in zip(per_chunk, found.rows, strict=True):
+        columns = slice(chunk.first, chunk.first + chunk.count)
+        np.add.at(amounts[:, columns], which, values)
+        plain = np.fromiter((row[1] is None for row in rows), bool, len(rows))
+        np.add.at(uncredited[:, columns], which[plain], values[plain])
+        for r in np.flatnonzero(~plain).tolist():
+            raw = rows[r][1]
+            credits = parsed.get(raw)
+            if credits is None:
+                credits = parsed[raw] = json.loads(raw)
+            credited.append((int(which[r]), chunk.first, values[r].tolist(), credits))
+    ancestry = [members_of(ancestry_paths, members) for members in combos]
     return (
         Groups(
             bounds=bounds,
             ancestry=ancestry,
             amounts=amounts,
             uncredited=uncredited,
-            credited=[(c, b, o, v) for (c, b, o), v in shares.items()],
+            credited_rows=credited,
         ),
         combos,
     )
@@ -276,8 +300,11 @@ async def version_attainment_on(
             )
         )
     link(nodes)
-    bounds = bounds_for(set(periods.values()), as_of)
-    found = await sql.fact_groups(session, bounds, measure)
+    every_period = set(periods.values())
+    bounds = bounds_for(every_period, as_of)
+    high = scan_end(every_period, as_of)
+    cuts = chunk_cuts(bounds, year, high) if high is not None and bounds else []
+    found = await sql.fact_groups(session, bounds, cuts, measure)
     groups, combos = _groups(found, bounds)
     return VersionAttainment(
         version_id=version_id,
