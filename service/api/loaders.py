@@ -98,6 +98,27 @@ def _attainment_loader(
     return DataLoader(load_fn=load)
 
 
+async def _read_credits(session: Session, numbers: VersionAttainment) -> None:
+    await attainment_reads.read_credits(session, numbers)
+
+
+def _credits_loader(
+    reads: RequestReads, versions: DataLoader[tuple[int, date], VersionAttainment]
+) -> DataLoader[tuple[int, date], VersionAttainment]:
+    """A version's attainment with its split-credit sales read (owners' numbers need
+    them, node numbers do not): one more read per (version, asOf), only when asked."""
+
+    async def load(keys: list[tuple[int, date]]) -> list[VersionAttainment]:
+        out = []
+        for key in keys:
+            numbers = await versions.load(key)
+            await reads.run(_read_credits, numbers, orm=True)
+            out.append(numbers)
+        return out
+
+    return DataLoader(load_fn=load)
+
+
 def _kpi_loader(
     reads: RequestReads, versions: DataLoader[tuple[int, date], VersionAttainment]
 ) -> DataLoader[tuple[int, int, date], NodeKpiActuals]:
@@ -185,5 +206,6 @@ class Loaders:
             db, fact_imports.batches_by_ids
         )
         self.attainment_by_version = _attainment_loader(db)
+        self.owner_attainment_by_version = _credits_loader(db, self.attainment_by_version)
         self.kpis_by_node = _kpi_loader(db, self.attainment_by_version)
         self.diagnostics_by_version = _diagnostics_loader(db, self.attainment_by_version)

@@ -60,27 +60,35 @@ async def version_nodes(session: AsyncSession, version_id: int) -> list[NodeRow]
 
 
 CHUNK_SQL = """
-SELECT CAST(members AS text), CAST(credits AS text), {totals}
+SELECT CAST(members AS text), {totals}
 FROM sales_fact
 WHERE sold_on >= DATE '{low}' AND sold_on < DATE '{high}'
-GROUP BY members, credits
+GROUP BY members
 """
 """The sales of one *chunk* (the range between two consecutive cuts, e.g. a fiscal
-year) grouped by (members, credits) alone, with one total per date bucket inside the
-chunk as a ``FILTER`` column: a row tests only its own chunk's buckets (a handful),
-not every bucket of every year. Grouping by credits too keeps the sales with split
-credit apart in the same scan (the uncredited part is the rows with NULL credits).
-Any wider grouping key (a (members, bucket) key) makes PostgreSQL hash ten times more
-groups, or sort the rows and spill them to disk. Members and credits come as text and
-the totals as bigint columns: asyncpg decodes those three times faster than arrays
-(the distinct members are parsed once each in Python). One statement per chunk, not one
+year) grouped by ``members`` alone (the floor's grouping), with one total per date
+bucket inside the chunk as a ``FILTER`` column: a row tests only its own chunk's
+buckets (a handful), not every bucket of every year. Any wider grouping key (a
+(members, bucket) key, or the credits) makes PostgreSQL hash several times more
+groups, or sort the rows and spill them to disk. One statement per chunk, not one
 UNION ALL: PostgreSQL would run each branch of a union whole in one process (a
 parallel append), the largest year alone on one core, where a single aggregation
-spreads every chunk over all its workers.
+spreads every chunk over all its workers. Members come as text and the totals as
+bigint columns: asyncpg decodes those three times faster than arrays (the distinct
+members are parsed once each in Python).
 
 The dates are written into the statement as literals (they come from ``date``
 objects, never from input text), so partition pruning and the planner's row
 estimates see them."""
+
+CREDITED_SQL = """
+SELECT CAST(members AS text), CAST(credits AS text), {totals}
+FROM sales_fact
+WHERE sold_on >= DATE '{low}' AND sold_on < DATE '{high}' AND credits IS NOT NULL
+GROUP BY members, credits
+"""
+"""The sales with split credit of one chunk by (members, credits): read only when an
+owner's numbers are asked for (node numbers count every sale once)."""
 
 MEASURES = {"AMOUNT": "amount", "QUANTITY": "round(coalesce(quantity, 0))"}
 
@@ -95,10 +103,9 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class FactGroups:
-    """Sales of ``[cuts[0], cuts[-1])`` by chunk, ``members`` and credits: per chunk its
-    rows (the members as PostgreSQL array text ``{1,2}``, the credits as JSON text or
-    None without split credit, then one total per bucket of the chunk); the paths of
-    every member they name."""
+    """Sales of ``[cuts[0], cuts[-1])`` by chunk and ``members``: per chunk its rows (the
+    members as PostgreSQL array text ``{1,2}``, then one total per bucket of the chunk);
+    the paths of every member they name."""
 
     chunks: list[Chunk]
     rows: list[Sequence[Sequence[Any]]]
@@ -129,7 +136,10 @@ def _totals(measure: str, inner: Sequence[date], count: int) -> str:
 
 
 def fact_groups_sql(
-    bounds: Sequence[date], cuts: Sequence[date], measure: str = "AMOUNT"
+    bounds: Sequence[date],
+    cuts: Sequence[date],
+    measure: str = "AMOUNT",
+    template: str = CHUNK_SQL,
 ) -> list[tuple[Chunk, str]]:
     """The chunks and their statements, for bucket ``bounds`` and chunk ``cuts`` (a
     sorted subset of ``bounds``)."""
@@ -139,7 +149,7 @@ def fact_groups_sql(
         lo, hi = position[low], position[high]
         if hi <= lo:
             continue
-        statement = CHUNK_SQL.format(
+        statement = template.format(
             totals=_totals(measure, bounds[lo + 1 : hi], hi - lo),
             low=low.isoformat(),
             high=high.isoformat(),
@@ -159,8 +169,8 @@ async def driver_connection(session: AsyncSession) -> Any:
 async def fact_groups(
     session: AsyncSession, bounds: Sequence[date], cuts: Sequence[date], measure: str = "AMOUNT"
 ) -> FactGroups:
-    """The sales of ``[cuts[0], cuts[-1])`` by chunk, members and credits (a statement
-    per chunk), and the paths of the members they name (one more)."""
+    """The sales of ``[cuts[0], cuts[-1])`` by chunk and members (a statement per
+    chunk), and the paths of the members they name (one more)."""
     plan = fact_groups_sql(bounds, cuts, measure) if len(cuts) >= 2 else []
     if not plan:
         return FactGroups(chunks=[], rows=[], paths={})
@@ -170,6 +180,18 @@ async def fact_groups(
     named = {m for text in combos for m in members_from_text(text)}
     paths = await member_paths(session, sorted(named))
     return FactGroups(chunks=[chunk for chunk, _ in plan], rows=rows, paths=paths)
+
+
+async def credited_groups(
+    session: AsyncSession, bounds: Sequence[date], cuts: Sequence[date], measure: str = "AMOUNT"
+) -> list[Sequence[Sequence[Any]]]:
+    """Per chunk (as :func:`fact_groups`): the sales with split credit by members and
+    credits (members as array text, credits as JSON text, the totals per bucket)."""
+    plan = fact_groups_sql(bounds, cuts, measure, CREDITED_SQL) if len(cuts) >= 2 else []
+    if not plan:
+        return []
+    conn = await driver_connection(session)
+    return [await conn.fetch(statement) for _, statement in plan]
 
 
 # --- KPIs -------------------------------------------------------------------------------

@@ -30,9 +30,11 @@ from service.domain.attainment import (
     Attainment,
     History,
     Period,
+    Status,
     Thresholds,
     day_after,
     node_numbers,
+    round_div,
     years_back,
 )
 
@@ -104,7 +106,7 @@ def chunk_cuts(bounds: Sequence[date], year: Period, high: date, years: int = HI
     return sorted(d for d in inside if d <= high)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Groups:
     """Sales aggregated by combination and bucket (bucket ``i`` is
     ``[bounds[i-1], bounds[i])``, as PostgreSQL's ``width_bucket``)."""
@@ -115,19 +117,41 @@ class Groups:
     amounts: Ints
     """Combinations x buckets (``len(bounds) + 1`` columns; the first and last, outside
     the bounds, stay 0)."""
-    uncredited: Ints
-    """The part of ``amounts`` from sales without split credit."""
-    credited_rows: Sequence[tuple[int, int, Sequence[int], Mapping[str, object]]] = ()
+    credited_rows: list[tuple[int, int, Sequence[int], Mapping[str, object]]] | None = None
     """(combination, first bucket, totals of consecutive buckets, credits) of the sales
-    with split credit, as read; :func:`credit_shares` turns them into owners' amounts."""
-    _credited: list[tuple[int, int, int, Decimal]] = field(default_factory=list)
+    with split credit; None until read (:meth:`add_credits`: owners' numbers only)."""
+    _uncredited: Ints | None = None
+    _credited: list[tuple[int, int, int, Decimal]] | None = None
+
+    def add_credits(
+        self, rows: list[tuple[int, int, Sequence[int], Mapping[str, object]]]
+    ) -> None:
+        """Record the sales with split credit (their totals are part of ``amounts``)."""
+        uncredited = self.amounts.copy()
+        for combo, first, totals, _ in rows:
+            uncredited[combo, first : first + len(totals)] -= np.asarray(totals, dtype=np.int64)
+        self.credited_rows = rows
+        self._uncredited = uncredited
+        self._credited = None
+
+    @property
+    def has_credits(self) -> bool:
+        return self.credited_rows is not None
+
+    @property
+    def uncredited(self) -> Ints:
+        """The part of ``amounts`` from sales without split credit."""
+        if self._uncredited is None:
+            raise RuntimeError("the sales with split credit were not read (add_credits)")
+        return self._uncredited
 
     @property
     def credited(self) -> list[tuple[int, int, int, Decimal]]:
-        """(combination, bucket, owner id, credited amount, exact) for sales with credits,
-        computed at the first owner's numbers."""
-        if self.credited_rows and not self._credited:
-            self._credited.extend(credit_shares(self.credited_rows))
+        """(combination, bucket, owner id, credited amount, exact) for sales with credits."""
+        if self.credited_rows is None:
+            raise RuntimeError("the sales with split credit were not read (add_credits)")
+        if self._credited is None:
+            self._credited = credit_shares(self.credited_rows)
         return self._credited
 
 
@@ -289,24 +313,62 @@ def every_node(
     nodes: Sequence[RollNode], rolled: Rolled, as_of: date, thresholds: Thresholds
 ) -> dict[int, Attainment]:
     """Every node's numbers, as :func:`service.domain.attainment.node_attainment` gives
-    them one by one; the actuals and pooled history of the nodes of each period read in
-    one vector pass."""
+    them one by one (nodes split by time go through it); the actuals and pooled history
+    of the nodes of each period read in one vector pass, what depends on the period
+    alone worked out once per period."""
     by_period: dict[Period, list[RollNode]] = {}
     for n in nodes:
         by_period.setdefault(n.period, []).append(n)
+    on = Fraction(thresholds.on_track)
+    risk = Fraction(thresholds.at_risk)
+    on_n, on_d, risk_n, risk_d = on.numerator, on.denominator, risk.numerator, risk.denominator
     out: dict[int, Attainment] = {}
     for period, members in by_period.items():
         actuals, to_dates, totals = rolled.pooled([n.key for n in members], period, as_of)
+        days = period.days
+        elapsed = period.elapsed(as_of)
+        started = as_of >= period.start
         for n, actual, to_date, total in zip(members, actuals, to_dates, totals, strict=True):
-            out[n.key] = node_numbers(
-                target=n.target,
-                actual=actual,
-                period=period,
-                as_of=as_of,
-                thresholds=thresholds,
-                time_children=n.time_children,
-                history_to_date=to_date,
-                history_total=total,
+            if n.time_children:
+                out[n.key] = node_numbers(
+                    target=n.target,
+                    actual=actual,
+                    period=period,
+                    as_of=as_of,
+                    thresholds=thresholds,
+                    time_children=n.time_children,
+                    history_to_date=to_date,
+                    history_total=total,
+                )
+                continue
+            target = n.target
+            num = target * elapsed  # target-to-date = num / days
+            scaled = actual * days  # pace = scaled / num
+            if not started:
+                status = Status.NOT_STARTED
+            elif num == 0:
+                status = Status.ON_TRACK
+            else:
+                a, b = (scaled, num) if num > 0 else (-scaled, -num)
+                if a * on_d >= on_n * b:
+                    status = Status.ON_TRACK
+                elif a * risk_d >= risk_n * b:
+                    status = Status.AT_RISK
+                else:
+                    status = Status.BEHIND
+            out[n.key] = Attainment(
+                as_of,
+                period,
+                target,
+                actual,
+                round_div(num, days),
+                None if target == 0 else Fraction(actual, target),
+                None if num == 0 else Fraction(scaled, num),
+                None if elapsed == 0 else round_div(scaled, elapsed),
+                round_div(actual * total, to_date)
+                if elapsed and total > 0 and to_date > 0
+                else None,
+                status,
             )
     return {n.key: out[n.key] for n in nodes}
 

@@ -11,7 +11,7 @@ request, so a page of nodes with their attainment costs the same statements as o
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -76,6 +76,9 @@ class VersionAttainment:
     groups: Groups
     combos: list[list[int]]
     rolled: Rolled
+    cuts: list[date] = field(default_factory=list)
+    """Where the read of the sales was cut into chunks (see ``sql.fact_groups``)."""
+    combo_index: dict[str, int] = field(default_factory=dict)
     _by_key: dict[int, RollNode] = field(default_factory=dict)
     _nodes: dict[int, Attainment] = field(default_factory=dict)
     _owners: dict[int, Attainment] | None = None
@@ -119,7 +122,13 @@ class VersionAttainment:
             held[n.key] = above
         return out
 
+    @property
+    def scan(self) -> tuple[date, date] | None:
+        """The date range of the sales read: ``[first cut, last cut)``."""
+        return (self.cuts[0], self.cuts[-1]) if len(self.cuts) >= 2 else None
+
     def owners(self) -> dict[int, Attainment]:
+        """Per owner, their credited numbers; needs :func:`read_credits` first."""
         if self._owners is None:
             uncredited = self.groups.uncredited
             self._owners = {}
@@ -208,15 +217,16 @@ class VersionAttainment:
         return None
 
 
-def _groups(found: sql.FactGroups, bounds: list[date]) -> tuple[Groups, list[list[int]]]:
+def _groups(
+    found: sql.FactGroups, bounds: list[date]
+) -> tuple[Groups, list[list[int]], dict[str, int]]:
     """The combinations (distinct ``members``) and their totals per bucket: each chunk's
-    rows added into a combinations x buckets matrix; the rows with credits also kept
-    apart (their owners' shares are worked out when owners are asked for)."""
+    rows added into a combinations x buckets matrix. Also the combinations' index by
+    their members' text (for the credited sales read later)."""
     ancestry_paths = {m: path_ids(p) for m, p in found.paths.items()}
     index: dict[str, int] = {}
     combos: list[list[int]] = []
-    width = len(bounds) + 1
-    per_chunk: list[tuple[Ints, Ints, Any]] = []
+    per_chunk: list[tuple[Ints, Ints, sql.Chunk]] = []
     for chunk, rows in zip(found.chunks, found.rows, strict=True):
         which = np.empty(len(rows), dtype=np.int64)
         for r, row in enumerate(rows):
@@ -225,34 +235,38 @@ def _groups(found: sql.FactGroups, bounds: list[date]) -> tuple[Groups, list[lis
                 i = index[row[0]] = len(combos)
                 combos.append(sql.members_from_text(row[0]))
             which[r] = i
-        values = np.array([row[2:] for row in rows], dtype=np.int64).reshape(len(rows), chunk.count)
-        per_chunk.append((which, values, chunk))
-    amounts = np.zeros((len(combos), width), dtype=np.int64)
-    uncredited = np.zeros((len(combos), width), dtype=np.int64)
-    credited: list[tuple[int, int, list[int], dict[str, Any]]] = []
+        values = np.array([row[1:] for row in rows], dtype=np.int64)
+        per_chunk.append((which, values.reshape(len(rows), chunk.count), chunk))
+    amounts = np.zeros((len(combos), len(bounds) + 1), dtype=np.int64)
+    for which, values, chunk in per_chunk:
+        # each combination once per chunk: a plain fancy-index assignment
+        amounts[which, chunk.first : chunk.first + chunk.count] = values
+    ancestry = [members_of(ancestry_paths, members) for members in combos]
+    return Groups(bounds=bounds, ancestry=ancestry, amounts=amounts), combos, index
+
+
+async def read_credits(session: Session, numbers: VersionAttainment) -> None:
+    """Read the sales with split credit of ``numbers``' date range (a statement per
+    chunk) into it, for its owners' numbers. Its own snapshot, like every read
+    statement: sales of a combination the first read did not see are not counted."""
+    if numbers.groups.has_credits:
+        return
+    found = await sql.credited_groups(
+        session, numbers.rolled.bounds, numbers.cuts, numbers.measure
+    )
+    chunks = sql.fact_groups_sql(numbers.rolled.bounds, numbers.cuts, numbers.measure)
     parsed: dict[str, dict[str, Any]] = {}
-    for (which, values, chunk), rows in zip(per_chunk, found.rows, strict=True):
-        columns = slice(chunk.first, chunk.first + chunk.count)
-        np.add.at(amounts[:, columns], which, values)
-        plain = np.fromiter((row[1] is None for row in rows), bool, len(rows))
-        np.add.at(uncredited[:, columns], which[plain], values[plain])
-        for r in np.flatnonzero(~plain).tolist():
-            raw = rows[r][1]
+    rows: list[tuple[int, int, Sequence[int], Mapping[str, object]]] = []
+    for (chunk, _), chunk_rows in zip(chunks, found, strict=True):
+        for members, raw, *totals in chunk_rows:
+            combo = numbers.combo_index.get(members)
+            if combo is None:
+                continue
             credits = parsed.get(raw)
             if credits is None:
                 credits = parsed[raw] = json.loads(raw)
-            credited.append((int(which[r]), chunk.first, values[r].tolist(), credits))
-    ancestry = [members_of(ancestry_paths, members) for members in combos]
-    return (
-        Groups(
-            bounds=bounds,
-            ancestry=ancestry,
-            amounts=amounts,
-            uncredited=uncredited,
-            credited_rows=credited,
-        ),
-        combos,
-    )
+            rows.append((combo, chunk.first, totals, credits))
+    numbers.groups.add_credits(rows)
 
 
 def not_found(field_name: str = "version") -> InvalidInputError:
@@ -305,7 +319,7 @@ async def version_attainment_on(
     high = scan_end(every_period, as_of)
     cuts = chunk_cuts(bounds, year, high) if high is not None and bounds else []
     found = await sql.fact_groups(session, bounds, cuts, measure)
-    groups, combos = _groups(found, bounds)
+    groups, combos, combo_index = _groups(found, bounds)
     return VersionAttainment(
         version_id=version_id,
         plan_id=plan_id,
@@ -317,6 +331,8 @@ async def version_attainment_on(
         groups=groups,
         combos=combos,
         rolled=roll_up(nodes, groups),
+        cuts=cuts,
+        combo_index=combo_index,
     )
 
 
