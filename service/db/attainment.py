@@ -60,7 +60,7 @@ async def version_nodes(session: AsyncSession, version_id: int) -> list[NodeRow]
 
 
 CHUNK_SQL = """
-SELECT CAST(members AS text), {totals}
+SELECT CAST(members AS text), max(sold_on), {totals}
 FROM sales_fact
 WHERE sold_on >= DATE '{low}' AND sold_on < DATE '{high}'
 GROUP BY members
@@ -79,7 +79,8 @@ members are parsed once each in Python).
 
 The dates are written into the statement as literals (they come from ``date``
 objects, never from input text), so partition pruning and the planner's row
-estimates see them."""
+estimates see them. The last day with a sale comes along (``max(sold_on)``, a cheap
+extra aggregate) for the diagnostics' freshness of actuals."""
 
 CREDITED_SQL = """
 SELECT CAST(members AS text), CAST(credits AS text), {totals}
@@ -104,8 +105,8 @@ class Chunk:
 @dataclass(frozen=True, slots=True)
 class FactGroups:
     """Sales of ``[cuts[0], cuts[-1])`` by chunk and ``members``: per chunk its rows (the
-    members as PostgreSQL array text ``{1,2}``, then one total per bucket of the chunk);
-    the paths of every member they name."""
+    members as PostgreSQL array text ``{1,2}``, their last day with a sale, then one
+    total per bucket of the chunk); the paths of every member they name."""
 
     chunks: list[Chunk]
     rows: list[Sequence[Sequence[Any]]]

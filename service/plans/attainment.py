@@ -79,6 +79,8 @@ class VersionAttainment:
     cuts: list[date] = field(default_factory=list)
     """Where the read of the sales was cut into chunks (see ``sql.fact_groups``)."""
     combo_index: dict[str, int] = field(default_factory=dict)
+    last_sales: list[date | None] = field(default_factory=list)
+    """Per chunk (``[cuts[i], cuts[i+1])`` that holds buckets): its last day with a sale."""
     _by_key: dict[int, RollNode] = field(default_factory=dict)
     _nodes: dict[int, Attainment] = field(default_factory=dict)
     _owners: dict[int, Attainment] | None = None
@@ -121,6 +123,27 @@ class VersionAttainment:
                 above = above | {n.owner_id}
             held[n.key] = above
         return out
+
+    def last_sale(self, low: date, high: date) -> tuple[date | None, list[tuple[date, date]]]:
+        """The last day with a sale among the chunks inside ``[low, high)``, and the
+        parts of ``[low, high)`` no such chunk covers (to be read apart)."""
+        found: date | None = None
+        covered: list[tuple[date, date]] = []
+        spans = [(a, b) for a, b in zip(self.cuts, self.cuts[1:], strict=False) if b > a]
+        for (start, end), day in zip(spans, self.last_sales, strict=True):
+            if low <= start and end <= high:
+                covered.append((start, end))
+                if day is not None and (found is None or day > found):
+                    found = day
+        rest: list[tuple[date, date]] = []
+        cursor = low
+        for start, end in sorted(covered):
+            if start > cursor:
+                rest.append((cursor, start))
+            cursor = max(cursor, end)
+        if cursor < high:
+            rest.append((cursor, high))
+        return found, rest
 
     @property
     def scan(self) -> tuple[date, date] | None:
@@ -219,14 +242,16 @@ class VersionAttainment:
 
 def _groups(
     found: sql.FactGroups, bounds: list[date]
-) -> tuple[Groups, list[list[int]], dict[str, int]]:
+) -> tuple[Groups, list[list[int]], dict[str, int], list[date | None]]:
     """The combinations (distinct ``members``) and their totals per bucket: each chunk's
     rows added into a combinations x buckets matrix. Also the combinations' index by
-    their members' text (for the credited sales read later)."""
+    their members' text (for the credited sales read later) and each chunk's last day
+    with a sale."""
     ancestry_paths = {m: path_ids(p) for m, p in found.paths.items()}
     index: dict[str, int] = {}
     combos: list[list[int]] = []
     per_chunk: list[tuple[Ints, Ints, sql.Chunk]] = []
+    last: list[date | None] = []
     for chunk, rows in zip(found.chunks, found.rows, strict=True):
         which = np.empty(len(rows), dtype=np.int64)
         for r, row in enumerate(rows):
@@ -235,14 +260,19 @@ def _groups(
                 i = index[row[0]] = len(combos)
                 combos.append(sql.members_from_text(row[0]))
             which[r] = i
-        values = np.array([row[1:] for row in rows], dtype=np.int64)
+        values = np.array([row[2:] for row in rows], dtype=np.int64)
+        last.append(max((row[1] for row in rows), default=None))
         per_chunk.append((which, values.reshape(len(rows), chunk.count), chunk))
     amounts = np.zeros((len(combos), len(bounds) + 1), dtype=np.int64)
     for which, values, chunk in per_chunk:
         # each combination once per chunk: a plain fancy-index assignment
         amounts[which, chunk.first : chunk.first + chunk.count] = values
-    ancestry = [members_of(ancestry_paths, members) for members in combos]
-    return Groups(bounds=bounds, ancestry=ancestry, amounts=amounts), combos, index
+    if any(len(p) > 1 for p in ancestry_paths.values()):
+        ancestry = [members_of(ancestry_paths, members) for members in combos]
+    else:  # no member has an ancestor: a combination's ancestry is its members
+        ancestry = [frozenset(members) for members in combos]
+    groups = Groups(bounds=bounds, ancestry=ancestry, amounts=amounts)
+    return groups, combos, index, last
 
 
 async def read_credits(session: Session, numbers: VersionAttainment) -> None:
@@ -319,7 +349,7 @@ async def version_attainment_on(
     high = scan_end(every_period, as_of)
     cuts = chunk_cuts(bounds, year, high) if high is not None and bounds else []
     found = await sql.fact_groups(session, bounds, cuts, measure)
-    groups, combos, combo_index = _groups(found, bounds)
+    groups, combos, combo_index, last = _groups(found, bounds)
     return VersionAttainment(
         version_id=version_id,
         plan_id=plan_id,
@@ -333,6 +363,7 @@ async def version_attainment_on(
         rolled=roll_up(nodes, groups),
         cuts=cuts,
         combo_index=combo_index,
+        last_sales=last,
     )
 
 

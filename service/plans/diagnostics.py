@@ -137,6 +137,33 @@ def _potential(
     return total if seen else None
 
 
+def _covers(numbers: VersionAttainment, low: date, high: date) -> bool:
+    scan = numbers.scan
+    return scan is not None and scan[0] <= low and high <= scan[1]
+
+
+async def _actuals_through(
+    session: Session, numbers: VersionAttainment, low: date, high: date
+) -> date | None:
+    """The last day in ``[low, high)`` with a sale: from the attainment read where its
+    chunks cover the range, read for the rest."""
+    found, rest = numbers.last_sale(low, high)
+    for start, end in rest:
+        day = await sql.actuals_through(session, start, end)
+        if day is not None and (found is None or day > found):
+            found = day
+    return found
+
+
+async def _shared(
+    session: Session, numbers: VersionAttainment, low: date, high: date
+) -> sql.SharedCustomers:
+    """Customers bought in several channel members; the combinations of members from
+    the attainment read when it read every sale of ``[low, high)``."""
+    combos = list(numbers.combo_index) if _covers(numbers, low, high) else None
+    return await sql.shared_customers(session, low, high, combos)
+
+
 async def diagnose_version(
     db: Database, version_id: int, as_of: date, attainment: VersionAttainment | None = None
 ) -> VersionDiagnostics:
@@ -161,11 +188,11 @@ async def diagnose_version_on(
     tiers = await sql.dimension_tiers(session)
     reviews = await sql.reviews(session, version_id)
     history_low = years_back(year.start, 1)
-    through = await sql.actuals_through(session, history_low, day_after(as_of))
+    through = await _actuals_through(session, numbers, history_low, day_after(as_of))
     regions = sorted({r.member_id for r in rows.values() if r.kind == "REGION" and r.member_id})
     markets = await att_sql.market_sizes(session, regions, year.start, year.end)
     shared = (
-        await sql.shared_customers(session, years_back(day_after(as_of), 1), day_after(as_of))
+        await _shared(session, numbers, years_back(day_after(as_of), 1), day_after(as_of))
         if any(r.split_kind == "CHANNEL" for r in rows.values())
         else sql.SharedCustomers(combos=[], paths={})
     )
