@@ -149,7 +149,9 @@ class Attainment:
 async def node_attainment(
     info: Info[Context, None], version_id: int, key: int, as_of: date | None
 ) -> Attainment:
-    numbers = await version_numbers(info, version_id, as_of)
+    numbers = await info.context.loaders.attainment_by_node.load(
+        (version_id, as_of_or_today(as_of), key)
+    )
     found = numbers.node(key)
     assert found is not None  # the node was read from this version
     return Attainment.of(found, numbers.digits)

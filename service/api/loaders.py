@@ -98,6 +98,38 @@ def _attainment_loader(
     return DataLoader(load_fn=load)
 
 
+async def _nodes_attainment(
+    session: Session, key: tuple[int, date, list[int]]
+) -> VersionAttainment:
+    return await attainment_reads.nodes_attainment_on(session, *key)
+
+
+def _node_attainment_loader(
+    reads: RequestReads, versions: DataLoader[tuple[int, date], VersionAttainment]
+) -> DataLoader[tuple[int, date, int], VersionAttainment]:
+    """Per (version, asOf, node key): numbers that answer that node. A few nodes of a
+    version are read on their own slices (``nodes_attainment_on``, one batch per
+    (version, asOf)); more, or a version already read whole in this request, use the
+    whole version's numbers. Both give the same numbers."""
+
+    async def load(keys: list[tuple[int, date, int]]) -> list[VersionAttainment]:
+        batches: dict[tuple[int, date], list[int]] = {}
+        for v, d, k in keys:
+            batches.setdefault((v, d), []).append(k)
+        found: dict[tuple[int, date], VersionAttainment] = {}
+        for (v, d), node_keys in batches.items():
+            whole = cached(versions, (v, d))
+            if whole is None and len(set(node_keys)) <= attainment_reads.MAX_NODES_APART:
+                found[(v, d)] = await reads.run(
+                    _nodes_attainment, (v, d, sorted(set(node_keys))), orm=True
+                )
+            else:
+                found[(v, d)] = whole or await versions.load((v, d))
+        return [found[(v, d)] for v, d, _ in keys]
+
+    return DataLoader(load_fn=load)
+
+
 async def _read_credits(session: Session, numbers: VersionAttainment) -> None:
     await attainment_reads.read_credits(session, numbers)
 
@@ -207,5 +239,6 @@ class Loaders:
         )
         self.attainment_by_version = _attainment_loader(db)
         self.owner_attainment_by_version = _credits_loader(db, self.attainment_by_version)
+        self.attainment_by_node = _node_attainment_loader(db, self.attainment_by_version)
         self.kpis_by_node = _kpi_loader(db, self.attainment_by_version)
         self.diagnostics_by_version = _diagnostics_loader(db, self.attainment_by_version)

@@ -59,10 +59,59 @@ async def version_nodes(session: AsyncSession, version_id: int) -> list[NodeRow]
     return [NodeRow(*r) for r in result.all()]
 
 
+SOME_NODES_SQL = """
+WITH wanted AS (
+    SELECT path FROM target_node WHERE version_id = :v AND key = ANY(CAST(:keys AS bigint[]))
+), keys AS (
+    SELECT CAST(k AS bigint) AS key
+    FROM wanted, unnest(string_to_array(rtrim(wanted.path, '.'), '.')) AS k
+)
+SELECT n.key, n.parent_key, n.member_id, m.starts_on, m.ends_on, n.target, n.owner_id
+FROM target_node n LEFT JOIN member m ON m.id = n.member_id
+WHERE n.version_id = :v
+  AND (n.key IN (SELECT key FROM keys) OR n.parent_key = ANY(CAST(:keys AS bigint[])))
+ORDER BY n.sort_path
+"""
+
+
+async def some_nodes(
+    session: AsyncSession, version_id: int, keys: Sequence[int]
+) -> list[NodeRow]:
+    """Nodes ``keys`` of a version, their ancestors and their children, in tree order."""
+    result = await session.execute(text(SOME_NODES_SQL), {"v": version_id, "keys": list(keys)})
+    return [NodeRow(*r) for r in result.all()]
+
+
+async def descendants(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Per member: itself and every descendant (by path)."""
+    if not member_ids:
+        return {}
+    result = await session.execute(
+        text(
+            "SELECT a.id, d.id FROM member a JOIN member d ON d.path LIKE a.path || '%' "
+            "WHERE a.id = ANY(CAST(:ids AS bigint[]))"
+        ),
+        {"ids": list(member_ids)},
+    )
+    out: dict[int, list[int]] = {m: [m] for m in member_ids}
+    for a, d in result.all():
+        if d != a:
+            out[int(a)].append(int(d))
+    return out
+
+
+def overlap_condition(member_ids: Sequence[int] | None) -> str:
+    """SQL: a sale naming one of ``member_ids`` (None: every sale). The ids are integers
+    from the database, written as a literal."""
+    if member_ids is None:
+        return "true"
+    return "members && CAST('{" + ",".join(str(int(m)) for m in member_ids) + "}' AS bigint[])"
+
+
 CHUNK_SQL = """
 SELECT CAST(members AS text), max(sold_on), {totals}
 FROM sales_fact
-WHERE sold_on >= DATE '{low}' AND sold_on < DATE '{high}'
+WHERE sold_on >= DATE '{low}' AND sold_on < DATE '{high}' AND {where}
 GROUP BY members
 """
 """The sales of one *chunk* (the range between two consecutive cuts, e.g. a fiscal
@@ -141,6 +190,7 @@ def fact_groups_sql(
     cuts: Sequence[date],
     measure: str = "AMOUNT",
     template: str = CHUNK_SQL,
+    where: str = "true",
 ) -> list[tuple[Chunk, str]]:
     """The chunks and their statements, for bucket ``bounds`` and chunk ``cuts`` (a
     sorted subset of ``bounds``)."""
@@ -154,6 +204,7 @@ def fact_groups_sql(
             totals=_totals(measure, bounds[lo + 1 : hi], hi - lo),
             low=low.isoformat(),
             high=high.isoformat(),
+            where=where,
         )
         out.append((Chunk(first=lo + 1, count=hi - lo), statement))
     return out
@@ -168,11 +219,16 @@ async def driver_connection(session: AsyncSession) -> Any:
 
 
 async def fact_groups(
-    session: AsyncSession, bounds: Sequence[date], cuts: Sequence[date], measure: str = "AMOUNT"
+    session: AsyncSession,
+    bounds: Sequence[date],
+    cuts: Sequence[date],
+    measure: str = "AMOUNT",
+    where: str = "true",
 ) -> FactGroups:
     """The sales of ``[cuts[0], cuts[-1])`` by chunk and members (a statement per
-    chunk), and the paths of the members they name (one more)."""
-    plan = fact_groups_sql(bounds, cuts, measure) if len(cuts) >= 2 else []
+    chunk; ``where``: an extra condition, see :func:`slices_condition`), and the paths
+    of the members they name (one more)."""
+    plan = fact_groups_sql(bounds, cuts, measure, where=where) if len(cuts) >= 2 else []
     if not plan:
         return FactGroups(chunks=[], rows=[], paths={})
     conn = await driver_connection(session)

@@ -81,6 +81,8 @@ class VersionAttainment:
     combo_index: dict[str, int] = field(default_factory=dict)
     last_sales: list[date | None] = field(default_factory=list)
     """Per chunk (``[cuts[i], cuts[i+1])`` that holds buckets): its last day with a sale."""
+    wanted: frozenset[int] | None = None
+    """Read for these nodes only (:func:`nodes_attainment_on`); None: the whole version."""
     _by_key: dict[int, RollNode] = field(default_factory=dict)
     _nodes: dict[int, Attainment] = field(default_factory=dict)
     _owners: dict[int, Attainment] | None = None
@@ -88,7 +90,13 @@ class VersionAttainment:
     def __post_init__(self) -> None:
         self._by_key = {n.key: n for n in self.nodes}
 
+    def _whole(self) -> None:
+        if self.wanted is not None:
+            raise RuntimeError("read for some nodes only: version-wide numbers need it whole")
+
     def node(self, key: int) -> Attainment | None:
+        if self.wanted is not None and key not in self.wanted:
+            raise RuntimeError(f"node {key} was not read (read for some nodes only)")
         found = self._nodes.get(key)
         if found is not None:
             return found
@@ -108,6 +116,7 @@ class VersionAttainment:
         return found
 
     def all_nodes(self) -> dict[int, Attainment]:
+        self._whole()
         if len(self._nodes) < len(self.nodes):
             self._nodes = every_node(self.nodes, self.rolled, self.as_of, self.thresholds)
         return self._nodes
@@ -152,6 +161,7 @@ class VersionAttainment:
 
     def owners(self) -> dict[int, Attainment]:
         """Per owner, their credited numbers; needs :func:`read_credits` first."""
+        self._whole()
         if self._owners is None:
             uncredited = self.groups.uncredited
             self._owners = {}
@@ -312,14 +322,40 @@ async def version_attainment(db: Database, version_id: int, as_of: date) -> Vers
 async def version_attainment_on(
     session: Session, version_id: int, as_of: date
 ) -> VersionAttainment:
-    """Every node of a version as of ``as_of`` (three statements on ``session``)."""
+    """Every node of a version as of ``as_of`` (a fixed number of statements on
+    ``session``: the header, the nodes, the sales a statement per chunk, the paths)."""
+    return await _attainment_on(session, version_id, as_of, None)
+
+
+MAX_NODES_APART = 50
+"""Up to this many nodes of a version are computed on their own slices
+(:func:`nodes_attainment_on`); more, and the whole version is read."""
+
+
+async def nodes_attainment_on(
+    session: Session, version_id: int, as_of: date, keys: Sequence[int]
+) -> VersionAttainment:
+    """The numbers of nodes ``keys`` of a version as of ``as_of``, reading only the
+    sales inside their slices (and only those nodes, their ancestors and children):
+    the same numbers as the whole version's (the same roll-up over the sales their
+    slices hold), for a fraction of the work. The result answers ``node(key)`` for
+    ``keys`` only; version-wide questions (rankings, owners) need the whole version."""
+    return await _attainment_on(session, version_id, as_of, frozenset(keys))
+
+
+async def _attainment_on(
+    session: Session, version_id: int, as_of: date, wanted: frozenset[int] | None
+) -> VersionAttainment:
     header = await sql.version_header(session, version_id)
     if header is None:
         raise not_found()
     plan_id, measure, settings, digits, year_start, year_end = header
     if year_start is None:
         raise InvalidInputError("NOT_FOUND", "the plan has no calendar", "version")
-    rows = await sql.version_nodes(session, version_id)
+    if wanted is None:
+        rows = await sql.version_nodes(session, version_id)
+    else:
+        rows = await sql.some_nodes(session, version_id, sorted(wanted))
     year = Period(year_start, year_end)
     periods: dict[int, Period] = {}
     nodes: list[RollNode] = []
@@ -348,7 +384,10 @@ async def version_attainment_on(
     bounds = bounds_for(every_period, as_of)
     high = scan_end(every_period, as_of)
     cuts = chunk_cuts(bounds, year, high) if high is not None and bounds else []
-    found = await sql.fact_groups(session, bounds, cuts, measure)
+    where = "true"
+    if wanted is not None:
+        where = await _slices_where(session, nodes, wanted)
+    found = await sql.fact_groups(session, bounds, cuts, measure, where)
     groups, combos, combo_index, last = _groups(found, bounds)
     return VersionAttainment(
         version_id=version_id,
@@ -364,7 +403,26 @@ async def version_attainment_on(
         cuts=cuts,
         combo_index=combo_index,
         last_sales=last,
+        wanted=wanted,
     )
+
+
+async def _slices_where(session: Session, nodes: Sequence[RollNode], wanted: frozenset[int]) -> str:
+    """A condition that keeps at least the sales inside the slices of the ``wanted``
+    nodes: a sale naming the deepest non-time member of one of them, or a descendant
+    of it. One overlap test per sale (not one per node); the roll-up's matching by
+    ancestry then keeps exactly each node's own sales, as for the whole version."""
+    by_key = {n.key: n for n in nodes}
+    deepest: set[int] = set()
+    for key in wanted:
+        n: RollNode | None = by_key.get(key)
+        while n is not None and (n.time or n.member_id is None or n.parent_key is None):
+            n = by_key.get(n.parent_key) if n.parent_key is not None else None
+        if n is None or n.member_id is None:  # the root's slice: every sale
+            return sql.overlap_condition(None)
+        deepest.add(n.member_id)
+    below = await sql.descendants(session, sorted(deepest))
+    return sql.overlap_condition(sorted({d for m in deepest for d in below[m]}))
 
 
 # --- KPIs ---------------------------------------------------------------------------------
