@@ -7,6 +7,7 @@ roll-up to nodes by hierarchy is in ``service.domain.attainment_rollup``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -74,9 +75,7 @@ ORDER BY n.sort_path
 """
 
 
-async def some_nodes(
-    session: AsyncSession, version_id: int, keys: Sequence[int]
-) -> list[NodeRow]:
+async def some_nodes(session: AsyncSession, version_id: int, keys: Sequence[int]) -> list[NodeRow]:
     """Nodes ``keys`` of a version, their ancestors and their children, in tree order."""
     result = await session.execute(text(SOME_NODES_SQL), {"v": version_id, "keys": list(keys)})
     return [NodeRow(*r) for r in result.all()]
@@ -196,7 +195,7 @@ def fact_groups_sql(
     sorted subset of ``bounds``)."""
     position = {d: i for i, d in enumerate(bounds)}
     out: list[tuple[Chunk, str]] = []
-    for low, high in zip(cuts, cuts[1:], strict=False):
+    for low, high in itertools.pairwise(cuts):
         lo, hi = position[low], position[high]
         if hi <= lo:
             continue

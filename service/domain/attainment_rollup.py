@@ -94,7 +94,9 @@ def scan_end(periods: Iterable[Period], as_of: date, years: int = HISTORY_YEARS)
     return end
 
 
-def chunk_cuts(bounds: Sequence[date], year: Period, high: date, years: int = HISTORY_YEARS) -> list[date]:
+def chunk_cuts(
+    bounds: Sequence[date], year: Period, high: date, years: int = HISTORY_YEARS
+) -> list[date]:
     """Where the scan of ``[bounds[0], high)`` is cut into chunks: at the fiscal year's
     start this year and ``years`` years back (each a bucket bound already), so a chunk
     holds a year's buckets."""
@@ -123,9 +125,7 @@ class Groups:
     _uncredited: Ints | None = None
     _credited: list[tuple[int, int, int, Decimal]] | None = None
 
-    def add_credits(
-        self, rows: list[tuple[int, int, Sequence[int], Mapping[str, object]]]
-    ) -> None:
+    def add_credits(self, rows: list[tuple[int, int, Sequence[int], Mapping[str, object]]]) -> None:
         """Record the sales with split credit (their totals are part of ``amounts``)."""
         uncredited = self.amounts.copy()
         for combo, first, totals, _ in rows:
@@ -190,7 +190,8 @@ class Rolled:
 
     def cumulative(self, key: int) -> Ints:
         """The node's running totals over buckets."""
-        return self.running[self.index[key]]
+        row: Ints = self.running[self.index[key]]
+        return row
 
     def between(self, key: int, start: date, end: date) -> int:
         """Sales of the node's slice dated in ``[start, end)`` (both in ``bounds``)."""

@@ -291,9 +291,7 @@ async def read_credits(session: Session, numbers: VersionAttainment) -> None:
     statement: sales of a combination the first read did not see are not counted."""
     if numbers.groups.has_credits:
         return
-    found = await sql.credited_groups(
-        session, numbers.rolled.bounds, numbers.cuts, numbers.measure
-    )
+    found = await sql.credited_groups(session, numbers.rolled.bounds, numbers.cuts, numbers.measure)
     chunks = sql.fact_groups_sql(numbers.rolled.bounds, numbers.cuts, numbers.measure)
     parsed: dict[str, dict[str, Any]] = {}
     rows: list[tuple[int, int, Sequence[int], Mapping[str, object]]] = []
