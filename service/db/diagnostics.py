@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db.attainment import members_from_text
+from service.db.attainment import driver_connection, members_from_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,17 +21,19 @@ class DiagNodeRow:
     dimension_id: int | None
     member_id: int | None
     code: str | None
-    attributes: dict[str, Any] | None
+    attributes: str | None
+    """The member's attributes as JSON text (decoded once per member by the caller)."""
     member_leaf: bool
     split_kind: str | None
-    split_spec: dict[str, Any] | None
+    split_spec: str | None
+    """As JSON text."""
     strategy: str | None
 
 
 NODES_SQL = """
-SELECT n.key, d.kind, n.dimension_id, n.member_id, m.code, m.attributes,
+SELECT n.key, d.kind, n.dimension_id, n.member_id, m.code, CAST(m.attributes AS text),
        (m.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM member c WHERE c.parent_id = m.id)),
-       sd.kind, n.split_spec, n.strategy
+       sd.kind, CAST(n.split_spec AS text), n.strategy
 FROM target_node n
 LEFT JOIN member m ON m.id = n.member_id
 LEFT JOIN dimension d ON d.id = n.dimension_id
@@ -41,9 +43,12 @@ WHERE n.version_id = :v
 
 
 async def node_rows(session: AsyncSession, version_id: int) -> dict[int, DiagNodeRow]:
-    """Per node key: its coordinate's dimension kind and member, split, strategy."""
-    result = await session.execute(text(NODES_SQL), {"v": version_id})
-    return {int(r[0]): DiagNodeRow(*r) for r in result.all()}
+    """Per node key: its coordinate's dimension kind and member, split, strategy. The
+    JSON columns come as text (a member's attributes repeat on many nodes: decoded
+    once per member by the caller), over the bare driver connection (10,000 rows)."""
+    conn = await driver_connection(session)
+    rows = await conn.fetch(NODES_SQL.replace(":v", "$1"), version_id)
+    return {int(r[0]): DiagNodeRow(*r) for r in rows}
 
 
 async def dimension_tiers(session: AsyncSession) -> dict[int, list[str]]:

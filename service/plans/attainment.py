@@ -10,7 +10,7 @@ request, so a page of nodes with their attainment costs the same statements as o
 
 from __future__ import annotations
 
-import json
+import orjson
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -302,7 +302,7 @@ async def read_credits(session: Session, numbers: VersionAttainment) -> None:
                 continue
             credits = parsed.get(raw)
             if credits is None:
-                credits = parsed[raw] = json.loads(raw)
+                credits = parsed[raw] = orjson.loads(raw)
             rows.append((combo, chunk.first, totals, credits))
     numbers.groups.add_credits(rows)
 

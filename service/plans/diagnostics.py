@@ -11,6 +11,7 @@ customers bought in more than one channel.
 
 from __future__ import annotations
 
+import orjson
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,7 +23,7 @@ from service.db import attainment as att_sql
 from service.db import diagnostics as sql
 from service.db.engine import Database, Session
 from service.domain import diagnostics as rules
-from service.domain.attainment import Status, day_after, years_back
+from service.domain.attainment import Period, Status, day_after, years_back
 from service.domain.diagnostics import Code, Finding, Node, Readiness, Severity, Thresholds
 from service.domain.members import MemberAttributes
 from service.domain.paths import path_ids
@@ -197,15 +198,25 @@ async def diagnose_version_on(
         else sql.SharedCustomers(combos=[], paths={})
     )
     thresholds = rules.thresholds_from(settings)
-    nodes: list[Node] = []
     rolled = numbers.rolled
+    actual: dict[int, int] = {}
+    history: dict[int, int] = {}
+    by_period: dict[Period, list[int]] = {}
+    for rn in numbers.nodes:
+        by_period.setdefault(rn.period, []).append(rn.key)
+    for period, keys in by_period.items():
+        actuals, _, totals = rolled.pooled(keys, period, as_of)
+        actual.update(zip(keys, actuals, strict=True))
+        history.update(zip(keys, totals, strict=True))
+    nodes: list[Node] = []
     attributes: dict[int | None, MemberAttributes] = {None: MemberAttributes()}
     for rn in numbers.nodes:
         r = rows[rn.key]
         attrs = attributes.get(r.member_id)
         if attrs is None:
-            attrs = attributes[r.member_id] = MemberAttributes.from_json(r.attributes or {})
-        history = sum(h.total for h in rolled.history(rn.key, rn.period, as_of))
+            attrs = attributes[r.member_id] = MemberAttributes.from_json(
+                orjson.loads(r.attributes) if r.attributes else {}
+            )
         nodes.append(
             Node(
                 key=rn.key,
@@ -220,11 +231,11 @@ async def diagnose_version_on(
                 attributes=attrs,
                 member_leaf=r.member_leaf,
                 split_kind=_kind(r.split_kind),
-                split_method=split_method(r.split_spec),
+                split_method=split_method(orjson.loads(r.split_spec) if r.split_spec else None),
                 owner_id=rn.owner_id,
                 strategy=r.strategy,
-                history=history,
-                actual=rolled.actual(rn.key, rn.period, as_of),
+                history=history[rn.key],
+                actual=actual[rn.key],
                 potential=_potential(attrs, r.member_id, markets, year.start, year.end)
                 if r.kind == "REGION"
                 else None,
