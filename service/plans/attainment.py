@@ -10,7 +10,6 @@ request, so a page of nodes with their attainment costs the same statements as o
 
 from __future__ import annotations
 
-import orjson
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import orjson
 
 from service.db import attainment as sql
 from service.db import repositories as repo

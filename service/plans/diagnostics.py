@@ -11,13 +11,14 @@ customers bought in more than one channel.
 
 from __future__ import annotations
 
-import orjson
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
+
+import orjson
 
 from service.db import attainment as att_sql
 from service.db import diagnostics as sql
