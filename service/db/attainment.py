@@ -1,8 +1,11 @@
 """SQL of attainment: a version's nodes as the roll-up needs them, sales aggregated to
-(members, date bucket, credits) with the members' paths, and the KPI reads.
+(members, date bucket) with the members' paths, the sales with split credit apart, and
+the KPI reads.
 
-Two statements make the attainment of a whole version (never one per node); the
-roll-up to nodes by hierarchy is in ``service.domain.attainment_rollup``.
+A fixed number of statements make the attainment of a whole version (never one per
+node: the nodes, one per fiscal-year chunk of the sales, the paths); the roll-up to
+nodes by hierarchy is in ``service.domain.attainment_rollup``. The big reads go over
+the bare asyncpg connection under the session (:func:`driver_connection`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """Attainment reads: every node and owner of a version as of a date, rankings, alerts,
 KPIs; and the per-plan thresholds (``planSettingsUpdate``).
 
-A version's attainment is computed whole, from three statements whatever its size
-(the version and plan, its nodes, the sales aggregated by members and date bucket
-with the members' paths), then rolled up to nodes in Python
-(``service.domain.attainment_rollup``). The API caches it per (version, asOf) in a
-request, so a page of nodes with their attainment costs the same statements as one.
+A version's attainment is computed whole, from a fixed number of statements whatever
+its size (the version and plan, its nodes, the sales summed by members with one total
+per date bucket, a statement per fiscal year, and the members' paths), then rolled up
+to nodes in Python (``service.domain.attainment_rollup``). The API caches it per
+(version, asOf) in a request. The sales with split credit are read only for owners'
+numbers (:func:`read_credits`). A few nodes alone (:func:`nodes_attainment_on`) read
+only the sales of their slices, with the same numbers.
 """
 
 from __future__ import annotations

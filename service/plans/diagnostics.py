@@ -1,12 +1,13 @@
 """Diagnostics reads: a version's findings and readiness as of a date.
 
 The rules (``service.domain.diagnostics``) take plain data; this gathers it in a fixed
-number of statements whatever the size of the version: the attainment roll-up (three
-statements: header, nodes, sales by members and date bucket, which give every node's
-actual to date and its history in earlier years), then the nodes' coordinates, splits
-and strategies, the dimensions' tiers, the reviews, the last day with sales, the
-market sizes of the region members and, when the version splits by channel, the
-customers bought in more than one channel.
+number of statements whatever the size of the version: the attainment roll-up (header,
+nodes, sales by members and date bucket a statement per fiscal year, paths: every
+node's actual to date, its history in earlier years, and the last day with sales),
+then the nodes' coordinates, splits and strategies, the dimensions' tiers, the
+reviews, the market sizes of the region members and, when the version splits by
+channel, the customers bought in more than one channel (over the member combinations
+the attainment read found, when it covered that year).
 """
 
 from __future__ import annotations
