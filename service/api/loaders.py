@@ -152,9 +152,10 @@ def _credits_loader(
 
 
 def _kpi_loader(
-    reads: RequestReads, versions: DataLoader[tuple[int, date], VersionAttainment]
+    reads: RequestReads, nodes: DataLoader[tuple[int, date, int], VersionAttainment]
 ) -> DataLoader[tuple[int, int, date], NodeKpiActuals]:
-    """KPI actuals per (version, node key, asOf): one batch per (version, asOf)."""
+    """KPI actuals per (version, node key, asOf): one batch per (version, asOf), on the
+    numbers that answer those nodes (their slices alone when they are few)."""
 
     async def load(keys: list[tuple[int, int, date]]) -> list[NodeKpiActuals]:
         batches: dict[tuple[int, date], list[int]] = {}
@@ -162,10 +163,14 @@ def _kpi_loader(
             batches.setdefault((v, d), []).append(k)
         found: dict[tuple[int, int, date], NodeKpiActuals] = {}
         for (v, d), node_keys in batches.items():
-            numbers = await versions.load((v, d))
-            kpis_of = await reads.run(_node_kpis, (numbers, node_keys), orm=True)
-            for k, kpis in zip(node_keys, kpis_of, strict=True):
-                found[(v, k, d)] = kpis
+            every = await nodes.load_many([(v, d, k) for k in node_keys])
+            groups: dict[int, tuple[VersionAttainment, list[int]]] = {}
+            for k, numbers in zip(node_keys, every, strict=True):
+                groups.setdefault(id(numbers), (numbers, []))[1].append(k)
+            for numbers, group in groups.values():
+                kpis_of = await reads.run(_node_kpis, (numbers, group), orm=True)
+                for k, kpis in zip(group, kpis_of, strict=True):
+                    found[(v, k, d)] = kpis
         return [found[key] for key in keys]
 
     return DataLoader(load_fn=load)
@@ -240,5 +245,5 @@ class Loaders:
         self.attainment_by_version = _attainment_loader(db)
         self.owner_attainment_by_version = _credits_loader(db, self.attainment_by_version)
         self.attainment_by_node = _node_attainment_loader(db, self.attainment_by_version)
-        self.kpis_by_node = _kpi_loader(db, self.attainment_by_version)
+        self.kpis_by_node = _kpi_loader(db, self.attainment_by_node)
         self.diagnostics_by_version = _diagnostics_loader(db, self.attainment_by_version)
