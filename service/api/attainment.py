@@ -72,6 +72,15 @@ async def version_numbers(
     )
 
 
+async def owner_numbers(
+    info: Info[Context, None], version_id: int, as_of: date | None
+) -> VersionAttainment:
+    """:func:`version_numbers` with the sales with split credit read (owners' numbers)."""
+    return await info.context.loaders.owner_attainment_by_version.load(
+        (version_id, as_of_or_today(as_of))
+    )
+
+
 def _amount(value: int | None, digits: int) -> Amount | None:
     return None if value is None else Amount(format_amount(value, digits))
 
@@ -140,7 +149,9 @@ class Attainment:
 async def node_attainment(
     info: Info[Context, None], version_id: int, key: int, as_of: date | None
 ) -> Attainment:
-    numbers = await version_numbers(info, version_id, as_of)
+    numbers = await info.context.loaders.attainment_by_node.load(
+        (version_id, as_of_or_today(as_of), key)
+    )
     found = numbers.node(key)
     assert found is not None  # the node was read from this version
     return Attainment.of(found, numbers.digits)
@@ -149,7 +160,7 @@ async def node_attainment(
 async def owner_attainment(
     info: Info[Context, None], version_id: int, owner_id: int, as_of: date | None
 ) -> Attainment:
-    numbers = await version_numbers(info, version_id, as_of)
+    numbers = await owner_numbers(info, version_id, as_of)
     return Attainment.of(numbers.owner(owner_id), numbers.digits)
 
 

@@ -101,10 +101,64 @@ def _attainment_loader(
     return DataLoader(load_fn=load)
 
 
-def _kpi_loader(
+async def _nodes_attainment(
+    session: Session, key: tuple[int, date, list[int]]
+) -> VersionAttainment:
+    return await attainment_reads.nodes_attainment_on(session, *key)
+
+
+def _node_attainment_loader(
     reads: RequestReads, versions: DataLoader[tuple[int, date], VersionAttainment]
+) -> DataLoader[tuple[int, date, int], VersionAttainment]:
+    """Per (version, asOf, node key): numbers that answer that node. A few nodes of a
+    version are read on their own slices (``nodes_attainment_on``, one batch per
+    (version, asOf)); more, or a version already read whole in this request, use the
+    whole version's numbers. Both give the same numbers."""
+
+    async def load(keys: list[tuple[int, date, int]]) -> list[VersionAttainment]:
+        batches: dict[tuple[int, date], list[int]] = {}
+        for v, d, k in keys:
+            batches.setdefault((v, d), []).append(k)
+        found: dict[tuple[int, date], VersionAttainment] = {}
+        for (v, d), node_keys in batches.items():
+            whole = cached(versions, (v, d))
+            if whole is None and len(set(node_keys)) <= attainment_reads.MAX_NODES_APART:
+                found[(v, d)] = await reads.run(
+                    _nodes_attainment, (v, d, sorted(set(node_keys))), orm=True
+                )
+            else:
+                found[(v, d)] = whole or await versions.load((v, d))
+        return [found[(v, d)] for v, d, _ in keys]
+
+    return DataLoader(load_fn=load)
+
+
+async def _read_credits(session: Session, numbers: VersionAttainment) -> None:
+    await attainment_reads.read_credits(session, numbers)
+
+
+def _credits_loader(
+    reads: RequestReads, versions: DataLoader[tuple[int, date], VersionAttainment]
+) -> DataLoader[tuple[int, date], VersionAttainment]:
+    """A version's attainment with its split-credit sales read (owners' numbers need
+    them, node numbers do not): one more read per (version, asOf), only when asked."""
+
+    async def load(keys: list[tuple[int, date]]) -> list[VersionAttainment]:
+        out = []
+        for key in keys:
+            numbers = await versions.load(key)
+            await reads.run(_read_credits, numbers, orm=True)
+            out.append(numbers)
+        return out
+
+    return DataLoader(load_fn=load)
+
+
+def _kpi_loader(
+    reads: RequestReads, nodes: DataLoader[tuple[int, date, int], VersionAttainment]
 ) -> DataLoader[tuple[int, int, date], NodeKpiActuals]:
-    """KPI actuals per (version, node key, asOf): one batch per (version, asOf)."""
+    """KPI actuals per (version, node key, asOf): one batch per (version, asOf), on the
+    numbers that answer those nodes (their slices alone when they are few)."""
 
     async def load(keys: list[tuple[int, int, date]]) -> list[NodeKpiActuals]:
         batches: dict[tuple[int, date], list[int]] = {}
@@ -112,10 +166,14 @@ def _kpi_loader(
             batches.setdefault((v, d), []).append(k)
         found: dict[tuple[int, int, date], NodeKpiActuals] = {}
         for (v, d), node_keys in batches.items():
-            numbers = await versions.load((v, d))
-            kpis_of = await reads.run(_node_kpis, (numbers, node_keys), orm=True)
-            for k, kpis in zip(node_keys, kpis_of, strict=True):
-                found[(v, k, d)] = kpis
+            every = await nodes.load_many([(v, d, k) for k in node_keys])
+            groups: dict[int, tuple[VersionAttainment, list[int]]] = {}
+            for k, numbers in zip(node_keys, every, strict=True):
+                groups.setdefault(id(numbers), (numbers, []))[1].append(k)
+            for numbers, group in groups.values():
+                kpis_of = await reads.run(_node_kpis, (numbers, group), orm=True)
+                for k, kpis in zip(group, kpis_of, strict=True):
+                    found[(v, k, d)] = kpis
         return [found[key] for key in keys]
 
     return DataLoader(load_fn=load)
@@ -196,7 +254,9 @@ class Loaders:
             db, fact_imports.batches_by_ids
         )
         self.attainment_by_version = _attainment_loader(db)
-        self.kpis_by_node = _kpi_loader(db, self.attainment_by_version)
+        self.owner_attainment_by_version = _credits_loader(db, self.attainment_by_version)
+        self.attainment_by_node = _node_attainment_loader(db, self.attainment_by_version)
+        self.kpis_by_node = _kpi_loader(db, self.attainment_by_node)
         self.diagnostics_by_version = _diagnostics_loader(db, self.attainment_by_version)
 
     # --- pages and counts: one statement each, not batched, on the request's connection

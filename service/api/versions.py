@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from service.api import diagnostics as diagnostics_api
 from service.api import ids
-from service.api.attainment import AsOf, Attainment, version_numbers
+from service.api.attainment import AsOf, Attainment, owner_numbers, version_numbers
 from service.api.audit import AuditEntryConnection, audit_trail
 from service.api.context import Context
 from service.api.errors import UserError
@@ -291,7 +291,7 @@ class PlanVersion(RowNode):
         as_of: AsOf = None,
         by: Annotated[RankBy, strawberry.argument(description="The order.")] = RankBy.PACE,
     ) -> list[OwnerStanding]:
-        numbers = await version_numbers(info, self.row.id, as_of)
+        numbers = await owner_numbers(info, self.row.id, as_of)
         ranked = numbers.ranked_owners(by)
         rows = await info.context.loaders.owner_by_id.load_many(ranked)
         every = numbers.owners()

@@ -1,16 +1,19 @@
 """SQL of attainment: a version's nodes as the roll-up needs them, sales aggregated to
-(members, date bucket, credits) with the members' paths, and the KPI reads.
+(members, date bucket) with the members' paths, the sales with split credit apart, and
+the KPI reads.
 
-Two statements make the attainment of a whole version (never one per node); the
-roll-up to nodes by hierarchy is in ``service.domain.attainment_rollup``.
+A fixed number of statements make the attainment of a whole version (never one per
+node: the nodes, one per fiscal-year chunk of the sales, the paths); the roll-up to
+nodes by hierarchy is in ``service.domain.attainment_rollup``. The big reads go over
+the bare asyncpg connection under the session (:func:`driver_connection`).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -27,6 +30,14 @@ class NodeRow:
     ends_on: date | None
     target: int
     owner_id: int | None
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under ``session`` (its transaction, if any): big reads
+    skip the per-row work of SQLAlchemy's result rows."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
 
 
 VERSION_HEADER_SQL = """
@@ -55,84 +66,194 @@ ORDER BY n.sort_path
 
 
 async def version_nodes(session: AsyncSession, version_id: int) -> list[NodeRow]:
-    """Every node of a version in tree order (parents first)."""
-    result = await session.execute(text(VERSION_NODES_SQL), {"v": version_id})
+    """Every node of a version in tree order (parents first), over the bare driver
+    connection (10,000 rows: SQLAlchemy's result rows cost more than the read)."""
+    conn = await driver_connection(session)
+    return [
+        NodeRow(*r) for r in await conn.fetch(VERSION_NODES_SQL.replace(":v", "$1"), version_id)
+    ]
+
+
+SOME_NODES_SQL = """
+WITH wanted AS (
+    SELECT path FROM target_node WHERE version_id = :v AND key = ANY(CAST(:keys AS bigint[]))
+), keys AS (
+    SELECT CAST(k AS bigint) AS key
+    FROM wanted, unnest(string_to_array(rtrim(wanted.path, '.'), '.')) AS k
+)
+SELECT n.key, n.parent_key, n.member_id, m.starts_on, m.ends_on, n.target, n.owner_id
+FROM target_node n LEFT JOIN member m ON m.id = n.member_id
+WHERE n.version_id = :v
+  AND (n.key IN (SELECT key FROM keys) OR n.parent_key = ANY(CAST(:keys AS bigint[])))
+ORDER BY n.sort_path
+"""
+
+
+async def some_nodes(session: AsyncSession, version_id: int, keys: Sequence[int]) -> list[NodeRow]:
+    """Nodes ``keys`` of a version, their ancestors and their children, in tree order."""
+    result = await session.execute(text(SOME_NODES_SQL), {"v": version_id, "keys": list(keys)})
     return [NodeRow(*r) for r in result.all()]
 
 
-FACT_GROUPS_SQL = """
-WITH g AS (
-    SELECT members, {totals} AS amounts
-    FROM (
-        SELECT members, width_bucket(sold_on, CAST(:bounds AS date[])) AS b,
-               {measure} AS v
-        FROM sales_fact
-        WHERE sold_on >= :low AND sold_on < :high
-    ) f
-    GROUP BY members
-), c AS (
-    SELECT members, width_bucket(sold_on, CAST(:bounds AS date[])) AS b, credits,
-           sum({measure}) AS v
-    FROM sales_fact
-    WHERE sold_on >= :low AND sold_on < :high AND credits IS NOT NULL
-    GROUP BY members, b, credits
-)
-SELECT 0, g.members, g.amounts, NULL::jsonb, NULL::numeric, NULL::int, NULL::text FROM g
-UNION ALL
-SELECT 1, c.members, NULL, c.credits, c.v, c.b, NULL FROM c
-UNION ALL
-SELECT 2, ARRAY[m.id], NULL, NULL, NULL, NULL, m.path
-FROM member m WHERE m.id IN (SELECT DISTINCT unnest(members) FROM g)
+async def descendants(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Per member: itself and every descendant (by path)."""
+    if not member_ids:
+        return {}
+    result = await session.execute(
+        text(
+            "SELECT a.id, d.id FROM member a JOIN member d ON d.path LIKE a.path || '%' "
+            "WHERE a.id = ANY(CAST(:ids AS bigint[]))"
+        ),
+        {"ids": list(member_ids)},
+    )
+    out: dict[int, list[int]] = {m: [m] for m in member_ids}
+    for a, d in result.all():
+        if d != a:
+            out[int(a)].append(int(d))
+    return out
+
+
+def overlap_condition(member_ids: Sequence[int] | None) -> str:
+    """SQL: a sale naming one of ``member_ids`` (None: every sale). The ids are integers
+    from the database, written as a literal."""
+    if member_ids is None:
+        return "true"
+    return "members && CAST('{" + ",".join(str(int(m)) for m in member_ids) + "}' AS bigint[])"
+
+
+CHUNK_SQL = """
+SELECT CAST(members AS text), max(sold_on), {totals}
+FROM sales_fact
+WHERE sold_on >= DATE '{low}' AND sold_on < DATE '{high}' AND {where}
+GROUP BY members
 """
-"""The totals grouped by ``members`` alone (the floor's grouping), one total per date
-bucket as a ``FILTER`` column; the sales with split credit apart, by (members, bucket,
-credits): the part without credit is the difference. Anything wider in the first
-grouping (a (members, bucket) key, a second set of sums, an aggregate of the credits)
-makes PostgreSQL sort the million rows and spill them to disk instead of hashing."""
+"""The sales of one *chunk* (the range between two consecutive cuts, e.g. a fiscal
+year) grouped by ``members`` alone (the floor's grouping), with one total per date
+bucket inside the chunk as a ``FILTER`` column: a row tests only its own chunk's
+buckets (a handful), not every bucket of every year. Any wider grouping key (a
+(members, bucket) key, or the credits) makes PostgreSQL hash several times more
+groups, or sort the rows and spill them to disk. One statement per chunk, not one
+UNION ALL: PostgreSQL would run each branch of a union whole in one process (a
+parallel append), the largest year alone on one core, where a single aggregation
+spreads every chunk over all its workers. Members come as text and the totals as
+bigint columns: asyncpg decodes those three times faster than arrays (the distinct
+members are parsed once each in Python).
+
+The dates are written into the statement as literals (they come from ``date``
+objects, never from input text), so partition pruning and the planner's row
+estimates see them. The last day with a sale comes along (``max(sold_on)``, a cheap
+extra aggregate) for the diagnostics' freshness of actuals."""
+
+CREDITED_SQL = """
+SELECT CAST(members AS text), CAST(credits AS text), {totals}
+FROM sales_fact
+WHERE sold_on >= DATE '{low}' AND sold_on < DATE '{high}' AND credits IS NOT NULL
+GROUP BY members, credits
+"""
+"""The sales with split credit of one chunk by (members, credits): read only when an
+owner's numbers are asked for (node numbers count every sale once)."""
 
 MEASURES = {"AMOUNT": "amount", "QUANTITY": "round(coalesce(quantity, 0))"}
 
 
 @dataclass(frozen=True, slots=True)
-class FactGroups:
-    """Sales of ``[bounds[0], bounds[-1])`` by ``members``: per bucket ``i`` (1 ..
-    ``len(bounds) - 1``, ``[bounds[i-1], bounds[i])``) the total; the credited sales by
-    (members, bucket, credits); the paths of every member they name."""
+class Chunk:
+    """Buckets ``first .. first + count - 1`` (bucket ``i`` is ``[bounds[i-1], bounds[i])``)."""
 
-    groups: list[tuple[list[int], list[int]]]
-    credited: list[tuple[list[int], int, dict[str, Any], Decimal]]
+    first: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FactGroups:
+    """Sales of ``[cuts[0], cuts[-1])`` by chunk and ``members``: per chunk its rows (the
+    members as PostgreSQL array text ``{1,2}``, their last day with a sale, then one
+    total per bucket of the chunk); the paths of every member they name."""
+
+    chunks: list[Chunk]
+    rows: list[Sequence[Sequence[Any]]]
     paths: dict[int, str]
 
 
-def fact_groups_sql(bounds: int, measure: str = "AMOUNT") -> str:
-    """The statement for ``bounds`` bucket bounds (``:bounds``, ``:low``, ``:high``)."""
-    totals = ", ".join(f"coalesce(sum(v) FILTER (WHERE b = {i}), 0)" for i in range(1, bounds))
-    return FACT_GROUPS_SQL.format(
-        measure=MEASURES[measure], totals=f"CAST(ARRAY[{totals}] AS bigint[])"
-    )
+def members_from_text(members: str) -> list[int]:
+    """``[1, 2]`` from PostgreSQL's array text ``{1,2}``."""
+    inner = members[1:-1]
+    return [int(m) for m in inner.split(",")] if inner else []
+
+
+def _totals(measure: str, inner: Sequence[date], count: int) -> str:
+    value = MEASURES[measure]
+    if count == 1:
+        return f"CAST(sum({value}) AS bigint)"
+    parts = []
+    for i in range(count):
+        test = []
+        if i > 0:
+            test.append(f"sold_on >= DATE '{inner[i - 1].isoformat()}'")
+        if i < count - 1:
+            test.append(f"sold_on < DATE '{inner[i].isoformat()}'")
+        parts.append(
+            f"CAST(coalesce(sum({value}) FILTER (WHERE {' AND '.join(test)}), 0) AS bigint)"
+        )
+    return ", ".join(parts)
+
+
+def fact_groups_sql(
+    bounds: Sequence[date],
+    cuts: Sequence[date],
+    measure: str = "AMOUNT",
+    template: str = CHUNK_SQL,
+    where: str = "true",
+) -> list[tuple[Chunk, str]]:
+    """The chunks and their statements, for bucket ``bounds`` and chunk ``cuts`` (a
+    sorted subset of ``bounds``)."""
+    position = {d: i for i, d in enumerate(bounds)}
+    out: list[tuple[Chunk, str]] = []
+    for low, high in itertools.pairwise(cuts):
+        lo, hi = position[low], position[high]
+        if hi <= lo:
+            continue
+        statement = template.format(
+            totals=_totals(measure, bounds[lo + 1 : hi], hi - lo),
+            low=low.isoformat(),
+            high=high.isoformat(),
+            where=where,
+        )
+        out.append((Chunk(first=lo + 1, count=hi - lo), statement))
+    return out
 
 
 async def fact_groups(
-    session: AsyncSession, bounds: Sequence[date], measure: str = "AMOUNT"
+    session: AsyncSession,
+    bounds: Sequence[date],
+    cuts: Sequence[date],
+    measure: str = "AMOUNT",
+    where: str = "true",
 ) -> FactGroups:
-    """One statement: the aggregations and the members' paths (for the hierarchy)."""
-    if len(bounds) < 2:
-        return FactGroups(groups=[], credited=[], paths={})
-    result = await session.execute(
-        text(fact_groups_sql(len(bounds), measure)),
-        {"bounds": list(bounds), "low": bounds[0], "high": bounds[-1]},
-    )
-    groups: list[tuple[list[int], list[int]]] = []
-    credited: list[tuple[list[int], int, dict[str, Any], Decimal]] = []
-    paths: dict[int, str] = {}
-    for kind, members, amounts, credits, value, bucket, path in result.all():
-        if kind == 0:
-            groups.append((members, amounts))
-        elif kind == 1:
-            credited.append((members, bucket, credits, value))
-        else:
-            paths[members[0]] = path
-    return FactGroups(groups=groups, credited=credited, paths=paths)
+    """The sales of ``[cuts[0], cuts[-1])`` by chunk and members (a statement per
+    chunk; ``where``: an extra condition, see :func:`slices_condition`), and the paths
+    of the members they name (one more)."""
+    plan = fact_groups_sql(bounds, cuts, measure, where=where) if len(cuts) >= 2 else []
+    if not plan:
+        return FactGroups(chunks=[], rows=[], paths={})
+    conn = await driver_connection(session)
+    rows = [await conn.fetch(statement) for _, statement in plan]
+    combos = {r[0] for chunk in rows for r in chunk}
+    named = {m for text in combos for m in members_from_text(text)}
+    paths = await member_paths(session, sorted(named))
+    return FactGroups(chunks=[chunk for chunk, _ in plan], rows=rows, paths=paths)
+
+
+async def credited_groups(
+    session: AsyncSession, bounds: Sequence[date], cuts: Sequence[date], measure: str = "AMOUNT"
+) -> list[Sequence[Sequence[Any]]]:
+    """Per chunk (as :func:`fact_groups`): the sales with split credit by members and
+    credits (members as array text, credits as JSON text, the totals per bucket)."""
+    plan = fact_groups_sql(bounds, cuts, measure, CREDITED_SQL) if len(cuts) >= 2 else []
+    if not plan:
+        return []
+    conn = await driver_connection(session)
+    return [await conn.fetch(statement) for _, statement in plan]
 
 
 # --- KPIs -------------------------------------------------------------------------------

@@ -3,12 +3,15 @@ number of statements whatever the size of the version (never one per node)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db.attainment import driver_connection, members_from_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,17 +21,19 @@ class DiagNodeRow:
     dimension_id: int | None
     member_id: int | None
     code: str | None
-    attributes: dict[str, Any] | None
+    attributes: str | None
+    """The member's attributes as JSON text (decoded once per member by the caller)."""
     member_leaf: bool
     split_kind: str | None
-    split_spec: dict[str, Any] | None
+    split_spec: str | None
+    """As JSON text."""
     strategy: str | None
 
 
 NODES_SQL = """
-SELECT n.key, d.kind, n.dimension_id, n.member_id, m.code, m.attributes,
+SELECT n.key, d.kind, n.dimension_id, n.member_id, m.code, CAST(m.attributes AS text),
        (m.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM member c WHERE c.parent_id = m.id)),
-       sd.kind, n.split_spec, n.strategy
+       sd.kind, CAST(n.split_spec AS text), n.strategy
 FROM target_node n
 LEFT JOIN member m ON m.id = n.member_id
 LEFT JOIN dimension d ON d.id = n.dimension_id
@@ -38,9 +43,12 @@ WHERE n.version_id = :v
 
 
 async def node_rows(session: AsyncSession, version_id: int) -> dict[int, DiagNodeRow]:
-    """Per node key: its coordinate's dimension kind and member, split, strategy."""
-    result = await session.execute(text(NODES_SQL), {"v": version_id})
-    return {int(r[0]): DiagNodeRow(*r) for r in result.all()}
+    """Per node key: its coordinate's dimension kind and member, split, strategy. The
+    JSON columns come as text (a member's attributes repeat on many nodes: decoded
+    once per member by the caller), over the bare driver connection (10,000 rows)."""
+    conn = await driver_connection(session)
+    rows = await conn.fetch(NODES_SQL.replace(":v", "$1"), version_id)
+    return {int(r[0]): DiagNodeRow(*r) for r in rows}
 
 
 async def dimension_tiers(session: AsyncSession) -> dict[int, list[str]]:
@@ -60,26 +68,40 @@ async def reviews(session: AsyncSession, version_id: int) -> list[tuple[int, int
     return [(int(k), p, h) for k, p, h in result.all()]
 
 
-SHARED_SQL = """
-WITH pairs AS (
-    SELECT DISTINCT f.customer_ref, x.mid
-    FROM sales_fact f CROSS JOIN LATERAL unnest(f.members) AS x(mid)
-    WHERE f.customer_ref IS NOT NULL AND f.sold_on >= :low AND f.sold_on < :high
-      AND x.mid IN (
-          SELECT m.id FROM member m JOIN dimension d ON d.id = m.dimension_id
-          WHERE d.kind = 'CHANNEL'
-      )
-), shared AS (
-    SELECT array_agg(mid ORDER BY mid) AS mids FROM pairs
-    GROUP BY customer_ref HAVING count(*) > 1
-), combos AS (
-    SELECT mids, count(*) AS customers FROM shared GROUP BY mids
-)
-SELECT 0, c.mids, c.customers, NULL::text FROM combos c
-UNION ALL
-SELECT 1, ARRAY[m.id], NULL, m.path FROM member m
-WHERE m.id IN (SELECT unnest(mids) FROM combos)
+CHANNEL_MEMBERS_SQL = """
+SELECT m.id, m.path FROM member m JOIN dimension d ON d.id = m.dimension_id
+WHERE d.kind = 'CHANNEL' AND m.id = ANY(CAST(:ids AS bigint[]))
 """
+
+COMBOS_SQL = """
+SELECT DISTINCT CAST(members AS text) FROM sales_fact
+WHERE customer_ref IS NOT NULL AND sold_on >= :low AND sold_on < :high
+"""
+
+SHARED_SQL = """
+WITH ch AS (
+    SELECT CAST(c AS bigint[]) AS members, {unnested}
+    FROM unnest(CAST(:combos AS text[]), {masks}) AS u(c, {names})
+    GROUP BY 1
+), per AS (
+    SELECT {aggregates}
+    FROM sales_fact f JOIN ch ON ch.members = f.members
+    WHERE f.customer_ref IS NOT NULL AND f.sold_on >= :low AND f.sold_on < :high
+    GROUP BY f.customer_ref
+)
+SELECT {names}, count(*) FROM per GROUP BY {names}
+"""
+"""Per customer, the channel members they bought in as bit masks (bit ``i`` of mask
+``k``: the channel member ``63 k + i``), OR-ed over their sales; then the customers
+counted per set of masks. The channel members of each combination of members are
+worked out beforehand (a few thousand combinations, not a million sales): the sales
+are joined to them on ``members`` and grouped by customer alone, where unnesting every
+sale's members and keeping the distinct (customer, member) pairs hashed several times
+as many rows. The combinations are grouped (they are distinct already) so that the
+planner knows they are: it then hashes them, not the sales, and runs the join and the
+grouping in parallel workers."""
+
+BITS = 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,18 +112,57 @@ class SharedCustomers:
     """The id paths of those channel members."""
 
 
-async def shared_customers(session: AsyncSession, low: date, high: date) -> SharedCustomers:
+async def shared_customers(
+    session: AsyncSession, low: date, high: date, combos: Sequence[str] | None = None
+) -> SharedCustomers:
     """Customers with sales in ``[low, high)`` in more than one channel member, counted by
-    the set of channel members they bought in; one statement."""
-    result = await session.execute(text(SHARED_SQL), {"low": low, "high": high})
-    combos: list[tuple[list[int], int]] = []
-    paths: dict[int, str] = {}
-    for kind, mids, count, path in result.all():
-        if kind == 0:
-            combos.append((list(mids), int(count)))
-        else:
-            paths[int(mids[0])] = path
-    return SharedCustomers(combos=combos, paths=paths)
+    the set of channel members they bought in. ``combos``: every distinct ``members``
+    (as array text) of the sales in that range, when the caller has them (the
+    attainment read); read here otherwise. Three statements at most."""
+    if combos is None:
+        result = await session.execute(text(COMBOS_SQL), {"low": low, "high": high})
+        combos = [r[0] for r in result.all()]
+    parsed = {c: members_from_text(c) for c in combos}
+    named = sorted({m for members in parsed.values() for m in members})
+    result = await session.execute(text(CHANNEL_MEMBERS_SQL), {"ids": named})
+    paths = {int(i): p for i, p in result.all()}
+    if not paths:
+        return SharedCustomers(combos=[], paths={})
+    channels = sorted(paths)
+    bit = {m: i for i, m in enumerate(channels)}
+    words = (len(channels) + BITS - 1) // BITS
+    texts: list[str] = []
+    masks: list[list[int]] = [[] for _ in range(words)]
+    for combo, members in parsed.items():
+        mine = [bit[m] for m in members if m in bit]
+        if not mine:
+            continue
+        texts.append(combo)
+        for k in range(words):
+            masks[k].append(sum(1 << (i % BITS) for i in mine if i // BITS == k))
+    names = [f"m{k}" for k in range(words)]
+    statement = SHARED_SQL.format(
+        unnested=", ".join(f"bit_or({n}) AS {n}" for n in names),
+        masks=", ".join(f"CAST(:{n} AS bigint[])" for n in names),
+        names=", ".join(names),
+        aggregates=", ".join(f"bit_or(ch.{n}) AS {n}" for n in names),
+    )
+    params: dict[str, Any] = {"combos": texts, "low": low, "high": high}
+    params.update({n: masks[k] for k, n in enumerate(names)})
+    result = await session.execute(text(statement), params)
+    out: list[tuple[list[int], int]] = []
+    for row in result.all():
+        *words_of, count = row
+        mids = [
+            channels[k * BITS + i]
+            for k, word in enumerate(words_of)
+            for i in range(BITS)
+            if word >> i & 1
+        ]
+        if len(mids) > 1:
+            out.append((mids, int(count)))
+    out.sort()
+    return SharedCustomers(combos=out, paths={m: paths[m] for mids, _ in out for m in mids})
 
 
 async def actuals_through(session: AsyncSession, low: date, high: date) -> date | None:

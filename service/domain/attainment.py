@@ -301,31 +301,80 @@ def node_attainment(
     history: Iterable[History] = (),
 ) -> Attainment:
     """A node's numbers (integer arithmetic; exact ratios as fractions)."""
+    to_date = total = 0
+    for h in history:
+        if h.total != 0:
+            to_date += h.to_date
+            total += h.total
+    return node_numbers(
+        target=target,
+        actual=actual,
+        period=period,
+        as_of=as_of,
+        thresholds=thresholds,
+        time_children=time_children,
+        history_to_date=to_date,
+        history_total=total,
+    )
+
+
+def node_numbers(
+    *,
+    target: int,
+    actual: int,
+    period: Period,
+    as_of: date,
+    thresholds: Thresholds,
+    time_children: Sequence[tuple[int, Period]] | None = None,
+    history_to_date: int = 0,
+    history_total: int = 0,
+) -> Attainment:
+    """:func:`node_attainment` from the history already pooled: the sums of ``to_date``
+    and of ``total`` over the earlier years whose total is not 0. Integers throughout
+    (target-to-date as numerator / denominator, the status by cross-multiplying), the
+    two ratios made fractions once at the end: the hot path of a version's 10,000 nodes.
+    """
+    days = period.days
     elapsed = period.elapsed(as_of)
     if time_children:
-        ttd = target_to_date(target, period, as_of, time_children)
+        exact = target_to_date(target, period, as_of, time_children)
+        num, den = exact.numerator, exact.denominator
     else:
-        ttd = Fraction(target * elapsed, period.days)
+        num, den = target * elapsed, days
     seasonal = None
-    if elapsed:
-        years = [h for h in history if h.total != 0]
-        to_date = sum(h.to_date for h in years)
-        total = sum(h.total for h in years)
-        if years and total > 0 and to_date > 0:
-            seasonal = round_div(actual * total, to_date)
-    pace = None if ttd == 0 else actual / ttd
+    if elapsed and history_total > 0 and history_to_date > 0:
+        seasonal = round_div(actual * history_total, history_to_date)
+    started = as_of >= period.start
     return Attainment(
         as_of=as_of,
         period=period,
         target=target,
         actual=actual,
-        target_to_date=round_half_even(ttd),
+        target_to_date=round_div(num, den),
         attainment=None if target == 0 else Fraction(actual, target),
-        pace=pace,
-        forecast=None if elapsed == 0 else round_div(actual * period.days, elapsed),
+        pace=None if num == 0 else Fraction(actual * den, num),
+        forecast=None if elapsed == 0 else round_div(actual * days, elapsed),
         seasonal_forecast=seasonal,
-        status=status_of(pace, as_of >= period.start, thresholds),
+        status=_status(actual * den, num, started, thresholds),
     )
+
+
+def _status(numerator: int, denominator: int, started: bool, thresholds: Thresholds) -> Status:
+    """:func:`status_of` for the pace ``numerator / denominator`` (None when the
+    denominator is 0), compared by cross-multiplying."""
+    if not started:
+        return Status.NOT_STARTED
+    if denominator == 0:
+        return Status.ON_TRACK
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    on_track = _fraction(thresholds.on_track)
+    if numerator * on_track.denominator >= on_track.numerator * denominator:
+        return Status.ON_TRACK
+    at_risk = _fraction(thresholds.at_risk)
+    if numerator * at_risk.denominator >= at_risk.numerator * denominator:
+        return Status.AT_RISK
+    return Status.BEHIND
 
 
 @dataclass(frozen=True, slots=True)

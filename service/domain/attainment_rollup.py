@@ -25,7 +25,18 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
-from service.domain.attainment import HISTORY_YEARS, History, Period, day_after, years_back
+from service.domain.attainment import (
+    HISTORY_YEARS,
+    Attainment,
+    History,
+    Period,
+    Status,
+    Thresholds,
+    day_after,
+    node_numbers,
+    round_div,
+    years_back,
+)
 
 Ints = npt.NDArray[np.int64]
 
@@ -69,7 +80,35 @@ def bounds_for(periods: Iterable[Period], as_of: date, years: int = HISTORY_YEAR
     return sorted(dates)
 
 
-@dataclass(frozen=True, slots=True)
+def scan_end(periods: Iterable[Period], as_of: date, years: int = HISTORY_YEARS) -> date | None:
+    """The day after the last day whose sales any number reads: a period up to
+    ``asOf`` this year (never past it), whole in the ``years`` earlier years. Sales
+    after it are in no node's actual nor history; None without periods."""
+    end: date | None = None
+    cut = day_after(as_of)
+    for period in set(periods):
+        ends = [max(period.start, min(period.end, cut))]
+        ends.extend(period.shifted(k).end for k in range(1, years + 1))
+        last = max(ends)
+        end = last if end is None or last > end else end
+    return end
+
+
+def chunk_cuts(
+    bounds: Sequence[date], year: Period, high: date, years: int = HISTORY_YEARS
+) -> list[date]:
+    """Where the scan of ``[bounds[0], high)`` is cut into chunks: at the fiscal year's
+    start this year and ``years`` years back (each a bucket bound already), so a chunk
+    holds a year's buckets."""
+    inside = {bounds[0], high}
+    for k in range(years + 1):
+        start = year.shifted(k).start if k else year.start
+        if bounds[0] < start < high:
+            inside.add(start)
+    return sorted(d for d in inside if d <= high)
+
+
+@dataclass(slots=True)
 class Groups:
     """Sales aggregated by combination and bucket (bucket ``i`` is
     ``[bounds[i-1], bounds[i])``, as PostgreSQL's ``width_bucket``)."""
@@ -80,10 +119,56 @@ class Groups:
     amounts: Ints
     """Combinations x buckets (``len(bounds) + 1`` columns; the first and last, outside
     the bounds, stay 0)."""
-    uncredited: Ints
-    """The part of ``amounts`` from sales without split credit."""
-    credited: Sequence[tuple[int, int, int, Decimal]] = ()
-    """(combination, bucket, owner id, credited amount, exact) for sales with credits."""
+    credited_rows: list[tuple[int, int, Sequence[int], Mapping[str, object]]] | None = None
+    """(combination, first bucket, totals of consecutive buckets, credits) of the sales
+    with split credit; None until read (:meth:`add_credits`: owners' numbers only)."""
+    _uncredited: Ints | None = None
+    _credited: list[tuple[int, int, int, Decimal]] | None = None
+
+    def add_credits(self, rows: list[tuple[int, int, Sequence[int], Mapping[str, object]]]) -> None:
+        """Record the sales with split credit (their totals are part of ``amounts``)."""
+        uncredited = self.amounts.copy()
+        for combo, first, totals, _ in rows:
+            uncredited[combo, first : first + len(totals)] -= np.asarray(totals, dtype=np.int64)
+        self.credited_rows = rows
+        self._uncredited = uncredited
+        self._credited = None
+
+    @property
+    def has_credits(self) -> bool:
+        return self.credited_rows is not None
+
+    @property
+    def uncredited(self) -> Ints:
+        """The part of ``amounts`` from sales without split credit."""
+        if self._uncredited is None:
+            raise RuntimeError("the sales with split credit were not read (add_credits)")
+        return self._uncredited
+
+    @property
+    def credited(self) -> list[tuple[int, int, int, Decimal]]:
+        """(combination, bucket, owner id, credited amount, exact) for sales with credits."""
+        if self.credited_rows is None:
+            raise RuntimeError("the sales with split credit were not read (add_credits)")
+        if self._credited is None:
+            self._credited = credit_shares(self.credited_rows)
+        return self._credited
+
+
+def credit_shares(
+    rows: Iterable[tuple[int, int, Sequence[int], Mapping[str, object]]],
+) -> list[tuple[int, int, int, Decimal]]:
+    """Per (combination, bucket, owner): the sum of share x amount over the rows."""
+    shares: dict[tuple[int, int, int], Decimal] = {}
+    for combo, first, totals, credits in rows:
+        for offset, total in enumerate(totals):
+            if not total:
+                continue
+            value = Decimal(total)
+            for owner, share in credits.items():
+                cell = (combo, first + offset, int(owner))
+                shares[cell] = shares.get(cell, Decimal(0)) + Decimal(str(share)) * value
+    return [(c, b, o, v) for (c, b, o), v in shares.items()]
 
 
 @dataclass(slots=True)
@@ -92,19 +177,27 @@ class Rolled:
 
     bounds: list[date]
     rows: dict[int, Ints]
-    cumulative: dict[int, Ints]
-    """Per node key: running totals over buckets (index ``j``: buckets up to ``j``)."""
+    index: dict[int, int]
+    """Per node key: its row of ``running``."""
+    running: Ints
+    """Running totals over buckets, one row per distinct slice (column ``j``: buckets
+    up to ``j``)."""
     positions: dict[date, int] = field(default_factory=dict)
     spans: dict[tuple[Period, date, int], list[tuple[int, int, int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.positions = {d: i for i, d in enumerate(self.bounds)}
 
+    def cumulative(self, key: int) -> Ints:
+        """The node's running totals over buckets."""
+        row: Ints = self.running[self.index[key]]
+        return row
+
     def between(self, key: int, start: date, end: date) -> int:
         """Sales of the node's slice dated in ``[start, end)`` (both in ``bounds``)."""
         if end <= start:
             return 0
-        c = self.cumulative[key]
+        c = self.cumulative(key)
         return int(c[self._pos(end)] - c[self._pos(start)])
 
     def _pos(self, day: date) -> int:
@@ -129,17 +222,37 @@ class Rolled:
 
     def actual(self, key: int, period: Period, as_of: date) -> int:
         start, cut, _ = self._spans(period, as_of, HISTORY_YEARS)[0]
-        c = self.cumulative[key]
+        c = self.cumulative(key)
         return int(c[cut] - c[start])
 
     def history(
         self, key: int, period: Period, as_of: date, years: int = HISTORY_YEARS
     ) -> list[History]:
-        c = self.cumulative[key].tolist()
+        c = self.cumulative(key).tolist()
         return [
             History(to_date=c[cut] - c[start], total=c[end] - c[start])
             for start, cut, end in self._spans(period, as_of, years)[1:]
         ]
+
+    def pooled(
+        self, keys: Sequence[int], period: Period, as_of: date
+    ) -> tuple[list[int], list[int], list[int]]:
+        """For nodes of one period: the actuals, and the history pooled as
+        :func:`service.domain.attainment.node_attainment` pools it (sums of ``to_date``
+        and of ``total`` over the earlier years whose total is not 0), in one pass
+        over their running totals."""
+        spans = self._spans(period, as_of, HISTORY_YEARS)
+        c = self.running[np.fromiter((self.index[k] for k in keys), np.int64, len(keys))]
+        start, cut, _ = spans[0]
+        actual = c[:, cut] - c[:, start]
+        to_date = np.zeros(len(keys), dtype=np.int64)
+        total = np.zeros(len(keys), dtype=np.int64)
+        for start, cut, end in spans[1:]:
+            year_total = c[:, end] - c[:, start]
+            counts = year_total != 0
+            to_date += np.where(counts, c[:, cut] - c[:, start], 0)
+            total += year_total
+        return actual.tolist(), to_date.tolist(), total.tolist()
 
 
 def match(nodes: Sequence[RollNode], ancestry: Sequence[frozenset[int]]) -> dict[int, Ints]:
@@ -173,18 +286,92 @@ def match(nodes: Sequence[RollNode], ancestry: Sequence[frozenset[int]]) -> dict
 
 
 def roll_up(nodes: Sequence[RollNode], groups: Groups) -> Rolled:
-    """Every node's combinations and running bucket totals."""
+    """Every node's combinations and running bucket totals: one gather and one
+    segmented sum over all distinct slices (time children share their parent's)."""
     rows = match(nodes, groups.ancestry)
     matrix = groups.amounts
-    cumulative: dict[int, Ints] = {}
-    done: dict[int, Ints] = {}
+    slot: dict[int, int] = {}
+    index: dict[int, int] = {}
+    distinct: list[Ints] = []
     for key, r in rows.items():
-        same = done.get(id(r))
-        if same is None:
-            same = np.cumsum(matrix[r].sum(axis=0), dtype=np.int64)
-            done[id(r)] = same
-        cumulative[key] = same
-    return Rolled(bounds=groups.bounds, rows=rows, cumulative=cumulative)
+        found = slot.get(id(r))
+        if found is None:
+            found = slot[id(r)] = len(distinct)
+            distinct.append(r)
+        index[key] = found
+    sums = np.zeros((len(distinct), matrix.shape[1]), dtype=np.int64)
+    lengths = np.fromiter((len(r) for r in distinct), np.int64, len(distinct))
+    if distinct and int(lengths.sum()):
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        filled = lengths > 0
+        gathered = matrix[np.concatenate(distinct)]
+        sums[filled] = np.add.reduceat(gathered, starts[filled], axis=0)
+    running = np.cumsum(sums, axis=1, dtype=np.int64)
+    return Rolled(bounds=groups.bounds, rows=rows, index=index, running=running)
+
+
+def every_node(
+    nodes: Sequence[RollNode], rolled: Rolled, as_of: date, thresholds: Thresholds
+) -> dict[int, Attainment]:
+    """Every node's numbers, as :func:`service.domain.attainment.node_attainment` gives
+    them one by one (nodes split by time go through it); the actuals and pooled history
+    of the nodes of each period read in one vector pass, what depends on the period
+    alone worked out once per period."""
+    by_period: dict[Period, list[RollNode]] = {}
+    for n in nodes:
+        by_period.setdefault(n.period, []).append(n)
+    on = Fraction(thresholds.on_track)
+    risk = Fraction(thresholds.at_risk)
+    on_n, on_d, risk_n, risk_d = on.numerator, on.denominator, risk.numerator, risk.denominator
+    out: dict[int, Attainment] = {}
+    for period, members in by_period.items():
+        actuals, to_dates, totals = rolled.pooled([n.key for n in members], period, as_of)
+        days = period.days
+        elapsed = period.elapsed(as_of)
+        started = as_of >= period.start
+        for n, actual, to_date, total in zip(members, actuals, to_dates, totals, strict=True):
+            if n.time_children:
+                out[n.key] = node_numbers(
+                    target=n.target,
+                    actual=actual,
+                    period=period,
+                    as_of=as_of,
+                    thresholds=thresholds,
+                    time_children=n.time_children,
+                    history_to_date=to_date,
+                    history_total=total,
+                )
+                continue
+            target = n.target
+            num = target * elapsed  # target-to-date = num / days
+            scaled = actual * days  # pace = scaled / num
+            if not started:
+                status = Status.NOT_STARTED
+            elif num == 0:
+                status = Status.ON_TRACK
+            else:
+                a, b = (scaled, num) if num > 0 else (-scaled, -num)
+                if a * on_d >= on_n * b:
+                    status = Status.ON_TRACK
+                elif a * risk_d >= risk_n * b:
+                    status = Status.AT_RISK
+                else:
+                    status = Status.BEHIND
+            out[n.key] = Attainment(
+                as_of,
+                period,
+                target,
+                actual,
+                round_div(num, days),
+                None if target == 0 else Fraction(actual, target),
+                None if num == 0 else Fraction(scaled, num),
+                None if elapsed == 0 else round_div(scaled, elapsed),
+                round_div(actual * total, to_date)
+                if elapsed and total > 0 and to_date > 0
+                else None,
+                status,
+            )
+    return {n.key: out[n.key] for n in nodes}
 
 
 def owner_credited(

@@ -1,16 +1,20 @@
 """Attainment reads: every node and owner of a version as of a date, rankings, alerts,
 KPIs; and the per-plan thresholds (``planSettingsUpdate``).
 
-A version's attainment is computed whole, from three statements whatever its size
-(the version and plan, its nodes, the sales aggregated by members and date bucket
-with the members' paths), then rolled up to nodes in Python
-(``service.domain.attainment_rollup``). The API caches it per (version, asOf) in a
-request, so a page of nodes with their attainment costs the same statements as one.
+A version's attainment is computed whole, from a fixed number of statements whatever
+its size (the version and plan, its nodes, the sales summed by members with one total
+per date bucket, a statement per fiscal year, and the members' paths), then rolled up
+to nodes in Python (``service.domain.attainment_rollup``). The API caches it per
+(version, asOf) in a request. The sales with split credit are read only for owners'
+numbers (:func:`read_credits`). A few nodes alone (:func:`nodes_attainment_on`) read
+only the sales of their slices, with the same numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -19,6 +23,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import orjson
 
 from service.db import attainment as sql
 from service.db import repositories as repo
@@ -34,11 +39,14 @@ from service.domain.attainment_rollup import (
     RollNode,
     bounds_for,
     bucket_range,
+    chunk_cuts,
+    every_node,
     link,
     match,
     members_of,
     owner_credited,
     roll_up,
+    scan_end,
 )
 from service.domain.audit import AuditAction
 from service.domain.paths import path_ids
@@ -72,6 +80,13 @@ class VersionAttainment:
     groups: Groups
     combos: list[list[int]]
     rolled: Rolled
+    cuts: list[date] = field(default_factory=list)
+    """Where the read of the sales was cut into chunks (see ``sql.fact_groups``)."""
+    combo_index: dict[str, int] = field(default_factory=dict)
+    last_sales: list[date | None] = field(default_factory=list)
+    """Per chunk (``[cuts[i], cuts[i+1])`` that holds buckets): its last day with a sale."""
+    wanted: frozenset[int] | None = None
+    """Read for these nodes only (:func:`nodes_attainment_on`); None: the whole version."""
     _by_key: dict[int, RollNode] = field(default_factory=dict)
     _nodes: dict[int, Attainment] = field(default_factory=dict)
     _owners: dict[int, Attainment] | None = None
@@ -79,7 +94,13 @@ class VersionAttainment:
     def __post_init__(self) -> None:
         self._by_key = {n.key: n for n in self.nodes}
 
+    def _whole(self) -> None:
+        if self.wanted is not None:
+            raise RuntimeError("read for some nodes only: version-wide numbers need it whole")
+
     def node(self, key: int) -> Attainment | None:
+        if self.wanted is not None and key not in self.wanted:
+            raise RuntimeError(f"node {key} was not read (read for some nodes only)")
         found = self._nodes.get(key)
         if found is not None:
             return found
@@ -99,7 +120,11 @@ class VersionAttainment:
         return found
 
     def all_nodes(self) -> dict[int, Attainment]:
-        return {n.key: self.node(n.key) for n in self.nodes}  # type: ignore[misc]
+        self._whole()
+        if len(self._nodes) < len(self.nodes):
+            with _no_gc():
+                self._nodes = every_node(self.nodes, self.rolled, self.as_of, self.thresholds)
+        return self._nodes
 
     def topmost_owned(self) -> dict[int, list[RollNode]]:
         """Per owner, the nodes they hold that no ancestor of theirs holds."""
@@ -113,7 +138,35 @@ class VersionAttainment:
             held[n.key] = above
         return out
 
+    def last_sale(self, low: date, high: date) -> tuple[date | None, list[tuple[date, date]]]:
+        """The last day with a sale among the chunks inside ``[low, high)``, and the
+        parts of ``[low, high)`` no such chunk covers (to be read apart)."""
+        found: date | None = None
+        covered: list[tuple[date, date]] = []
+        spans = [(a, b) for a, b in zip(self.cuts, self.cuts[1:], strict=False) if b > a]
+        for (start, end), day in zip(spans, self.last_sales, strict=True):
+            if low <= start and end <= high:
+                covered.append((start, end))
+                if day is not None and (found is None or day > found):
+                    found = day
+        rest: list[tuple[date, date]] = []
+        cursor = low
+        for start, end in sorted(covered):
+            if start > cursor:
+                rest.append((cursor, start))
+            cursor = max(cursor, end)
+        if cursor < high:
+            rest.append((cursor, high))
+        return found, rest
+
+    @property
+    def scan(self) -> tuple[date, date] | None:
+        """The date range of the sales read: ``[first cut, last cut)``."""
+        return (self.cuts[0], self.cuts[-1]) if len(self.cuts) >= 2 else None
+
     def owners(self) -> dict[int, Attainment]:
+        """Per owner, their credited numbers; needs :func:`read_credits` first."""
+        self._whole()
         if self._owners is None:
             uncredited = self.groups.uncredited
             self._owners = {}
@@ -202,33 +255,78 @@ class VersionAttainment:
         return None
 
 
-def _groups(found: sql.FactGroups, bounds: list[date]) -> tuple[Groups, list[list[int]]]:
+def _groups(
+    found: sql.FactGroups, bounds: list[date]
+) -> tuple[Groups, list[list[int]], dict[str, int], list[date | None]]:
+    """The combinations (distinct ``members``) and their totals per bucket: each chunk's
+    rows added into a combinations x buckets matrix. Also the combinations' index by
+    their members' text (for the credited sales read later) and each chunk's last day
+    with a sale."""
     ancestry_paths = {m: path_ids(p) for m, p in found.paths.items()}
-    combos = [g[0] for g in found.groups]
-    index = {tuple(members): i for i, members in enumerate(combos)}
-    ancestry = [members_of(ancestry_paths, members) for members in combos]
-    shares: dict[tuple[int, int, int], Decimal] = {}
-    width = len(bounds) + 1
-    amounts = np.zeros((len(combos), width), dtype=np.int64)
-    if combos:
-        amounts[:, 1 : width - 1] = np.array([g[1] for g in found.groups], dtype=np.int64)
-    uncredited = amounts.copy()
-    for members, b, credits, value in found.credited:
-        i = index[tuple(members)]
-        uncredited[i, b] -= int(value)
-        for owner, share in credits.items():
-            cell = (i, b, int(owner))
-            shares[cell] = shares.get(cell, Decimal(0)) + Decimal(str(share)) * value
-    return (
-        Groups(
-            bounds=bounds,
-            ancestry=ancestry,
-            amounts=amounts,
-            uncredited=uncredited,
-            credited=[(c, b, o, v) for (c, b, o), v in shares.items()],
-        ),
-        combos,
-    )
+    index: dict[str, int] = {}
+    combos: list[list[int]] = []
+    per_chunk: list[tuple[Ints, Ints, sql.Chunk]] = []
+    last: list[date | None] = []
+    for chunk, rows in zip(found.chunks, found.rows, strict=True):
+        which = np.empty(len(rows), dtype=np.int64)
+        for r, row in enumerate(rows):
+            i = index.get(row[0])
+            if i is None:
+                i = index[row[0]] = len(combos)
+                combos.append(sql.members_from_text(row[0]))
+            which[r] = i
+        values = np.array([row[2:] for row in rows], dtype=np.int64)
+        last.append(max((row[1] for row in rows), default=None))
+        per_chunk.append((which, values.reshape(len(rows), chunk.count), chunk))
+    amounts = np.zeros((len(combos), len(bounds) + 1), dtype=np.int64)
+    for which, values, chunk in per_chunk:
+        # each combination once per chunk: a plain fancy-index assignment
+        amounts[which, chunk.first : chunk.first + chunk.count] = values
+    if any(len(p) > 1 for p in ancestry_paths.values()):
+        ancestry = [members_of(ancestry_paths, members) for members in combos]
+    else:  # no member has an ancestor: a combination's ancestry is its members
+        ancestry = [frozenset(members) for members in combos]
+    groups = Groups(bounds=bounds, ancestry=ancestry, amounts=amounts)
+    return groups, combos, index, last
+
+
+async def read_credits(session: Session, numbers: VersionAttainment) -> None:
+    """Read the sales with split credit of ``numbers``' date range (a statement per
+    chunk) into it, for its owners' numbers. Its own snapshot, like every read
+    statement: sales of a combination the first read did not see are not counted."""
+    if numbers.groups.has_credits:
+        return
+    found = await sql.credited_groups(session, numbers.rolled.bounds, numbers.cuts, numbers.measure)
+    chunks = sql.fact_groups_sql(numbers.rolled.bounds, numbers.cuts, numbers.measure)
+    parsed: dict[str, dict[str, Any]] = {}
+    rows: list[tuple[int, int, Sequence[int], Mapping[str, object]]] = []
+    for (chunk, _), chunk_rows in zip(chunks, found, strict=True):
+        for members, raw, *totals in chunk_rows:
+            combo = numbers.combo_index.get(members)
+            if combo is None:
+                continue
+            credits = parsed.get(raw)
+            if credits is None:
+                credits = parsed[raw] = orjson.loads(raw)
+            rows.append((combo, chunk.first, totals, credits))
+    numbers.groups.add_credits(rows)
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector over a synchronous burst of allocations (tens
+    of thousands of rows, sets and numbers, none of them in a cycle): its collections,
+    triggered by the allocation count, would scan every live object of the process
+    again and again (measured: a third of the roll-up's CPU time). Nothing else runs
+    meanwhile (no await inside)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def not_found(field_name: str = "version") -> InvalidInputError:
@@ -244,14 +342,40 @@ async def version_attainment(db: Database, version_id: int, as_of: date) -> Vers
 async def version_attainment_on(
     session: Session, version_id: int, as_of: date
 ) -> VersionAttainment:
-    """Every node of a version as of ``as_of`` (three statements on ``session``)."""
+    """Every node of a version as of ``as_of`` (a fixed number of statements on
+    ``session``: the header, the nodes, the sales a statement per chunk, the paths)."""
+    return await _attainment_on(session, version_id, as_of, None)
+
+
+MAX_NODES_APART = 50
+"""Up to this many nodes of a version are computed on their own slices
+(:func:`nodes_attainment_on`); more, and the whole version is read."""
+
+
+async def nodes_attainment_on(
+    session: Session, version_id: int, as_of: date, keys: Sequence[int]
+) -> VersionAttainment:
+    """The numbers of nodes ``keys`` of a version as of ``as_of``, reading only the
+    sales inside their slices (and only those nodes, their ancestors and children):
+    the same numbers as the whole version's (the same roll-up over the sales their
+    slices hold), for a fraction of the work. The result answers ``node(key)`` for
+    ``keys`` only; version-wide questions (rankings, owners) need the whole version."""
+    return await _attainment_on(session, version_id, as_of, frozenset(keys))
+
+
+async def _attainment_on(
+    session: Session, version_id: int, as_of: date, wanted: frozenset[int] | None
+) -> VersionAttainment:
     header = await sql.version_header(session, version_id)
     if header is None:
         raise not_found()
     plan_id, measure, settings, digits, year_start, year_end = header
     if year_start is None:
         raise InvalidInputError("NOT_FOUND", "the plan has no calendar", "version")
-    rows = await sql.version_nodes(session, version_id)
+    if wanted is None:
+        rows = await sql.version_nodes(session, version_id)
+    else:
+        rows = await sql.some_nodes(session, version_id, sorted(wanted))
     year = Period(year_start, year_end)
     periods: dict[int, Period] = {}
     nodes: list[RollNode] = []
@@ -276,9 +400,17 @@ async def version_attainment_on(
             )
         )
     link(nodes)
-    bounds = bounds_for(set(periods.values()), as_of)
-    found = await sql.fact_groups(session, bounds, measure)
-    groups, combos = _groups(found, bounds)
+    every_period = set(periods.values())
+    bounds = bounds_for(every_period, as_of)
+    high = scan_end(every_period, as_of)
+    cuts = chunk_cuts(bounds, year, high) if high is not None and bounds else []
+    where = "true"
+    if wanted is not None:
+        where = await _slices_where(session, nodes, wanted)
+    found = await sql.fact_groups(session, bounds, cuts, measure, where)
+    with _no_gc():
+        groups, combos, combo_index, last = _groups(found, bounds)
+        rolled = roll_up(nodes, groups)
     return VersionAttainment(
         version_id=version_id,
         plan_id=plan_id,
@@ -289,8 +421,30 @@ async def version_attainment_on(
         nodes=nodes,
         groups=groups,
         combos=combos,
-        rolled=roll_up(nodes, groups),
+        rolled=rolled,
+        cuts=cuts,
+        combo_index=combo_index,
+        last_sales=last,
+        wanted=wanted,
     )
+
+
+async def _slices_where(session: Session, nodes: Sequence[RollNode], wanted: frozenset[int]) -> str:
+    """A condition that keeps at least the sales inside the slices of the ``wanted``
+    nodes: a sale naming the deepest non-time member of one of them, or a descendant
+    of it. One overlap test per sale (not one per node); the roll-up's matching by
+    ancestry then keeps exactly each node's own sales, as for the whole version."""
+    by_key = {n.key: n for n in nodes}
+    deepest: set[int] = set()
+    for key in wanted:
+        n: RollNode | None = by_key.get(key)
+        while n is not None and (n.time or n.member_id is None or n.parent_key is None):
+            n = by_key.get(n.parent_key) if n.parent_key is not None else None
+        if n is None or n.member_id is None:  # the root's slice: every sale
+            return sql.overlap_condition(None)
+        deepest.add(n.member_id)
+    below = await sql.descendants(session, sorted(deepest))
+    return sql.overlap_condition(sorted({d for m in deepest for d in below[m]}))
 
 
 # --- KPIs ---------------------------------------------------------------------------------

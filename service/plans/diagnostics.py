@@ -1,12 +1,13 @@
 """Diagnostics reads: a version's findings and readiness as of a date.
 
 The rules (``service.domain.diagnostics``) take plain data; this gathers it in a fixed
-number of statements whatever the size of the version: the attainment roll-up (three
-statements: header, nodes, sales by members and date bucket, which give every node's
-actual to date and its history in earlier years), then the nodes' coordinates, splits
-and strategies, the dimensions' tiers, the reviews, the last day with sales, the
-market sizes of the region members and, when the version splits by channel, the
-customers bought in more than one channel.
+number of statements whatever the size of the version: the attainment roll-up (header,
+nodes, sales by members and date bucket a statement per fiscal year, paths: every
+node's actual to date, its history in earlier years, and the last day with sales),
+then the nodes' coordinates, splits and strategies, the dimensions' tiers, the
+reviews, the market sizes of the region members and, when the version splits by
+channel, the customers bought in more than one channel (over the member combinations
+the attainment read found, when it covered that year).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+import orjson
+
 from service.db import attainment as att_sql
 from service.db import diagnostics as sql
 from service.db.engine import Database, Session
 from service.domain import diagnostics as rules
-from service.domain.attainment import Status, day_after, years_back
+from service.domain.attainment import Period, Status, day_after, years_back
 from service.domain.diagnostics import Code, Finding, Node, Readiness, Severity, Thresholds
 from service.domain.members import MemberAttributes
 from service.domain.paths import path_ids
@@ -137,6 +140,33 @@ def _potential(
     return total if seen else None
 
 
+def _covers(numbers: VersionAttainment, low: date, high: date) -> bool:
+    scan = numbers.scan
+    return scan is not None and scan[0] <= low and high <= scan[1]
+
+
+async def _actuals_through(
+    session: Session, numbers: VersionAttainment, low: date, high: date
+) -> date | None:
+    """The last day in ``[low, high)`` with a sale: from the attainment read where its
+    chunks cover the range, read for the rest."""
+    found, rest = numbers.last_sale(low, high)
+    for start, end in rest:
+        day = await sql.actuals_through(session, start, end)
+        if day is not None and (found is None or day > found):
+            found = day
+    return found
+
+
+async def _shared(
+    session: Session, numbers: VersionAttainment, low: date, high: date
+) -> sql.SharedCustomers:
+    """Customers bought in several channel members; the combinations of members from
+    the attainment read when it read every sale of ``[low, high)``."""
+    combos = list(numbers.combo_index) if _covers(numbers, low, high) else None
+    return await sql.shared_customers(session, low, high, combos)
+
+
 async def diagnose_version(
     db: Database, version_id: int, as_of: date, attainment: VersionAttainment | None = None
 ) -> VersionDiagnostics:
@@ -161,24 +191,34 @@ async def diagnose_version_on(
     tiers = await sql.dimension_tiers(session)
     reviews = await sql.reviews(session, version_id)
     history_low = years_back(year.start, 1)
-    through = await sql.actuals_through(session, history_low, day_after(as_of))
+    through = await _actuals_through(session, numbers, history_low, day_after(as_of))
     regions = sorted({r.member_id for r in rows.values() if r.kind == "REGION" and r.member_id})
     markets = await att_sql.market_sizes(session, regions, year.start, year.end)
     shared = (
-        await sql.shared_customers(session, years_back(day_after(as_of), 1), day_after(as_of))
+        await _shared(session, numbers, years_back(day_after(as_of), 1), day_after(as_of))
         if any(r.split_kind == "CHANNEL" for r in rows.values())
         else sql.SharedCustomers(combos=[], paths={})
     )
     thresholds = rules.thresholds_from(settings)
-    nodes: list[Node] = []
     rolled = numbers.rolled
+    actual: dict[int, int] = {}
+    history: dict[int, int] = {}
+    by_period: dict[Period, list[int]] = {}
+    for rn in numbers.nodes:
+        by_period.setdefault(rn.period, []).append(rn.key)
+    for period, keys in by_period.items():
+        actuals, _, totals = rolled.pooled(keys, period, as_of)
+        actual.update(zip(keys, actuals, strict=True))
+        history.update(zip(keys, totals, strict=True))
+    nodes: list[Node] = []
     attributes: dict[int | None, MemberAttributes] = {None: MemberAttributes()}
     for rn in numbers.nodes:
         r = rows[rn.key]
         attrs = attributes.get(r.member_id)
         if attrs is None:
-            attrs = attributes[r.member_id] = MemberAttributes.from_json(r.attributes or {})
-        history = sum(h.total for h in rolled.history(rn.key, rn.period, as_of))
+            attrs = attributes[r.member_id] = MemberAttributes.from_json(
+                orjson.loads(r.attributes) if r.attributes else {}
+            )
         nodes.append(
             Node(
                 key=rn.key,
@@ -193,11 +233,11 @@ async def diagnose_version_on(
                 attributes=attrs,
                 member_leaf=r.member_leaf,
                 split_kind=_kind(r.split_kind),
-                split_method=split_method(r.split_spec),
+                split_method=split_method(orjson.loads(r.split_spec) if r.split_spec else None),
                 owner_id=rn.owner_id,
                 strategy=r.strategy,
-                history=history,
-                actual=rolled.actual(rn.key, rn.period, as_of),
+                history=history[rn.key],
+                actual=actual[rn.key],
                 potential=_potential(attrs, r.member_id, markets, year.start, year.end)
                 if r.kind == "REGION"
                 else None,

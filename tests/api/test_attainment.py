@@ -428,3 +428,56 @@ async def test_nodes_by_slice_understand_hierarchies(gql: GraphQLClient) -> None
         {"v": created["version"]["id"], "slice": [{"dimensionId": regions, "memberId": east}]},
     )
     assert exact["planVersion"]["nodes"]["edges"] == []  # exact stays exact
+
+
+async def test_a_few_nodes_read_on_their_slices_have_the_whole_versions_numbers(
+    gql: GraphQLClient, tree: dict[str, Any], db: ConnectionBoundDatabase
+) -> None:
+    """``nodes_attainment_on`` (the sales of the asked nodes' slices only) gives what the
+    whole version gives, node by node: every node alone, and random sets of nodes, at
+    dates before, inside and after the year, on a tree with a time split, a member
+    hierarchy (cities under EAST) and splits below the time split."""
+    import random
+
+    from service.plans.attainment import nodes_attainment_on, version_attainment_on
+
+    members = tree["members"]
+    q1 = tree["quarters"][0]
+    cities = await split(
+        gql, q1, tree["revision"], tree["regions"], [members["SHANGHAI"], members["WUHAN"]]
+    )
+    assert len(cities["children"]) == 2
+    version_id = ids.decode(tree["version"], "PlanVersion", "version")
+    rnd = random.Random(12)
+    for as_of in (date(2026, 6, 1), date(2027, 1, 20), date(2027, 3, 31), date(2028, 2, 1)):
+        async with db.read_session() as session:
+            whole = await version_attainment_on(session, version_id, as_of)
+        keys = [n.key for n in whole.nodes]
+        picks = [[k] for k in keys] + [rnd.sample(keys, rnd.randint(2, 4)) for _ in range(6)]
+        for pick in picks:
+            async with db.read_session() as session:
+                part = await nodes_attainment_on(session, version_id, as_of, pick)
+            for k in pick:
+                assert part.node(k) == whole.node(k), (as_of, pick, k)
+        with pytest.raises(RuntimeError):
+            part.all_nodes()  # version-wide numbers need the whole version
+
+
+async def test_node_attainment_through_the_api_reads_its_slice_and_agrees_with_the_ranking(
+    gql: GraphQLClient, tree: dict[str, Any]
+) -> None:
+    alone = await attainment(gql, tree["east"])
+    data = await gql(
+        """query($v: ID!, $asOf: Date) { planVersion(id: $v) {
+             attainmentRanking(asOf: $asOf, first: 50) { edges { node { id
+             attainment(asOf: $asOf) { actual targetToDate pace status seasonalForecast } } } }
+           } }""",
+        {"v": tree["version"], "asOf": AS_OF},
+        role=Role.VIEWER,
+    )
+    ranked = {
+        e["node"]["id"]: e["node"]["attainment"]
+        for e in data["planVersion"]["attainmentRanking"]["edges"]
+    }
+    for name in ("actual", "targetToDate", "pace", "status", "seasonalForecast"):
+        assert ranked[tree["east"]][name] == alone[name]

@@ -257,3 +257,43 @@ async def test_readiness_numbers(gql: GraphQLClient, plan: dict[str, Any]) -> No
     ]
     assert after["ownedTarget"] == "700.00" and after["ownedShare"] == "0.7000"
     assert [n["id"] for n in after["unownedLeaves"]] == [plan["partner"]]
+
+
+async def test_shared_customers_by_bit_masks_with_or_without_the_known_combinations(
+    gql: GraphQLClient,
+    db: ConnectionBoundDatabase,
+    plan: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Customers in several channel members, counted by their set of members: the same
+    whether the member combinations come from the attainment read or are read apart,
+    and with masks spread over several words (one bit per word here)."""
+    from service.db import diagnostics as diag_sql
+    from service.plans.attainment import version_attainment_on
+
+    direct, partner = (ids.decode(m, "Member", "m") for m in plan["members"])
+    plan_id = ids.decode(plan["plan"], "Plan", "p")
+    await insert_sales(
+        db,
+        plan_id,
+        [
+            Sale(date(2027, 2, 1), 100, [direct], customer_ref="A"),
+            Sale(date(2027, 2, 2), 100, [partner], customer_ref="A"),
+            Sale(date(2027, 3, 1), 100, [direct], customer_ref="B"),
+            Sale(date(2027, 3, 2), 100, [partner], customer_ref="B"),
+            Sale(date(2027, 3, 3), 100, [partner], customer_ref="C"),
+            Sale(date(2027, 3, 4), 100, [direct], customer_ref=None),
+            Sale(date(2026, 3, 4), 100, [direct], customer_ref="C"),  # before the range
+        ],
+    )
+    version_id = ids.decode(plan["version"], "PlanVersion", "version")
+    low, high = date(2027, 1, 1), date(2028, 1, 1)
+    async with db.read_session() as session:
+        numbers = await version_attainment_on(session, version_id, date(2027, 12, 31))
+        known = await diag_sql.shared_customers(session, low, high, list(numbers.combo_index))
+        read = await diag_sql.shared_customers(session, low, high)
+        monkeypatch.setattr(diag_sql, "BITS", 1)
+        words = await diag_sql.shared_customers(session, low, high)
+    expected = [(sorted([direct, partner]), 2)]
+    assert known.combos == read.combos == words.combos == expected
+    assert set(known.paths) == {direct, partner}

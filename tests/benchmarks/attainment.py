@@ -13,7 +13,8 @@ rows in under 2 s, and within 2x of the floor measured in the same run.
   region, channel, product and customer) and over 2026 and 2027 (so the seasonal
   forecast has a year of history), one in 20 with split credit; ``asOf`` 2027-06-30;
 * ``floor``: one PostgreSQL aggregation of the same facts (the date range the
-  measured path reads: the fiscal year and the history years) to the leaf slices,
+  measured path reads, ``VersionAttainment.scan``: the history years whole and the
+  fiscal year up to ``asOf``, the last day any number reads) to the leaf slices,
   ``SELECT members, sum(amount) ... GROUP BY members``, fetched over a bare asyncpg
   connection;
 * ``measured``: :func:`service.plans.attainment.version_attainment` end to end (its
@@ -139,8 +140,7 @@ async def run(args: argparse.Namespace, out: Out) -> int:
                 f"(2026-2027) with SQL in {time.perf_counter() - started:.1f} s"
             )
             _, count, numbers = await _measured(db, seeded.version_id)  # warm-up
-            bounds = numbers.rolled.bounds  # type: ignore[attr-defined]
-            low, high = bounds[0], bounds[-1]
+            low, high = numbers.scan  # type: ignore[attr-defined]
             await _floor(conn, low, high)
             floors: list[float] = []
             measured: list[float] = []

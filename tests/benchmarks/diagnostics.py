@@ -76,8 +76,7 @@ async def run(args: argparse.Namespace, out: Out) -> int:
                 f"(2026-2027) with SQL in {time.perf_counter() - started:.1f} s"
             )
             _, _, found, ready = await _measured(db, seeded.version_id)  # warm-up
-            bounds = found.attainment.rolled.bounds  # type: ignore[attr-defined]
-            low, high = bounds[0], bounds[-1]
+            low, high = found.attainment.scan  # type: ignore[attr-defined]
             await _floor(conn, low, high)
             floors: list[float] = []
             measured: list[float] = []

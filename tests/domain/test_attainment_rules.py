@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+import random
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from service.domain.attainment import (
     DEFAULT_THRESHOLDS,
+    Attainment,
     History,
     Period,
     Status,
@@ -21,7 +24,7 @@ from service.domain.attainment import (
     thresholds_from,
     update_thresholds,
 )
-from service.domain.attainment_rollup import bounds_for
+from service.domain.attainment_rollup import Groups, RollNode, bounds_for, every_node, link, roll_up
 from service.domain.tree import InvalidInputError
 
 YEAR = Period(date(2027, 1, 1), date(2028, 1, 1))
@@ -92,3 +95,109 @@ def test_bucket_bounds_cover_periods_asof_and_earlier_years() -> None:
     assert date(2027, 2, 15) in bounds and date(2026, 2, 15) in bounds
     assert bounds[0] == date(2026, 1, 1) and bounds[-1] == date(2028, 1, 1)
     assert bounds == sorted(set(bounds))
+
+
+def _reference(
+    target: int,
+    actual: int,
+    period: Period,
+    as_of: date,
+    thresholds: Thresholds,
+    time_children: list[tuple[int, Period]],
+    history: list[History],
+) -> Attainment:
+    """The numbers as the rules define them, in fractions throughout (the previous
+    implementation, kept as the reference for the integer one)."""
+    elapsed = period.elapsed(as_of)
+    ttd = target_to_date(target, period, as_of, time_children)
+    seasonal = None
+    if elapsed:
+        years = [h for h in history if h.total != 0]
+        to_date = sum(h.to_date for h in years)
+        total = sum(h.total for h in years)
+        if years and total > 0 and to_date > 0:
+            seasonal = round_div(actual * total, to_date)
+    pace = None if ttd == 0 else actual / ttd
+    return Attainment(
+        as_of=as_of,
+        period=period,
+        target=target,
+        actual=actual,
+        target_to_date=round(ttd),
+        attainment=None if target == 0 else Fraction(actual, target),
+        pace=pace,
+        forecast=None if elapsed == 0 else round_div(actual * period.days, elapsed),
+        seasonal_forecast=seasonal,
+        status=status_of(pace, as_of >= period.start, thresholds),
+    )
+
+
+def test_integer_numbers_equal_the_fraction_reference_on_random_nodes() -> None:
+    rnd = random.Random(7)
+    for _ in range(3000):
+        period = rnd.choice([YEAR, *Q])
+        as_of = date(2026, 12, 1) + timedelta(days=rnd.randint(0, 430))
+        target = rnd.choice([0, rnd.randint(1, 10**9), -rnd.randint(1, 1000)])
+        actual = rnd.choice([0, rnd.randint(-1000, 10**9)])
+        children = (
+            [(rnd.randint(0, 10**6), q) for q in Q] if period == YEAR and rnd.random() < 0.3 else []
+        )
+        history = [
+            History(to_date=rnd.randint(-50, 500), total=rnd.choice([0, rnd.randint(-100, 1000)]))
+            for _ in range(rnd.randint(0, 3))
+        ]
+        at_risk = Decimal(rnd.randint(1, 100)) / 100
+        thresholds = Thresholds(
+            on_track=at_risk + Decimal(rnd.randint(0, 50)) / 100, at_risk=at_risk
+        )
+        got = node_attainment(
+            target=target,
+            actual=actual,
+            period=period,
+            as_of=as_of,
+            thresholds=thresholds,
+            time_children=children,
+            history=history,
+        )
+        assert got == _reference(target, actual, period, as_of, thresholds, children, history)
+
+
+def test_every_node_in_one_pass_equals_node_by_node() -> None:
+    """The vector pass over a version's nodes gives each node what ``node_attainment``
+    gives it from the node's own actual and history."""
+    rnd = random.Random(3)
+    as_of = date(2027, 5, 10)
+    nodes = [RollNode(key=1, parent_key=None, member_id=None, time=False, period=YEAR, target=900)]
+    nodes += [
+        RollNode(key=10 + i, parent_key=1, member_id=100 + i, time=False, period=YEAR, target=t)
+        for i, t in enumerate((500, 400, 0))
+    ]
+    nodes += [
+        RollNode(key=20 + i, parent_key=10, member_id=None, time=True, period=q, target=125)
+        for i, q in enumerate(Q)
+    ]
+    link(nodes)
+    bounds = bounds_for({n.period for n in nodes}, as_of)
+    combos = [[100], [101], [102], [100, 7], [103]]
+    amounts = np.zeros((len(combos), len(bounds) + 1), dtype=np.int64)
+    amounts[:, 1 : len(bounds)] = [
+        [rnd.randint(-5, 300) for _ in range(len(bounds) - 1)] for _ in combos
+    ]
+    groups = Groups(bounds=bounds, ancestry=[frozenset(c) for c in combos], amounts=amounts)
+    rolled = roll_up(nodes, groups)
+    for thresholds in (DEFAULT_THRESHOLDS, Thresholds(on_track=Decimal("2"), at_risk=Decimal("1"))):
+        every = every_node(nodes, rolled, as_of, thresholds)
+        assert list(every) == [n.key for n in nodes]
+        for n in nodes:
+            one = node_attainment(
+                target=n.target,
+                actual=rolled.actual(n.key, n.period, as_of),
+                period=n.period,
+                as_of=as_of,
+                thresholds=thresholds,
+                time_children=n.time_children,
+                history=rolled.history(n.key, n.period, as_of),
+            )
+            assert every[n.key] == one
+    first, cut = bounds.index(YEAR.start), bounds.index(date(2027, 5, 11))
+    assert rolled.actual(1, YEAR, as_of) == int(amounts[:, first + 1 : cut + 1].sum())
