@@ -111,8 +111,9 @@ def slice_pairs(coordinates: Sequence[SliceInput] | None) -> list[tuple[int, int
 @strawberry.type(
     description="A subtree as columns: `columns` is a JSON object of equal-length arrays, one "
     "entry per node in tree order (parents before children): id (global TargetNode id), "
-    "parentId (null for the subtree's root), depth (0 = the plan's root), target (exact "
-    "decimal string), locked, dimensionId (global id of the node's own coordinate's "
+    "key (the node's stable key, as TargetNode.key: the same node in every version copied "
+    "from this one), parentId (null for the subtree's root), depth (0 = the plan's root), "
+    "target (exact decimal string), locked, dimensionId (global id of the node's own coordinate's "
     "dimension; null at the root), memberCode, memberName. Columnar JSON keeps 10,000 nodes "
     "one fast field instead of 80,000 typed ones."
 )
@@ -127,7 +128,8 @@ class NodeTable:
     def of(cls, subtree: usecases.Subtree, digits: int) -> NodeTable:
         rows = subtree.rows
         dims: dict[int, str] = {}
-        node_ids, parents, depth, target, locked, dimension, code, name = (
+        node_ids, keys, parents, depth, target, locked, dimension, code, name = (
+            [],
             [],
             [],
             [],
@@ -142,6 +144,7 @@ class NodeTable:
             gid = ids.encode("TargetNode", subtree.version_id, key)
             known[key] = gid
             node_ids.append(gid)
+            keys.append(str(key))
             parents.append(parent_key)
             depth.append(d)
             target.append(format_amount(amount, digits))
@@ -161,6 +164,7 @@ class NodeTable:
                 "JSON",
                 {
                     "id": node_ids,
+                    "key": keys,
                     "parentId": parent_ids,
                     "depth": depth,
                     "target": target,
