@@ -33,6 +33,7 @@ def page(token: str | None, graphql_path: str = "/graphql") -> str:
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>{title}</title>
+    <link rel="icon" href="data:," />
     <link rel="stylesheet" href="{ASSETS_PATH}/explorer.css" />
     <script src="{ASSETS_PATH}/echarts.min.js"></script>
     <script type="application/json" id="config">{config}</script>

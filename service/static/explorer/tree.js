@@ -1,0 +1,104 @@
+// The tree view: the treemap, its table (the same numbers), the node panel.
+import { amount, percent, ratio, statusOf } from "./format.js";
+import { el, table } from "./dom.js";
+import { readAttainment, readTree, path } from "./treedata.js";
+import { drawTreemap, recolor, zoomTo } from "./treemap.js";
+import { showPanel } from "./panel.js";
+
+export async function treeView(main, state, say) {
+  const chartBox = el("div", {
+    class: "chart",
+    role: "img",
+    "aria-label": "Treemap of the target tree; the table below holds the same numbers",
+  });
+  const tableBox = el("section", { class: "table-view", "aria-label": "Table view" });
+  const panel = el("aside", { id: "panel", "aria-live": "polite" });
+  main.replaceChildren(el("div", { class: "tree-layout" }, el("div", {}, chartBox, tableBox), panel));
+
+  say("Reading the tree…");
+  const started = readTree(state.version, state.plan.name);
+  const numbers = started.then((tree) => readAttainment(state.version, state.asOf, tree));
+  const tree = await started;
+  let focus = tree.byId.get(state.node) || tree.root;
+  const style = (node) => ({ itemStyle: { color: statusOf(node.numbers?.status).color } });
+  const select = (id, { zoom = false, keyboard = zoom } = {}) => {
+    const chosen = tree.byId.get(id) || tree.root;
+    if (chosen === focus && !keyboard) return;
+    focus = chosen;
+    if (zoom && focus.children.length) zoomTo(chart, focus.id);
+    fillTable(tableBox, focus, select);
+    if (keyboard) tableBox.querySelector("button")?.focus();
+    showPanel(panel, focus, state, say);
+    document.body.dataset.node = focus.id;
+  };
+  const chart = drawTreemap(chartBox, tree, style, {
+    onSelect: (id, clicked) => select(id, { zoom: clicked, keyboard: false }),
+    title: `Treemap of ${state.plan.name}: area by target, colour by attainment status`,
+  });
+  chart.on("finished", function first() {
+    chart.off("finished", first);
+    performance.mark("explorer:first-picture");
+    document.body.dataset.drawn = "tree";
+  });
+  if (focus !== tree.root) zoomTo(chart, focus.id);
+  fillTable(tableBox, focus, select);
+  showPanel(panel, focus, state, say);
+  say(tree.truncated ? "The tree has more nodes than one read returns: cut." : "");
+
+  const asOf = await numbers;
+  recolor(chart, tree, style);
+  if (focus !== tree.root) zoomTo(chart, focus.id);
+  fillTable(tableBox, focus, select);
+  document.body.dataset.colored = asOf;
+  say(`Attainment as of ${asOf}.`);
+  legend(chartBox);
+}
+
+function legend(chartBox) {
+  const items = ["ON_TRACK", "AT_RISK", "BEHIND", "NOT_STARTED"].map((code) =>
+    el("li", {}, el("span", { class: "swatch", style: `background:${statusOf(code).color}` }), statusOf(code).label),
+  );
+  chartBox.after(el("ul", { class: "legend", "aria-label": "Colours" }, items));
+}
+
+function fillTable(box, focus, select) {
+  const rows = [focus, ...focus.children];
+  const up = focus.parent
+    ? el("button", { type: "button", onclick: () => select(focus.parent.id, { zoom: true }) }, `Up to ${focus.parent.name}`)
+    : null;
+  const grid = table({
+    caption: `${path(focus)}: the node and its ${focus.children.length} children`,
+    rows,
+    rowAttributes: (n) => ({ dataset: { id: n.id, key: n.key, status: n.numbers?.status || "" } }),
+    columns: [
+      {
+        label: "Member",
+        cell: (n) =>
+          n === focus
+            ? el("strong", {}, n.name)
+            : el("button", { type: "button", class: "link", onclick: () => select(n.id, { zoom: true }) }, n.name),
+      },
+      { label: "Target", numeric: true, cell: (n) => el("span", { dataset: { value: n.target } }, amount(n.target)) },
+      { label: "Actual", numeric: true, cell: (n) => amount(n.numbers?.actual) },
+      { label: "Attainment", numeric: true, cell: (n) => percent(n.numbers?.attainmentPercent) },
+      { label: "Pace", numeric: true, cell: (n) => ratio(n.numbers?.pace) },
+      { label: "Status", cell: (n) => statusOf(n.numbers?.status).label },
+    ],
+  });
+  box.onkeydown = (event) => keys(event, box, focus, select);
+  box.replaceChildren(...[up, grid].filter(Boolean));
+}
+
+// Arrow keys move between the members; Escape or Backspace goes up a level.
+function keys(event, box, focus, select) {
+  const buttons = [...box.querySelectorAll("button")];
+  const at = buttons.indexOf(document.activeElement);
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    const next = at + (event.key === "ArrowDown" ? 1 : -1);
+    if (buttons[next]) buttons[next].focus();
+    event.preventDefault();
+  } else if ((event.key === "Escape" || event.key === "Backspace") && focus.parent) {
+    select(focus.parent.id, { zoom: true });
+    event.preventDefault();
+  }
+}
