@@ -5,7 +5,7 @@ import { amount } from "./format.js";
 import { el, sortNumber, table } from "./dom.js";
 import { link } from "./links.js";
 import { path, readTree } from "./treedata.js";
-import { drawTreemap } from "./treemap.js";
+import { drawTreemap, zoomTo } from "./treemap.js";
 
 const DIFF = `query Diff($base: ID!, $other: ID!) {
   versionDiff(base: $base, other: $other) {
@@ -15,6 +15,8 @@ const DIFF = `query Diff($base: ID!, $other: ID!) {
 }`;
 export const MARK = { CHANGED: "#6a1b9a", ADDED: "#00838f", REMOVED: "#ad1457" };
 const PLAIN = "#cfd8dc";
+const INSIDE = "#d1c4e9"; // not changed itself, but a node below it is
+const WHOLE = 3000; // trees up to this size are drawn to their leaves
 
 export async function diffView(main, state, say) {
   const versions = state.versions;
@@ -39,16 +41,33 @@ export async function diffView(main, state, say) {
   ]);
   const changes = diff.versionDiff.changes;
   const kinds = new Map(changes.map((c) => [c.key, c.kind]));
+  const inside = new Set();
+  for (const tree of [left, right]) {
+    for (const key of kinds.keys()) {
+      for (let n = tree.byKey.get(key)?.parent; n; n = n.parent) inside.add(n.key);
+    }
+  }
   const style = (node) => {
     const kind = kinds.get(node.key);
-    return { change: kind || null, itemStyle: { color: kind ? MARK[kind] : PLAIN } };
+    const color = kind ? MARK[kind] : inside.has(node.key) ? INSIDE : PLAIN;
+    return { change: kind || null, itemStyle: { color } };
   };
   const boxes = [left, right].map((_, i) =>
     el("div", { class: "chart half", id: i ? "other-chart" : "base-chart", role: "img",
       "aria-label": `Treemap of the ${i ? "compared" : "base"} version, changed nodes highlighted; the table below lists them` }));
   main.append(el("div", { class: "side-by-side" }, boxes), legend());
-  drawTreemap(boxes[0], left, style, { title: "Base version" });
-  drawTreemap(boxes[1], right, style, { title: "Compared version" });
+  const leafDepth = left.byId.size + right.byId.size <= 2 * WHOLE ? null : 3;
+  const charts = [left, right].map((tree, i) =>
+    drawTreemap(boxes[i], tree, style, {
+      title: i ? "Compared version" : "Base version",
+      leafDepth,
+      onSelect: (id, clicked) => clicked && zoomBoth(tree.byId.get(id).key),
+    }));
+  // A click drills both pictures down to the same node (by its stable key).
+  const zoomBoth = (key) => [left, right].forEach((tree, i) => {
+    const node = tree.byKey.get(key);
+    if (node && node.children.length) zoomTo(charts[i], node.id);
+  });
   const named = (c) => path(right.byKey.get(c.key) || left.byKey.get(c.key));
   main.append(table({
     caption: `Changed nodes (${changes.length}${diff.versionDiff.truncated ? ", cut" : ""})`,
@@ -68,7 +87,7 @@ export async function diffView(main, state, say) {
 }
 
 function legend() {
-  const items = Object.entries({ ...MARK, UNCHANGED: PLAIN }).map(([kind, color]) =>
+  const items = Object.entries({ ...MARK, "CHANGES INSIDE": INSIDE, UNCHANGED: PLAIN }).map(([kind, color]) =>
     el("li", {}, el("span", { class: "swatch", style: `background:${color}` }), kind.toLowerCase()));
   return el("ul", { class: "legend", "aria-label": "Colours" }, items);
 }

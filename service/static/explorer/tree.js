@@ -43,6 +43,7 @@ export async function treeView(main, state, say) {
   if (focus !== tree.root) zoomTo(chart, focus.id);
   fillTable(tableBox, focus, select);
   showPanel(panel, focus, state, say);
+  document.body.dataset.node = focus.id;
   say(tree.truncated ? "The tree has more nodes than one read returns: cut." : "");
 
   const asOf = await numbers;

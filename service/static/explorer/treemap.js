@@ -20,7 +20,7 @@ function item(node, style) {
   return data;
 }
 
-export function drawTreemap(container, tree, style, { onSelect, title } = {}) {
+export function drawTreemap(container, tree, style, { onSelect, title, leafDepth = 3 } = {}) {
   const chart = echarts.getInstanceByDom(container) || echarts.init(container, null, {
     renderer: "canvas",
   });
@@ -37,7 +37,7 @@ export function drawTreemap(container, tree, style, { onSelect, title } = {}) {
         {
           type: "treemap",
           data: [item(tree.root, style)],
-          leafDepth: 3,
+          leafDepth, // null: every level at once
           roam: false,
           nodeClick: false, // clicks are ours: select, and drill down into a parent
           animation: false,
