@@ -20,6 +20,8 @@ import orjson
 ASSETS = Path(__file__).parent / "static" / "explorer"
 ASSETS_PATH = "/explorer/assets"
 PATH = "/explorer"
+MODULES = sorted(p.name for p in ASSETS.glob("*.js") if p.name != "echarts.min.js")
+"""The page's own ES modules (``echarts.min.js`` is a classic script)."""
 
 
 def page(token: str | None, graphql_path: str = "/graphql") -> str:
@@ -27,6 +29,10 @@ def page(token: str | None, graphql_path: str = "/graphql") -> str:
     config = orjson.dumps({"graphql": graphql_path, "token": token}).decode()
     config = config.replace("</", "<\\/")  # never ends the script element
     title = html.escape("quotatree explorer")
+    # every module fetched at once, not import by import
+    preload = "\n".join(
+        f'    <link rel="modulepreload" href="{ASSETS_PATH}/{name}" />' for name in MODULES
+    )
     return f"""<!doctype html>
 <html lang="en">
   <head>
@@ -37,6 +43,7 @@ def page(token: str | None, graphql_path: str = "/graphql") -> str:
     <link rel="stylesheet" href="{ASSETS_PATH}/explorer.css" />
     <script src="{ASSETS_PATH}/echarts.min.js"></script>
     <script type="application/json" id="config">{config}</script>
+{preload}
     <script type="module" src="{ASSETS_PATH}/main.js"></script>
   </head>
   <body>

@@ -6,6 +6,7 @@ import { treeView } from "./tree.js";
 import { ownerView } from "./owner.js";
 import { problemsView } from "./problems.js";
 import { diffView } from "./diff.js";
+import { prefetch } from "./treedata.js";
 
 const VIEWS = { tree: treeView, owner: ownerView, problems: problemsView, diff: diffView };
 const PLANS = `query Plans {
@@ -89,4 +90,8 @@ function signIn(reason = "") {
 }
 
 window.addEventListener("hashchange", show);
+const opened = parse();
+if (hasToken() && opened.view === "tree" && opened.state.version) {
+  prefetch(opened.state.version); // beside the plans read
+}
 show();

@@ -1,7 +1,7 @@
 // The tree view: the treemap, its table (the same numbers), the node panel.
 import { amount, percent, ratio, statusOf } from "./format.js";
 import { el, table } from "./dom.js";
-import { readAttainment, readTree, path } from "./treedata.js";
+import { applyAttainment, path, readAttainment, readTree } from "./treedata.js";
 import { drawTreemap, recolor, zoomTo } from "./treemap.js";
 import { showPanel } from "./panel.js";
 
@@ -16,9 +16,10 @@ export async function treeView(main, state, say) {
   main.replaceChildren(el("div", { class: "tree-layout" }, el("div", {}, chartBox, tableBox), panel));
 
   say("Reading the tree…");
-  const started = readTree(state.version, state.plan.name);
-  const numbers = started.then((tree) => readAttainment(state.version, state.asOf, tree));
-  const tree = await started;
+  // The picture as soon as the tree is in; the colours after. The numbers are read
+  // once the tree is in: their computation would hold up the tree's read on the server.
+  const tree = await readTree(state.version, state.plan.name);
+  const numbers = readAttainment(state.version, state.asOf);
   let focus = tree.byId.get(state.node) || tree.root;
   const style = (node) => ({ itemStyle: { color: statusOf(node.numbers?.status).color } });
   const select = (id, { zoom = false, keyboard = zoom } = {}) => {
@@ -33,12 +34,11 @@ export async function treeView(main, state, say) {
   };
   const chart = drawTreemap(chartBox, tree, style, {
     onSelect: (id, clicked) => select(id, { zoom: clicked, keyboard: false }),
+    onDrawn: () => {
+      performance.mark("explorer:first-picture");
+      document.body.dataset.drawn = "tree";
+    },
     title: `Treemap of ${state.plan.name}: area by target, colour by attainment status`,
-  });
-  chart.on("finished", function first() {
-    chart.off("finished", first);
-    performance.mark("explorer:first-picture");
-    document.body.dataset.drawn = "tree";
   });
   if (focus !== tree.root) zoomTo(chart, focus.id);
   fillTable(tableBox, focus, select);
@@ -46,10 +46,11 @@ export async function treeView(main, state, say) {
   document.body.dataset.node = focus.id;
   say(tree.truncated ? "The tree has more nodes than one read returns: cut." : "");
 
-  const asOf = await numbers;
+  const asOf = applyAttainment(tree, await numbers);
   recolor(chart, tree, style);
   if (focus !== tree.root) zoomTo(chart, focus.id);
   fillTable(tableBox, focus, select);
+  performance.mark("explorer:colored");
   document.body.dataset.colored = asOf;
   say(`Attainment as of ${asOf}.`);
   legend(chartBox);

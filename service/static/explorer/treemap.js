@@ -20,10 +20,18 @@ function item(node, style) {
   return data;
 }
 
-export function drawTreemap(container, tree, style, { onSelect, title, leafDepth = 3 } = {}) {
+export function drawTreemap(container, tree, style, options = {}) {
+  const { onSelect, onDrawn, title, leafDepth = 3 } = options;
   const chart = echarts.getInstanceByDom(container) || echarts.init(container, null, {
     renderer: "canvas",
   });
+  if (onDrawn) {
+    // before setOption: ECharts may draw (and finish) within it
+    chart.on("finished", function drawn() {
+      chart.off("finished", drawn);
+      onDrawn(chart);
+    });
+  }
   const target = (p) => amount(tree.byId.get(p.data.id)?.target);
   const label = (p) => `${p.name}\n${target(p)}`;
   const upper = (p) => `${p.name}: ${target(p)}`;
