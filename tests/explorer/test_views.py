@@ -109,3 +109,25 @@ async def test_the_diff_highlights_exactly_the_changed_nodes(
     # the colours tell them apart from the unchanged nodes
     unchanged = {i["color"] for i in right if not i["change"]}
     assert unchanged and unchanged.isdisjoint({i["color"] for i in right if i["change"]})
+
+
+async def test_in_production_the_page_asks_for_a_token(demo: Demo, page: Page) -> None:
+    from service.app import create_app
+    from service.auth import Role
+    from tests.conftest import make_settings, token
+    from tests.explorer.conftest import serve
+
+    app = create_app(make_settings(env="production", explorer_enabled=True), database=demo.db)
+    server, task, url = await serve(app)
+    try:
+        version = ids.encode("PlanVersion", demo.loaded.version_id)
+        await page.page.goto(f"{url}/explorer#tree?version={version}&asOf={AS_OF}")
+        await page.page.wait_for_selector("#signin:not([hidden])")
+        await page.screenshot("signin")
+        await page.page.fill("#token", token(Role.VIEWER))
+        await page.page.click("#signin button")
+        await page.page.wait_for_selector(f"body[data-colored='{AS_OF}']", timeout=30_000)
+        assert await page.page.is_hidden("#signin")
+    finally:
+        server.should_exit = True
+        await task
