@@ -43,7 +43,9 @@ async def test_the_page_and_its_assets_come_from_the_service(db: Any) -> None:
         served = await _get(app, asset)
         assert served.status_code == 200, asset
     # every module the page imports is served too
-    for module in re.findall(r'from "\./([\w.]+)"', (await _get(app, "/explorer/assets/main.js")).text):
+    for module in re.findall(
+        r'from "\./([\w.]+)"', (await _get(app, "/explorer/assets/main.js")).text
+    ):
         assert (await _get(app, f"/explorer/assets/{module}")).status_code == 200, module
     licences = await _get(app, "/explorer/assets/LICENSES.txt")
     assert "Apache License" in licences.text and "ECharts 6.1.0" in licences.text

@@ -77,7 +77,8 @@ async def test_clicking_a_region_zooms_in_and_opens_its_panel(
     root_id = ids.encode("TargetNode", demo.loaded.version_id, demo.loaded.root_key)
     await open_tree(page, explorer_url, version)
     west = next(
-        c for c in (await api_node(demo, root_id))["children"]
+        c
+        for c in (await api_node(demo, root_id))["children"]
         if c["coordinate"]["member"]["name"] == "West"
     )
     # A click on West's rectangle in the canvas (ECharts lays each node out in its parent).
