@@ -76,6 +76,7 @@ async def test_a_ten_thousand_node_version_draws_its_first_picture(
         await page.page.goto("about:blank")
         await page.page.goto(address)
         await page.page.wait_for_selector(f"body[data-colored='{AS_OF}']", timeout=60_000)
+        await page.page.wait_for_selector("#panel dl.facts")  # no read left in flight
         figures = await page.page.evaluate(FIGURES)
         print(
             f"\nexplorer, {NODES:,}-node version, {visit}: first picture "

@@ -130,3 +130,21 @@ async def test_the_keyboard_walks_the_tree(demo: Demo, explorer_url: str, page: 
     await page.page.keyboard.press("Escape")
     await page.page.wait_for_selector(f"#panel[data-node='{root_id}']")
     assert await view_root(page, ".tree-layout .chart") == root_id
+
+
+async def test_amounts_follow_the_readers_locale(demo: Demo, explorer_url: str, page: Page) -> None:
+    version = ids.encode("PlanVersion", demo.loaded.version_id)
+    root_id = ids.encode("TargetNode", demo.loaded.version_id, demo.loaded.root_key)
+    root = await api_node(demo, root_id)
+    await page.page.goto(
+        f"{explorer_url}/explorer?locale=de-DE#tree?version={version}&asOf={AS_OF}"
+    )
+    await page.page.wait_for_selector(f"body[data-colored='{AS_OF}']", timeout=30_000)
+    rows = await table_rows(page, ".table-view table")
+    whole, cents = root["target"].split(".")
+    german = f"{int(whole):,}".replace(",", ".") + f",{cents}\N{NO-BREAK SPACE}€"
+    assert rows[0]["cells"][1] == german
+    assert (
+        rows[0]["cells"][3]
+        == root["attainment"]["attainmentPercent"].replace(".", ",") + "\N{NO-BREAK SPACE}%"
+    )
