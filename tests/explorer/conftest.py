@@ -107,6 +107,12 @@ class Page:
         self.errors: list[str] = []
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("response", self._failed)
+
+    async def _failed(self, response: Any) -> None:
+        """A refused request with its answer (the console only says its status)."""
+        if response.status >= 400:
+            self.errors.append(f"{response.status} {response.url}: {await response.text()}")
 
     async def screenshot(self, name: str) -> Path:
         target = self.shots / f"{name}.png"

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from service.api import ids
 from service.app import create_app
+from service.auth import Role, mint_token
 from service.db.engine import Database, make_engine
 from tests.benchmarks.attainment import seed_facts
 from tests.benchmarks.versions import asyncpg_dsn, seed_tree
@@ -50,8 +52,11 @@ async def big_tree(pg_server: ServerInfo) -> AsyncIterator[dict[str, Any]]:
             await conn.execute("VACUUM (ANALYZE) target_node")
         finally:
             await conn.close()
+        # The node panel's KPI actuals of the root (every sale of the year) and its
+        # diagnosis take seconds on a 10,000-node version on a shared machine: this
+        # test measures the picture, so the time budget is not what it meets.
         app = create_app(
-            make_settings(env="development", jwt_secret=None),
+            make_settings(env="development", jwt_secret=None, request_timeout_seconds=60),
             database=Database(engine),
             generated_secret=SECRET,
         )
@@ -70,13 +75,24 @@ async def test_a_ten_thousand_node_version_draws_its_first_picture(
     big_tree: dict[str, Any], page: Page
 ) -> None:
     address = f"{big_tree['url']}/explorer#tree?version={big_tree['version']}&asOf={AS_OF}"
-    # The first load meets a cold server and an empty browser cache; the second is
-    # a returning reader's.
+    # A running server (one unrelated query opens its connections): the first visit
+    # has an empty browser cache and no cached answer; the second is a returning
+    # reader's (the browser's cache, the server's cached answers).
+    async with httpx.AsyncClient(base_url=big_tree["url"]) as http:
+        warm = await http.post(
+            "/graphql",
+            json={"query": "{ plans(first: 1) { totalCount } }"},
+            headers={
+                "Authorization": f"Bearer {mint_token(SECRET, subject='t', role=Role.VIEWER, ttl_hours=1)}"
+            },
+        )
+        assert warm.status_code == 200, warm.text
     for visit in ("first visit", "second visit"):
         await page.page.goto("about:blank")
         await page.page.goto(address)
         await page.page.wait_for_selector(f"body[data-colored='{AS_OF}']", timeout=60_000)
-        await page.page.wait_for_selector("#panel dl.facts")  # no read left in flight
+        # no read left in flight when the page is left
+        await page.page.wait_for_selector("#panel[data-complete]", timeout=60_000)
         figures = await page.page.evaluate(FIGURES)
         print(
             f"\nexplorer, {NODES:,}-node version, {visit}: first picture "

@@ -28,7 +28,7 @@ async def open_tree(page: Page, url: str, version: str, node: str | None = None)
         address += f"&node={node}"
     await page.page.goto(address)
     await page.page.wait_for_selector(f"body[data-colored='{AS_OF}']", timeout=30_000)
-    await page.page.wait_for_selector("#panel dl.facts")
+    await page.page.wait_for_selector("#panel[data-complete]")
 
 
 async def api_node(demo: Demo, node_id: str) -> dict[str, Any]:
@@ -102,7 +102,7 @@ async def test_clicking_a_region_zooms_in_and_opens_its_panel(
         west["id"],
     )
     await page.page.mouse.click(box["x"], box["y"])
-    await page.page.wait_for_selector(f"#panel[data-node='{west['id']}']")
+    await page.page.wait_for_selector(f"#panel[data-complete='{west['id']}']")
     assert await view_root(page, ".tree-layout .chart") == west["id"]
     panel = await page.page.inner_text("#panel")
     assert panel.startswith("West")

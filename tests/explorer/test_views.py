@@ -131,6 +131,7 @@ async def test_in_production_the_page_asks_for_a_token(demo: Demo, page: Page) -
         await page.page.fill("#token", token(Role.VIEWER))
         await page.page.click("#signin button")
         await page.page.wait_for_selector(f"body[data-colored='{AS_OF}']", timeout=30_000)
+        await page.page.wait_for_selector("#panel[data-complete]")  # before the server stops
         assert await page.page.is_hidden("#signin")
     finally:
         server.should_exit = True

@@ -1,5 +1,5 @@
-// The node panel: one read of the node's numbers, owner, strategy, KPIs, why this
-// number (the allocation's explanation) and its diagnostics with their suggestions.
+// The node panel: its numbers, owner, strategy and why this number (the allocation's
+// explanation), then its diagnostics with their suggestions, then its KPIs.
 import { gql } from "./api.js";
 import { amount, percent, ratio, statusOf } from "./format.js";
 import { el } from "./dom.js";
@@ -7,34 +7,50 @@ import { el } from "./dom.js";
 const NODE = `query Node($id: ID!, $asOf: Date) {
   node(id: $id) {
     ... on TargetNode {
-      id target strategy locked
+      id target strategy explanation
       owner { id name }
+      kpis { newCustomers winRate repeatPurchaseRate marketShare averageOrderValue }
       attainment(asOf: $asOf) {
         asOf actual targetToDate attainmentPercent pace forecast seasonalForecast gap status
       }
-      kpis {
-        newCustomers winRate repeatPurchaseRate marketShare averageOrderValue
-        actual(asOf: $asOf) { newCustomers winRate repeatPurchaseRate marketShare averageOrderValue }
-      }
-      explanation
-      diagnostics(asOf: $asOf, subtree: false) { code severity message suggestion }
     }
   }
 }`;
+const DIAGNOSTICS = `query NodeDiagnostics($id: ID!, $asOf: Date) {
+  node(id: $id) { ... on TargetNode { diagnostics(asOf: $asOf, subtree: false) { code severity message suggestion } } }
+}`;
+const KPI_ACTUALS = `query NodeKpis($id: ID!, $asOf: Date) {
+  node(id: $id) {
+    ... on TargetNode {
+      kpis { actual(asOf: $asOf) { newCustomers winRate repeatPurchaseRate marketShare averageOrderValue } }
+    }
+  }
+}`;
+const KPI_NAMES = ["newCustomers", "winRate", "repeatPurchaseRate", "marketShare", "averageOrderValue"];
 
 let latest = 0;
 
+// The numbers first, then the diagnostics, then the KPIs' actuals (only for a node
+// with KPI targets): one read after another,
+// each section drawn when its read is in (on a big version each is a whole-version
+// computation on the server).
 export async function showPanel(panel, node, state, say) {
   const asked = ++latest;
+  panel.dataset.asked = "yes";
+  delete panel.dataset.node;
   panel.replaceChildren(el("h2", {}, node.name), el("p", {}, "Reading…"));
-  let data;
-  try {
-    data = (await gql(NODE, { id: node.id, asOf: state.asOf || null })).node;
-  } catch (error) {
-    say(`The node could not be read: ${error.message}`);
-    return;
-  }
-  if (asked !== latest) return; // another node was chosen meanwhile
+  const variables = { id: node.id, asOf: state.asOf || null };
+  const read = async (query) => {
+    try {
+      const data = (await gql(query, variables)).node;
+      return asked === latest ? data : null; // null: another node was chosen meanwhile
+    } catch (error) {
+      say(`The node could not be read: ${error.message}`);
+      return null;
+    }
+  };
+  const data = await read(NODE);
+  if (!data) return;
   const a = data.attainment;
   const facts = [
     ["Target", amount(data.target)],
@@ -48,32 +64,44 @@ export async function showPanel(panel, node, state, say) {
     ["Owner", data.owner ? el("a", { href: ownerLink(state, data.owner.id) }, data.owner.name) : "–"],
     ["Strategy", data.strategy || "–"],
   ];
+  const findings = el("section", { class: "findings" }, el("h3", {}, "Diagnostics"), el("p", {}, "Reading…"));
+  const kpiBox = el("section", {}, el("p", { class: "muted" }, "Reading the KPIs…"));
   panel.replaceChildren(
     el("h2", {}, node.name),
     el("p", { class: "muted" }, `As of ${a.asOf}`),
     el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
-    kpis(data.kpis),
     el("h3", {}, "Why this number"),
     el("p", { class: "explanation" }, data.explanation?.text || "The plan's overall target."),
-    el("h3", {}, `Diagnostics (${data.diagnostics.length})`),
-    data.diagnostics.length
-      ? el("ul", { class: "findings" }, data.diagnostics.map((f) =>
+    findings,
+    kpiBox,
+  );
+  panel.dataset.node = node.id;
+  const found = await read(DIAGNOSTICS);
+  if (!found) return;
+  findings.replaceChildren(
+    el("h3", {}, `Diagnostics (${found.diagnostics.length})`),
+    found.diagnostics.length
+      ? el("ul", {}, found.diagnostics.map((f) =>
           el("li", { dataset: { severity: f.severity } }, el("strong", {}, `${f.severity} ${f.code}: `),
             f.message, el("br"), el("em", {}, f.suggestion))))
       : el("p", {}, "None."),
   );
-  panel.dataset.node = node.id;
+  if (KPI_NAMES.some((name) => data.kpis[name] !== null)) {
+    const measured = await read(KPI_ACTUALS);
+    if (!measured) return;
+    kpiBox.replaceChildren(kpis(data.kpis, measured.kpis.actual));
+  } else kpiBox.replaceChildren(el("p", { class: "muted" }, "No KPI targets."));
+  panel.dataset.complete = node.id;
 }
 
-function kpis(k) {
+function kpis(k, actual) {
   const rows = [
-    ["New customers", k.newCustomers, k.actual.newCustomers, String],
-    ["Win rate", k.winRate, k.actual.winRate, ratio],
-    ["Repeat-purchase rate", k.repeatPurchaseRate, k.actual.repeatPurchaseRate, ratio],
-    ["Market share", k.marketShare, k.actual.marketShare, ratio],
-    ["Average order value", k.averageOrderValue, k.actual.averageOrderValue, amount],
+    ["New customers", k.newCustomers, actual.newCustomers, String],
+    ["Win rate", k.winRate, actual.winRate, ratio],
+    ["Repeat-purchase rate", k.repeatPurchaseRate, actual.repeatPurchaseRate, ratio],
+    ["Market share", k.marketShare, actual.marketShare, ratio],
+    ["Average order value", k.averageOrderValue, actual.averageOrderValue, amount],
   ].filter(([, target]) => target !== null);
-  if (!rows.length) return el("p", { class: "muted" }, "No KPI targets.");
   return el(
     "table",
     {},

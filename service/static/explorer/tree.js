@@ -42,11 +42,17 @@ export async function treeView(main, state, say) {
   });
   if (focus !== tree.root) zoomTo(chart, focus.id);
   fillTable(tableBox, focus, select);
-  showPanel(panel, focus, state, say);
   document.body.dataset.node = focus.id;
   say(tree.truncated ? "The tree has more nodes than one read returns: cut." : "");
 
-  const asOf = applyAttainment(tree, await numbers);
+  // The panel's read once the colours are in: both compute the version's attainment,
+  // and side by side they would hold each other up on the server.
+  let asOf;
+  try {
+    asOf = applyAttainment(tree, await numbers);
+  } finally {
+    if (!panel.dataset.asked) showPanel(panel, focus, state, say);
+  }
   recolor(chart, tree, style);
   if (focus !== tree.root) zoomTo(chart, focus.id);
   fillTable(tableBox, focus, select);
