@@ -55,30 +55,10 @@ async def chart_items(page: Page, selector: str) -> list[dict[str, Any]]:
 
 
 async def view_root(page: Page, selector: str) -> str:
-    """The id of the node the treemap is zoomed to."""
+    """The id of the node the treemap is drawn from (the node in view)."""
     root: str = await page.page.evaluate(
         """selector => echarts.getInstanceByDom(document.querySelector(selector))
-              .getModel().getSeriesByIndex(0).getViewRoot().getId()""",
+              .getOption().series[0].data[0].id""",
         selector,
     )
     return root
-
-
-async def node_box(page: Page, selector: str, node_id: str) -> dict[str, float]:
-    """Where a node's rectangle is on the screen (page coordinates)."""
-    box: dict[str, float] = await page.page.evaluate(
-        """([selector, id]) => {
-            const dom = document.querySelector(selector);
-            const chart = echarts.getInstanceByDom(dom);
-            const tree = chart.getModel().getSeriesByIndex(0).getData().tree;
-            let found = null;
-            tree.root.eachNode(n => { if (n.getId() === id) found = n; });
-            const layout = found.getLayout();
-            const origin = dom.getBoundingClientRect();
-            // the layout is relative to the series' view root's origin
-            return {x: origin.left + layout.x, y: origin.top + layout.y,
-                    width: layout.width, height: layout.height};
-        }""",
-        [selector, node_id],
-    )
-    return box

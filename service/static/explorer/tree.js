@@ -2,8 +2,27 @@
 import { amount, percent, ratio, statusOf } from "./format.js";
 import { el, table } from "./dom.js";
 import { applyAttainment, path, readAttainment, readTree } from "./treedata.js";
-import { drawTreemap, recolor, zoomTo } from "./treemap.js";
+import { drawTreemap } from "./treemap.js";
 import { showPanel } from "./panel.js";
+
+// Levels drawn below the node in view: up to three, as long as the picture holds at
+// most RECTANGLES (labelled rectangles are what drawing costs), whatever the tree's size.
+const LEVELS = 3;
+const RECTANGLES = 300;
+
+function levelsBelow(node) {
+  let levels = 0;
+  let count = 1;
+  let frontier = [node];
+  while (levels < LEVELS) {
+    const next = frontier.flatMap((n) => n.children);
+    if (!next.length || (levels > 0 && count + next.length > RECTANGLES)) break;
+    count += next.length;
+    frontier = next;
+    levels += 1;
+  }
+  return levels;
+}
 
 export async function treeView(main, state, say) {
   const chartBox = el("div", {
@@ -12,39 +31,54 @@ export async function treeView(main, state, say) {
     "aria-label": "Treemap of the target tree; the table below holds the same numbers",
   });
   const tableBox = el("section", { class: "table-view", "aria-label": "Table view" });
+  const crumbBox = el("nav", { class: "crumbs", "aria-label": "Where in the tree" });
   const panel = el("aside", { id: "panel", "aria-live": "polite" });
-  main.replaceChildren(el("div", { class: "tree-layout" }, el("div", {}, chartBox, tableBox), panel));
+  main.replaceChildren(el("div", { class: "tree-layout" }, el("div", {}, crumbBox, chartBox, tableBox), panel));
 
   say("Reading the tree…");
   // The picture as soon as the tree is in; the colours after. The numbers are read
   // once the tree is in: their computation would hold up the tree's read on the server.
   const tree = await readTree(state.version, state.plan.name);
-  const numbers = readAttainment(state.version, state.asOf);
+  performance.mark("explorer:tree-read");
   let focus = tree.byId.get(state.node) || tree.root;
   const style = (node) => ({ itemStyle: { color: statusOf(node.numbers?.status).color } });
+  let drawn = false;
+  const inView = () => (focus.children.length ? focus : focus.parent || focus); // a leaf: in its parent
+  const draw = () =>
+    drawTreemap(chartBox, tree, style, {
+      root: inView(),
+      levels: levelsBelow(inView()),
+      leafDepth: null,
+      title: `Treemap of ${state.plan.name}: area by target, colour by attainment status`,
+      onSelect: (id) => select(id, { zoom: true, keyboard: false }),
+      onDrawn: drawn
+        ? null
+        : () => {
+            drawn = true;
+            performance.mark("explorer:first-picture");
+            document.body.dataset.drawn = "tree";
+          },
+    });
+  // Clicking (or Enter on) a node with children draws the tree from it down.
   const select = (id, { zoom = false, keyboard = zoom } = {}) => {
     const chosen = tree.byId.get(id) || tree.root;
     if (chosen === focus && !keyboard) return;
     focus = chosen;
-    if (zoom && focus.children.length) zoomTo(chart, focus.id);
+    if (zoom) draw();
+    crumbs(crumbBox, focus, select);
     fillTable(tableBox, focus, select);
     if (keyboard) tableBox.querySelector("button")?.focus();
     showPanel(panel, focus, state, say);
     document.body.dataset.node = focus.id;
   };
-  const chart = drawTreemap(chartBox, tree, style, {
-    onSelect: (id, clicked) => select(id, { zoom: clicked, keyboard: false }),
-    onDrawn: () => {
-      performance.mark("explorer:first-picture");
-      document.body.dataset.drawn = "tree";
-    },
-    title: `Treemap of ${state.plan.name}: area by target, colour by attainment status`,
-  });
-  if (focus !== tree.root) zoomTo(chart, focus.id);
+  draw();
+  crumbs(crumbBox, focus, select);
   fillTable(tableBox, focus, select);
   document.body.dataset.node = focus.id;
   say(tree.truncated ? "The tree has more nodes than one read returns: cut." : "");
 
+  // The picture is drawn; the colours follow.
+  const numbers = readAttainment(state.version, state.asOf);
   // The panel's read once the colours are in: both compute the version's attainment,
   // and side by side they would hold each other up on the server.
   let asOf;
@@ -53,8 +87,7 @@ export async function treeView(main, state, say) {
   } finally {
     if (!panel.dataset.asked) showPanel(panel, focus, state, say);
   }
-  recolor(chart, tree, style);
-  if (focus !== tree.root) zoomTo(chart, focus.id);
+  draw();
   fillTable(tableBox, focus, select);
   performance.mark("explorer:colored");
   document.body.dataset.colored = asOf;
@@ -67,6 +100,19 @@ function legend(chartBox) {
     el("li", {}, el("span", { class: "swatch", style: `background:${statusOf(code).color}` }), statusOf(code).label),
   );
   chartBox.after(el("ul", { class: "legend", "aria-label": "Colours" }, items));
+}
+
+function crumbs(box, focus, select) {
+  const path = [];
+  for (let n = focus; n; n = n.parent) path.unshift(n);
+  box.replaceChildren(
+    ...path.flatMap((n, i) => [
+      i ? " › " : "",
+      n === focus
+        ? el("span", { "aria-current": "location" }, n.name)
+        : el("button", { type: "button", class: "link", onclick: () => select(n.id, { zoom: true }) }, n.name),
+    ]),
+  );
 }
 
 function fillTable(box, focus, select) {

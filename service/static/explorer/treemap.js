@@ -8,7 +8,8 @@ const LEVELS = [
   { itemStyle: { borderColor: "#fff", borderWidth: 1, gapWidth: 1 } },
 ];
 
-function item(node, style) {
+// ECharts' data for a node and its descendants, `levels` deep (all when null).
+function item(node, style, levels) {
   const data = {
     id: node.id,
     name: node.name,
@@ -16,12 +17,16 @@ function item(node, style) {
     key: node.key,
     ...style(node),
   };
-  if (node.children.length) data.children = node.children.map((child) => item(child, style));
+  if (node.children.length && levels !== 0) {
+    data.children = node.children.map((child) => item(child, style, levels === null ? null : levels - 1));
+  }
   return data;
 }
 
 export function drawTreemap(container, tree, style, options = {}) {
-  const { onSelect, onDrawn, title, leafDepth = 3 } = options;
+  // root and levels: the part of the tree drawn (a 10,000-node tree is not handed to
+  // ECharts whole); leafDepth: ECharts' own drill-down within what it has.
+  const { onSelect, onDrawn, title, leafDepth = 3, root = tree.root, levels = null } = options;
   const chart = echarts.getInstanceByDom(container) || echarts.init(container, null, {
     renderer: "canvas",
   });
@@ -32,25 +37,26 @@ export function drawTreemap(container, tree, style, options = {}) {
       onDrawn(chart);
     });
   }
-  const target = (p) => amount(tree.byId.get(p.data.id)?.target);
-  const label = (p) => `${p.name}\n${target(p)}`;
-  const upper = (p) => `${p.name}: ${target(p)}`;
+  // ECharts' own root above the data has no node: no label
+  const node = (p) => (p.data ? tree.byId.get(p.data.id) : undefined);
+  const label = (p) => (node(p) ? `${p.name}\n${amount(node(p).target)}` : "");
+  const upper = (p) => (node(p) ? `${p.name}: ${amount(node(p).target)}` : "");
   chart.setOption(
     {
       aria: { enabled: true, label: { description: title || "Treemap of the target tree" } },
       tooltip: {
-        formatter: (p) => (p.data && tree.byId.has(p.data.id) ? upper(p) : ""),
+        formatter: upper,
       },
       series: [
         {
           type: "treemap",
-          data: [item(tree.root, style)],
+          data: [item(root, style, levels)],
           leafDepth, // null: every level at once
           roam: false,
           nodeClick: false, // clicks are ours: select, and drill down into a parent
           animation: false,
           width: "100%",
-          height: "88%",
+          height: leafDepth !== null ? "88%" : "100%",
           top: 0,
           label: {
             show: true,
@@ -60,7 +66,7 @@ export function drawTreemap(container, tree, style, options = {}) {
             overflow: "truncate",
           },
           upperLabel: { show: true, height: 20, formatter: upper, overflow: "truncate" },
-          breadcrumb: { show: true, bottom: 4 },
+          breadcrumb: { show: leafDepth !== null, bottom: 4 },
           levels: LEVELS,
         },
       ],
@@ -85,6 +91,4 @@ export function zoomTo(chart, id) {
   chart.dispatchAction({ type: "treemapRootToNode", targetNodeId: id });
 }
 
-export function recolor(chart, tree, style) {
-  chart.setOption({ series: [{ data: [item(tree.root, style)] }] });
-}
+
