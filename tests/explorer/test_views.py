@@ -25,9 +25,8 @@ async def test_an_owners_page_lists_exactly_their_nodes(
 ) -> None:
     version = ids.encode("PlanVersion", demo.loaded.version_id)
     edges = (await demo.gql(OWNERS, {"v": version}))["planVersion"]["owners"]["owners"]["edges"]
-    # the owner holding the most nodes, and one holding a single node
-    busiest = max(edges, key=lambda e: e["nodeCount"])
-    for edge in (busiest, min(edges, key=lambda e: e["nodeCount"])):
+    assert len(edges) > 5
+    for edge in edges:  # every owner of the demo's version
         owner = edge["node"]
         quota = (await demo.gql(QUOTA, {"o": owner["id"], "v": version, "asOf": AS_OF}))["node"][
             "quota"
@@ -47,7 +46,7 @@ async def test_an_owners_page_lists_exactly_their_nodes(
                 euros(node["attainment"]["actual"]),
                 percent(node["attainment"]["attainmentPercent"]),
             ]
-        if edge is busiest:
+        if edge is edges[-1]:
             await page.screenshot("owner")
 
 
