@@ -473,6 +473,8 @@ def create_app(
     app.include_router(router, prefix="/graphql")
     if not settings.production:
         _serve_graphiql(app, router, settings, generated_secret)
+    if settings.explorer:
+        _serve_explorer(app, settings, generated_secret)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -588,6 +590,42 @@ def _document_too_big(error: GraphQLError) -> GraphQLError:
 
 _MAX_DIGITS = sys.get_int_max_str_digits()
 _TOO_MANY_DIGITS = re.compile(rf"\d{{{_MAX_DIGITS + 1},}}") if _MAX_DIGITS else None
+
+
+def _dev_token(settings: Settings, generated_secret: str | None, role: Any) -> str | None:
+    """A fresh token when the server signs with its one-off development secret."""
+    if generated_secret is None:
+        return None
+    from service.auth import mint_token
+
+    return mint_token(
+        generated_secret,
+        subject=role.value,
+        role=role,
+        ttl_hours=settings.token_ttl_hours,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        roles_claim=settings.jwt_roles_claim,
+    )
+
+
+def _serve_explorer(app: FastAPI, settings: Settings, generated_secret: str | None) -> None:
+    """The read-only explorer (``service.explorer``): a viewer's development token
+    when the server signs with its one-off secret, never in production."""
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from service import explorer
+    from service.auth import Role
+
+    secret = None if settings.production else generated_secret
+
+    @app.get(explorer.PATH, include_in_schema=False)
+    async def explorer_page() -> HTMLResponse:
+        token = _dev_token(settings, secret, Role.VIEWER)
+        return HTMLResponse(explorer.page(token), headers={"Cache-Control": "no-store"})
+
+    app.mount(explorer.ASSETS_PATH, StaticFiles(directory=explorer.ASSETS), name="explorer")
 
 
 def _serve_graphiql(

@@ -152,6 +152,13 @@ class Settings(BaseSettings):
     max_tokens: int = Field(10_000, ge=100)
     max_body_bytes: int = Field(1_048_576, ge=1024)
 
+    # The explorer page (/explorer, service/explorer.py) ----------------------
+    explorer_enabled: bool | None = Field(
+        None,
+        description="Serve the read-only explorer page at /explorer. Unset: on outside "
+        "production, off in production (where it asks for a token).",
+    )
+
     # Query cost and time budget (service/api/cost.py, deploy/README.md) ----------
     max_query_cost: int = Field(
         30_000,
@@ -205,6 +212,13 @@ class Settings(BaseSettings):
                 "one with `openssl rand -hex 32`"
             )
         return value
+
+    @property
+    def explorer(self) -> bool:
+        """Whether /explorer is served: EXPLORER_ENABLED, else everywhere but production."""
+        if self.explorer_enabled is None:
+            return not self.production
+        return self.explorer_enabled
 
     @model_validator(mode="after")
     def _production_metrics_port(self) -> Settings:

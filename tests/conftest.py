@@ -167,3 +167,8 @@ def gql(client: httpx.AsyncClient) -> GraphQLClient:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QUOTATREE_MIGRATIONS_DIR", str(REPO_ROOT / "migrations"))
+
+
+# The demo company (session-scoped, ~30 s): one load shared by tests/demo and
+# tests/explorer. Imported last: it builds on the fixtures above.
+from tests.demo.company import demo  # noqa: E402, F401

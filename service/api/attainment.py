@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from service.api import ids
@@ -29,8 +30,10 @@ from service.api.wrap import wrap
 from service.domain.attainment import Attainment as Numbers
 from service.domain.attainment import Status, Thresholds, ratio
 from service.domain.money import format_amount
+from service.domain.tree import InvalidInputError
 from service.plans import attainment as usecases
 from service.plans.attainment import NodeKpiActuals, RankBy, VersionAttainment
+from service.plans.nodes import MAX_BULK_NODES
 
 if TYPE_CHECKING:
     from service.api.plans import Plan
@@ -162,6 +165,67 @@ async def owner_attainment(
 ) -> Attainment:
     numbers = await owner_numbers(info, version_id, as_of)
     return Attainment.of(numbers.owner(owner_id), numbers.digits)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@strawberry.type(
+    description="The attainment of a subtree as columns, for clients that colour or "
+    "tabulate a whole tree (treemaps, heat maps): `columns` is a JSON object of "
+    "equal-length arrays in the rows of `PlanVersion.subtree` with the same arguments "
+    "(tree order): id (global TargetNode id), status (as Attainment.status), actual, "
+    "targetToDate, forecast (exact decimal strings; forecast null before the period "
+    "starts), attainmentPercent and pace (decimal strings; null as in Attainment)."
+)
+class AttainmentTable:
+    as_of: date = strawberry.field(description="The day the numbers were taken on (included).")
+    count: int = strawberry.field(description="Number of nodes (rows).")
+    truncated: bool = strawberry.field(
+        description=f"True when the subtree has more than {MAX_BULK_NODES} nodes."
+    )
+    columns: JSON = strawberry.field(description="The columns, see the type's description.")
+
+
+async def attainment_table(
+    info: Info[Context, None],
+    version_id: int,
+    root_key: int | None,
+    max_depth: int | None,
+    as_of: date | None,
+) -> AttainmentTable:
+    """Every node's numbers of a subtree from the version's one attainment computation
+    (the request's loader): the bulk counterpart of ``TargetNode.attainment``."""
+    day = as_of_or_today(as_of)
+    table = await info.context.loaders.subtree(version_id, root_key, max_depth)
+    numbers = await version_numbers(info, version_id, day)
+    digits = numbers.digits
+    names = ("id", "status", "actual", "targetToDate", "forecast", "attainmentPercent", "pace")
+    columns: dict[str, list[str | None]] = {name: [] for name in names}
+    node_id = ids.encoder("TargetNode", version_id)
+    for row in table.rows:
+        key = row[0]
+        found = numbers.node(key)
+        if found is None:  # the draft was edited between the two reads
+            raise InvalidInputError(
+                "CONFLICT", "The version changed while it was read; read it again."
+            )
+        columns["id"].append(node_id(key))
+        columns["status"].append(found.status.value)
+        columns["actual"].append(format_amount(found.actual, digits))
+        columns["targetToDate"].append(format_amount(found.target_to_date, digits))
+        columns["forecast"].append(
+            None if found.forecast is None else format_amount(found.forecast, digits)
+        )
+        columns["attainmentPercent"].append(_text(found.attainment_percent))
+        columns["pace"].append(_text(ratio(found.pace)))
+    return AttainmentTable(
+        as_of=day,
+        count=len(table.rows),
+        truncated=table.truncated,
+        columns=cast("JSON", columns),
+    )
 
 
 @strawberry.type(

@@ -239,6 +239,13 @@ DECLARED: dict[str, Declaration] = {
         f"{1 + MAX_SPLIT_MEMBERS}",
     ),
     "NodeTable.columns": Blob("the rows of a bulk read", sized_by_parent=True),
+    "PlanVersion.attainmentTable": Bulk(
+        subtree_rows,
+        ("maxDepth",),
+        "the rows of `subtree` with the same arguments, numbers of the version's one "
+        "attainment computation",
+    ),
+    "AttainmentTable.columns": Blob("the rows of a bulk read", sized_by_parent=True),
     "Plan.calendar": Blob("the settings of one calendar"),
     # Dimensions and members
     "Dimension.tiers": Blob("a customer dimension's tier names"),

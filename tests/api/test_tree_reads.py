@@ -127,6 +127,7 @@ async def test_bulk_subtree_read_is_one_compact_field(
     columns = table["columns"]
     assert set(columns) == {
         "id",
+        "key",
         "parentId",
         "depth",
         "target",
