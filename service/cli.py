@@ -409,6 +409,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # The client address of access lines: X-Forwarded-For from these only.
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
+            # GraphQL subscriptions (service.graphql_ws); on shutdown uvicorn closes
+            # open sockets with 1012 (service restart) and clients reconnect.
+            ws="websockets-sansio",
         )
     except Interrupted:
         pass  # stopped on request: a normal end
