@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
@@ -22,7 +24,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from service.app import create_app
 from service.db.engine import Database, make_engine
 from service.db.notifications import ChangeFeed
-from tests.conftest import GraphQLClient, make_settings, token
+from tests.api.helpers import create_dimension, create_member, create_plan, split
+from tests.conftest import (
+    GraphQLClient,
+    ServerInfo,
+    create_database,
+    drop_database,
+    make_settings,
+    migrate,
+    token,
+)
 
 PROTOCOL = "graphql-transport-ws"
 
@@ -124,3 +135,36 @@ async def socket(served: Served, *, init: bool = True) -> AsyncIterator[Socket]:
             ack = await client.init()
             assert ack == {"type": "connection_ack"}, ack
         yield client
+
+
+@pytest.fixture(scope="module")
+async def scratch(pg_server: ServerInfo) -> AsyncIterator[str]:
+    name = await create_database(pg_server, "quotatree_subs")
+    url = pg_server.url_for(name)
+    engine = make_engine(url, pool_size=2, max_overflow=2)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    try:
+        yield url
+    finally:
+        await drop_database(pg_server, name)
+
+
+@pytest.fixture
+async def servers(scratch: str) -> AsyncIterator[tuple[Served, Served]]:
+    async with serve(scratch) as a, serve(scratch) as b:
+        yield a, b
+
+
+async def small_plan(gql: GraphQLClient) -> dict[str, Any]:
+    plan = await create_plan(gql, target="100.00")
+    regions = await create_dimension(gql, f"Regions {uuid.uuid4().hex[:8]}")
+    members = [await create_member(gql, regions, c) for c in ("EAST", "WEST")]
+    done = await split(gql, plan["root"]["id"], 1, regions, members)
+    return {
+        "version": plan["version"]["id"],
+        "revision": done["version"]["revision"],
+        "children": [c["id"] for c in done["children"]],
+    }

@@ -8,27 +8,18 @@ connection and a subscriber that falls behind are checked on the wire.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
 
 from service.api import ids
 from service.db import notifications
-from service.db.engine import make_engine
 from service.db.notifications import VersionEvent
-from tests.api.helpers import create_dimension, create_member, create_plan, split
-from tests.api.subscriptions import Served, serve, socket
-from tests.conftest import (
-    GraphQLClient,
-    ServerInfo,
-    create_database,
-    drop_database,
-    migrate,
-    token,
-)
+from tests.api.subscriptions import Served, scratch, servers, small_plan, socket
+from tests.conftest import GraphQLClient, token
+
+__all__ = ["scratch", "servers"]  # fixtures
 
 VERSION_CHANGED = """subscription($v: ID!) { versionChanged(versionId: $v) {
     versionId revision nodeIds initial refetch version { revision state } } }"""
@@ -36,39 +27,6 @@ NODE_CHANGED = """subscription($id: ID!) { nodeChanged(id: $id) {
     nodeId revision removed initial refetch node { target } } }"""
 SET = """mutation($input: NodeSetTargetInput!) { nodeSetTarget(input: $input) {
     version { revision } node { id target } userErrors { code message } } }"""
-
-
-@pytest.fixture(scope="module")
-async def scratch(pg_server: ServerInfo) -> AsyncIterator[str]:
-    name = await create_database(pg_server, "quotatree_subs")
-    url = pg_server.url_for(name)
-    engine = make_engine(url, pool_size=2, max_overflow=2)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
-    try:
-        yield url
-    finally:
-        await drop_database(pg_server, name)
-
-
-@pytest.fixture
-async def servers(scratch: str) -> AsyncIterator[tuple[Served, Served]]:
-    async with serve(scratch) as a, serve(scratch) as b:
-        yield a, b
-
-
-async def small_plan(gql: GraphQLClient) -> dict[str, Any]:
-    plan = await create_plan(gql, target="100.00")
-    regions = await create_dimension(gql, f"Regions {uuid.uuid4().hex[:8]}")
-    members = [await create_member(gql, regions, c) for c in ("EAST", "WEST")]
-    done = await split(gql, plan["root"]["id"], 1, regions, members)
-    return {
-        "version": plan["version"]["id"],
-        "revision": done["version"]["revision"],
-        "children": [c["id"] for c in done["children"]],
-    }
 
 
 async def set_target(gql: GraphQLClient, node: str, revision: int, target: str) -> int:
