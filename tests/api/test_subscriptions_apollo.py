@@ -38,9 +38,7 @@ def apollo_client() -> Path:
     if node is None or npm is None:
         pytest.skip("node and npm are needed for the Apollo Client test (not installed)")
     digest = hashlib.sha256(b"".join((CLIENT / f).read_bytes() for f in FILES)).hexdigest()
-    base = Path(
-        os.environ.get("QUOTATREE_NODE_CACHE") or platformdirs.user_cache_dir("quotatree")
-    )
+    base = Path(os.environ.get("QUOTATREE_NODE_CACHE") or platformdirs.user_cache_dir("quotatree"))
     folder = base / f"apollo-{digest[:16]}"
     if not (folder / "node_modules").is_dir():
         folder.mkdir(parents=True, exist_ok=True)
