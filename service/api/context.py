@@ -56,6 +56,8 @@ class Context(BaseContext):
         """Give back the connection and start afresh: a subscription's next event
         reads on a connection of its own and with empty DataLoaders (never holding a
         connection, nor stale rows, while it waits)."""
+        if self.reads.idle:
+            return  # the event read nothing (its fields are the event's own)
         await self.reads.close()
         self.reads = self.db.reads()
         self.loaders = Loaders(self.reads)
