@@ -35,7 +35,7 @@ from service.api.context import Context
 from service.api.errors import PublicError
 from service.api.nodes import TargetNode
 from service.api.versions import PlanVersion
-from service.db.notifications import ChangeFeed, Subscriber, VersionEvent
+from service.db.notifications import ChangeFeed, Subscriber, SubscriberTooSlow, VersionEvent
 from service.domain.tree import InvalidInputError
 
 
@@ -115,7 +115,10 @@ async def _events(
     last = revision
     while True:
         await context.renew_reads()  # no connection held while waiting
-        event = await subscriber.next()
+        try:
+            event = await subscriber.next()
+        except SubscriberTooSlow:
+            return  # its socket is being closed with the reason (service.graphql_ws)
         current = event.revision
         if current is None:
             current = await _current_revision(context, subscriber.version_id)

@@ -288,3 +288,15 @@ async def test_a_subscription_sent_over_http_is_refused(servers: tuple[Served, S
     assert "errors" in body, body
     assert body["errors"][0]["extensions"]["code"] == "OPERATION_NOT_SUPPORTED", body
     assert "WebSocket" in body["errors"][0]["message"]
+
+
+async def test_the_socket_closes_when_its_token_expires(servers: tuple[Served, Served]) -> None:
+    from service.auth import Role, mint_token
+    from tests.conftest import TEST_SECRET
+
+    _, b = servers
+    short = mint_token(TEST_SECRET, subject="brief", role=Role.VIEWER, ttl_hours=2 / 3600)
+    async with socket(b, init=False) as ws:
+        assert await ws.init(f"Bearer {short}") == {"type": "connection_ack"}
+        code, reason = await ws.closed(seconds=15)
+        assert code == 4403 and reason is not None and "token expired" in reason, reason
