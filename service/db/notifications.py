@@ -67,6 +67,11 @@ DROPPED = Counter(
     "quotatree_subscribers_dropped_total",
     "Subscribers closed because they fell QUEUE_SIZE events behind.",
 )
+LISTENING = Gauge(
+    "quotatree_change_listener_up",
+    "1 while the change feed's connection listens; 0 while it is down (subscribers then "
+    "hear nothing until it is back and they resync).",
+)
 RECONNECTS = Counter(
     "quotatree_change_listener_reconnects_total",
     "Times the listening connection was lost and opened again.",
@@ -253,6 +258,7 @@ class ChangeFeed:
                 log.warning("change feed: connection lost (%s)", exc.__class__.__name__)
             finally:
                 self._listening.clear()
+                LISTENING.set(0)
                 self._connection = None
                 if not connection.is_closed():
                     connection.terminate()
@@ -266,6 +272,7 @@ class ChangeFeed:
         self._connection = connection
         self.connections += 1
         self._listening.set()
+        LISTENING.set(1)
         if reconnected:
             log.info("change feed: listening again; subscribers resync")
             self._send_group()
