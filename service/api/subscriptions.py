@@ -25,6 +25,7 @@ is read on a connection of its own (``Context.renew_reads``).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from functools import lru_cache
 from typing import Annotated
 
 import strawberry
@@ -38,6 +39,9 @@ from service.api.versions import PlanVersion
 from service.db.notifications import ChangeFeed, Subscriber, SubscriberTooSlow, VersionEvent
 from service.domain.tree import InvalidInputError
 
+MAX_NODE_IDS = 10_000
+"""Most node ids one event lists; a bigger change says refetch instead."""
+
 
 @strawberry.type(
     description="A committed change of a plan version: which nodes moved and the new revision."
@@ -49,16 +53,18 @@ class VersionChangeEvent:
     )
     node_ids: list[strawberry.ID] = strawberry.field(
         description="Ids of the nodes the change added, changed or removed, in key order; "
-        "empty in the initial event and when refetch is true."
+        f"empty in the initial event and when refetch is true (also for a change of more "
+        f"than {MAX_NODE_IDS:,} nodes)."
     )
     initial: bool = strawberry.field(
         description="True for the first event of a subscription: the state when it began "
         "to listen, not a change."
     )
     refetch: bool = strawberry.field(
-        description="True when the server may have missed changes (its connection to the "
-        "database dropped and came back, and the revision moved meanwhile): node_ids "
-        "cannot be told; read the version again."
+        description="True when nodeIds cannot tell what moved: the server may have missed "
+        "changes (its connection to the database dropped and came back, and the revision "
+        f"moved meanwhile), or more than {MAX_NODE_IDS:,} nodes moved. Read the version "
+        "again."
     )
 
     @strawberry.field(description="The version as it is now (read when the event is sent).")
@@ -150,15 +156,9 @@ class Subscription:
         context = info.context
         feed = _feed(context)
         number = ids.decode(version_id, "PlanVersion", "versionId")
-        subscriber = feed.subscribe(number, on_overflow=context.on_overflow)
-        try:
-            revision = await _current_revision(context, number)
-            if revision is None:
-                raise InvalidInputError("NOT_FOUND", "versionId names no plan version", "versionId")
-        except BaseException:
-            subscriber.close()
-            raise
-        return _version_events(context, subscriber, version_id, revision)
+        if await _current_revision(context, number) is None:
+            raise InvalidInputError("NOT_FOUND", "versionId names no plan version", "versionId")
+        return _version_events(context, feed, version_id, number)
 
     @strawberry.subscription(
         description="Committed changes of one target node, made through any server: its "
@@ -172,22 +172,27 @@ class Subscription:
         context = info.context
         feed = _feed(context)
         version_id, key = ids.decode_node(id, "id")
-        subscriber = feed.subscribe(version_id, key, on_overflow=context.on_overflow)
-        try:
-            row = await context.loaders.node_by_id.load((version_id, key))
-            revision = await _current_revision(context, version_id)
-            if row is None or revision is None:
-                raise InvalidInputError("NOT_FOUND", "id names no target node", "id")
-        except BaseException:
-            subscriber.close()
-            raise
-        return _node_events(context, subscriber, id, key, revision)
+        if await context.loaders.node_by_id.load((version_id, key)) is None:
+            raise InvalidInputError("NOT_FOUND", "id names no target node", "id")
+        return _node_events(context, feed, id, version_id, key)
+
+
+@lru_cache(maxsize=64)
+def _node_ids(version_id: int, keys: frozenset[int]) -> tuple[strawberry.ID, ...]:
+    """The global ids of an event's nodes: built once per event, not per subscriber."""
+    return tuple(strawberry.ID(ids.encode("TargetNode", version_id, k)) for k in sorted(keys))
 
 
 async def _version_events(
-    context: Context, subscriber: Subscriber, version_id: str, revision: int
+    context: Context, feed: ChangeFeed, version_id: str, number: int
 ) -> AsyncGenerator[VersionChangeEvent, None]:
+    # Listening first, then reading: a change committed in between is heard.
+    subscriber = feed.subscribe(number, on_overflow=context.on_overflow)
     try:
+        await context.renew_reads()  # the resolver's read is older than the listening
+        revision = await _current_revision(context, number)
+        if revision is None:
+            return  # removed since the resolver looked
         yield VersionChangeEvent(
             version_id=strawberry.ID(version_id),
             revision=revision,
@@ -195,16 +200,14 @@ async def _version_events(
             initial=True,
             refetch=False,
         )
-        number = subscriber.version_id
         async for event, current in _events(context, subscriber, revision):
+            many = len(event.keys) > MAX_NODE_IDS
             yield VersionChangeEvent(
                 version_id=strawberry.ID(version_id),
                 revision=current,
-                node_ids=[
-                    strawberry.ID(ids.encode("TargetNode", number, k)) for k in sorted(event.keys)
-                ],
+                node_ids=[] if many else list(_node_ids(number, event.keys)),
                 initial=False,
-                refetch=event.resync,
+                refetch=event.resync or many,
             )
     finally:
         subscriber.close()
@@ -212,18 +215,24 @@ async def _version_events(
 
 
 async def _node_events(
-    context: Context, subscriber: Subscriber, node_id: str, key: int, revision: int
+    context: Context, feed: ChangeFeed, node_id: str, version_id: int, key: int
 ) -> AsyncGenerator[NodeChangeEvent, None]:
+    subscriber = feed.subscribe(version_id, key, on_overflow=context.on_overflow)
     try:
+        await context.renew_reads()
+        revision = await _current_revision(context, version_id)
+        row = await context.loaders.node_by_id.load((version_id, key))
+        if revision is None:
+            return
         yield NodeChangeEvent(
             node_id=strawberry.ID(node_id),
             revision=revision,
-            removed=False,
+            removed=row is None,
             initial=True,
             refetch=False,
         )
         async for event, current in _events(context, subscriber, revision):
-            row = await context.loaders.node_by_id.load((subscriber.version_id, key))
+            row = await context.loaders.node_by_id.load((version_id, key))
             yield NodeChangeEvent(
                 node_id=strawberry.ID(node_id),
                 revision=current,

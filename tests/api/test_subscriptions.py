@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 
-from service.api import ids
+from service.api import ids, subscriptions
 from service.db import notifications
 from service.db.notifications import VersionEvent
 from tests.api.subscriptions import Served, scratch, servers, small_plan, socket
@@ -113,7 +113,9 @@ async def test_many_subscribers_on_one_socket_and_unsubscribe(
     assert b.feed.subscriber_count == 0
 
 
-async def test_a_big_change_arrives_whole(servers: tuple[Served, Served], scratch: str) -> None:
+async def test_a_big_change_arrives_whole(
+    servers: tuple[Served, Served], scratch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """1,000 nodes written in one transaction: four chunks of keys, one event."""
     a, b = servers
     plan = await small_plan(a.http)
@@ -148,6 +150,25 @@ async def test_a_big_change_arrives_whole(servers: tuple[Served, Served], scratc
         assert event["revision"] == revision
         assert len(event["nodeIds"]) == 1000
         assert event["nodeIds"][0] == ids.encode("TargetNode", version_id, 1000001)
+
+        # Past MAX_NODE_IDS an event lists none and says refetch.
+        monkeypatch.setattr(subscriptions, "MAX_NODE_IDS", 999)
+        conn = await asyncpg.connect(scratch.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE target_node SET target = 1 WHERE version_id = $1 AND key > 1000000",
+                    version_id,
+                )
+                revision = await conn.fetchval(
+                    "UPDATE plan_version SET revision = revision + 1 WHERE id = $1 "
+                    "RETURNING revision",
+                    version_id,
+                )
+        finally:
+            await conn.close()
+        event = (await ws.next("v"))["versionChanged"]
+        assert (event["revision"], event["nodeIds"], event["refetch"]) == (revision, [], True)
 
 
 async def test_sign_in_refusals_close_with_the_spec_codes(
