@@ -8,7 +8,7 @@ the whole version is computed once per request whatever the number of nodes read
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -17,7 +17,11 @@ from strawberry.types import Info
 
 from service.api import ids
 from service.api.context import Context
-from service.api.diagnostics import DiagnosticsThresholds, DiagnosticsThresholdsInput
+from service.api.diagnostics import (
+    DiagnosticsThresholds,
+    DiagnosticsThresholdsInput,
+    as_of_or_today,
+)
 from service.api.errors import UserError
 from service.api.mutation import INPUT, Payload, errors_field, mutate
 from service.api.scalars import Amount, describe_enum
@@ -58,10 +62,6 @@ AsOf = Annotated[
         description="The day the numbers are taken on (included); today (UTC) when null."
     ),
 ]
-
-
-def as_of_or_today(as_of: date | None) -> date:
-    return as_of if as_of is not None else datetime.now(UTC).date()
 
 
 async def version_numbers(

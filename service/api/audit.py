@@ -129,8 +129,8 @@ async def audit_trail(
 ) -> AuditEntryConnection:
     """The connection of a version's, node's or owner's audit entries."""
     request = page_args("audit", (int,), first, after, last, before)
-    db = info.context.db
-    page = await audit.audit_page(db, scope, request)
+    loaders = info.context.loaders
+    page = await loaders.audit_page(scope, request)
     return AuditEntryConnection.of(
-        page, "audit", lambda row: AuditEntry(row=row), lambda: audit.audit_count(db, scope)
+        page, "audit", lambda row: AuditEntry(row=row), lambda: loaders.audit_count(scope)
     )

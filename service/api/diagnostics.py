@@ -103,6 +103,7 @@ AsOf = Annotated[
 
 
 def as_of_or_today(as_of: date | None) -> date:
+    """The day an ``asOf`` argument names; today (UTC) when it is null."""
     return as_of if as_of is not None else datetime.now(UTC).date()
 
 

@@ -201,7 +201,7 @@ class Dimension(RowNode):
         before: Before = None,
     ) -> MemberConnection:
         request = page_args("members", TREE, first, after, last, before)
-        page = await usecases.members_page(info.context.db, self.row.id, request)
+        page = await info.context.loaders.members_page(self.row.id, request)
         return MemberConnection.of(
             page,
             "members",
@@ -357,10 +357,10 @@ class DimensionQueries:
         before: Before = None,
     ) -> DimensionConnection:
         request = page_args("dimensions", (int,), first, after, last, before)
-        db = info.context.db
-        page = await usecases.dimensions_page(db, request)
+        loaders = info.context.loaders
+        page = await loaders.dimensions_page(request)
         return DimensionConnection.of(
-            page, "dimensions", lambda r: Dimension(row=r), lambda: usecases.dimensions_count(db)
+            page, "dimensions", lambda r: Dimension(row=r), loaders.dimensions_count
         )
 
     @strawberry.field(description="One dimension by id; null when there is none.")

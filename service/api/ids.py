@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 
 from service.domain.tree import InvalidInputError
 
@@ -26,6 +27,18 @@ _INT64 = 2**63
 def encode(type_name: str, *parts: int) -> str:
     local = ":".join(str(p) for p in parts)
     return base64.b64encode(f"{type_name}:{local}".encode()).decode()
+
+
+def encoder(type_name: str, *prefix: int) -> Callable[[int], str]:
+    """``encode(type_name, *prefix, last)`` as a function of ``last``: the same ids at a
+    fraction of the cost, for bulk reads that encode thousands."""
+    head = ":".join([type_name, *(str(p) for p in prefix), ""]).encode()
+    b2a = binascii.b2a_base64
+
+    def encode_last(last: int) -> str:
+        return b2a(head + b"%d" % last, newline=False).decode()
+
+    return encode_last
 
 
 def parse(value: object) -> tuple[str, tuple[int, ...]] | None:

@@ -73,7 +73,7 @@ class FactBatch(RowNode):
         "another batch."
     )
     async def stored_count(self, info: Info[Context, None]) -> int:
-        return await usecases.batch_stored(info.context.db, self.row)
+        return await info.context.loaders.batch_stored(self.row)
 
     @strawberry.field(description="Where the rows came from (a file name), when known.")
     def source(self) -> str | None:
@@ -432,11 +432,11 @@ class ImportQueries:
     ) -> FactBatchConnection:
         plan = ids.decode(plan_id, "Plan", "planId")
         request = page_args("factBatches", (int,), first, after, last, before)
-        db = info.context.db
-        page = await usecases.batches_page(db, plan, kind, request)
+        loaders = info.context.loaders
+        page = await loaders.batches_page(plan, kind, request)
         return FactBatchConnection.of(
             page,
             "factBatches",
             lambda row: FactBatch(row=row),
-            lambda: usecases.batches_count(db, plan, kind),
+            lambda: loaders.batches_count(plan, kind),
         )

@@ -32,10 +32,13 @@ from service.db.models import (
     Review,
     TargetNode,
 )
+from service.domain.facts import FactKind
 from service.domain.paging import Page, PageRequest
 from service.plans import attainment as attainment_reads
 from service.plans.attainment import NodeKpiActuals, VersionAttainment
+from service.plans.audit import AuditScope
 from service.plans.diagnostics import VersionDiagnostics, diagnose_version_on
+from service.plans.nodes import Subtree, subtree_on
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -138,8 +141,16 @@ def _diagnostics_loader(
     return DataLoader(load_fn=load)
 
 
+async def _call(
+    session: Session, call: tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]
+) -> Any:
+    fetch, args = call
+    return await fetch(session, *args)
+
+
 class Loaders:
     def __init__(self, db: RequestReads) -> None:
+        self._reads = db
         self.plan_by_id: DataLoader[int, Plan | None] = _core(db, repo.plan_records_by_ids)
         self.version_by_id: DataLoader[int, PlanVersion | None] = _loader(db, repo.versions_by_ids)
         self.versions_by_plan_id: DataLoader[PageKey, Page[PlanVersion]] = _loader(
@@ -187,3 +198,82 @@ class Loaders:
         self.attainment_by_version = _attainment_loader(db)
         self.kpis_by_node = _kpi_loader(db, self.attainment_by_version)
         self.diagnostics_by_version = _diagnostics_loader(db, self.attainment_by_version)
+
+    # --- pages and counts: one statement each, not batched, on the request's connection
+    # (so they share its one checkout and read after its data generation, which lets
+    # their answers be cached like every other read's).
+
+    async def _read(self, fetch: Callable[..., Awaitable[V]], *args: Any) -> V:
+        result: V = await self._reads.run(_call, (fetch, args), orm=True)
+        return result
+
+    async def plans_page(self, request: PageRequest) -> Page[Plan]:
+        return await self._read(repo.plans_page, request)
+
+    async def plans_count(self) -> int:
+        return await self._read(repo.plans_count)
+
+    async def dimensions_page(self, request: PageRequest) -> Page[Dimension]:
+        return await self._read(repo.dimensions_page, request)
+
+    async def dimensions_count(self) -> int:
+        return await self._read(repo.dimensions_count)
+
+    async def members_page(self, dimension_id: int, request: PageRequest) -> Page[Member]:
+        """A dimension's members in tree order."""
+        return await self._read(repo.members_page, dimension_id, request)
+
+    async def owner_by_subject(self, subject: str) -> Owner | None:
+        return await self._read(repo.owner_by_subject, subject)
+
+    async def batches_page(
+        self, plan_id: int, kind: FactKind | None, request: PageRequest
+    ) -> Page[FactBatch]:
+        """A plan's import batches, oldest first."""
+        return await self._read(fact_imports.batches_page, plan_id, kind, request)
+
+    async def batches_count(self, plan_id: int, kind: FactKind | None) -> int:
+        return await self._read(fact_imports.count_batches, plan_id, kind)
+
+    async def batch_stored(self, batch: FactBatch) -> int:
+        """Rows ``batch`` stored itself (the others were stored before by other batches)."""
+        return await self._read(fact_imports.stored_count, FactKind(batch.kind), batch.id)
+
+    async def reviews_page(
+        self, version_id: int, node_key: int | None, request: PageRequest
+    ) -> Page[Review]:
+        """A version's reviews (or one node's), in the order they were recorded."""
+        return await self._read(review_repo.reviews_page, version_id, node_key, request)
+
+    async def reviews_count(self, version_id: int, node_key: int | None) -> int:
+        return await self._read(review_repo.reviews_count, version_id, node_key)
+
+    async def subtree(
+        self, version_id: int, root_key: int | None, max_depth: int | None
+    ) -> Subtree:
+        """A subtree as flat rows (``PlanVersion.subtree``), on the request's connection."""
+        return await self._read(subtree_on, version_id, root_key, max_depth)
+
+    async def audit_page(self, scope: AuditScope, request: PageRequest) -> Page[AuditEntry]:
+        return await self._read(_audit_page, scope, request)
+
+    async def audit_count(self, scope: AuditScope) -> int:
+        return await self._read(_audit_count, scope)
+
+
+async def _audit_page(
+    session: Session, scope: AuditScope, request: PageRequest
+) -> Page[AuditEntry]:
+    return await repo.audit_page(
+        session,
+        request,
+        version_id=scope.version_id,
+        node_key=scope.node_key,
+        owner_id=scope.owner_id,
+    )
+
+
+async def _audit_count(session: Session, scope: AuditScope) -> int:
+    return await repo.audit_count(
+        session, version_id=scope.version_id, node_key=scope.node_key, owner_id=scope.owner_id
+    )

@@ -69,6 +69,10 @@ async def mutate(
     user errors when the default (one error, its field under ``input``) is not enough
     (bulk loads report a row each)."""
     context = info.context
+    # A read made before the change (an earlier field, an access check) may hold the
+    # request's read connection; give it back first, so a mutation never holds two
+    # connections at once (the connection budget counts one per request in flight).
+    await context.reads.close()
     try:
         result = await use_case(context.db, context.change(reason), command())
     except DomainError as exc:

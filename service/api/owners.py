@@ -258,7 +258,7 @@ class OwnerQueries:
         "my teams; null when no owner has this subject."
     )
     async def me(self, info: Info[Context, None]) -> Owner | None:
-        row = await usecases.owner_by_subject(info.context.db, info.context.caller.subject)
+        row = await info.context.loaders.owner_by_subject(info.context.caller.subject)
         return Owner(row=row) if row else None
 
 

@@ -164,13 +164,11 @@ class PlanQueries:
         before: Before = None,
     ) -> PlanConnection:
         request = page_args("plans", (int,), first, after, last, before)
-        db, loaders = info.context.db, info.context.loaders
-        page = await usecases.plans_page(db, request)
+        loaders = info.context.loaders
+        page = await loaders.plans_page(request)
         for row in page.items:
             loaders.plan_by_id.prime(row.id, row)
-        return PlanConnection.of(
-            page, "plans", lambda r: Plan(row=r), lambda: usecases.plans_count(db)
-        )
+        return PlanConnection.of(page, "plans", lambda r: Plan(row=r), loaders.plans_count)
 
     @strawberry.field(description="One plan by id; null when there is none.")
     async def plan(

@@ -93,13 +93,13 @@ async def reviews_connection(
 ) -> ReviewConnection:
     """The connection of a version's (or one node's) reviews."""
     request = page_args("review", (int,), first, after, last, before)
-    db = info.context.db
-    page = await usecases.reviews_page(db, version_id, node_key, request)
+    loaders = info.context.loaders
+    page = await loaders.reviews_page(version_id, node_key, request)
     return ReviewConnection.of(
         page,
         "review",
         lambda row: Review(row=row),
-        lambda: usecases.reviews_count(db, version_id, node_key),
+        lambda: loaders.reviews_count(version_id, node_key),
     )
 
 

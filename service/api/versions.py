@@ -199,7 +199,7 @@ class PlanVersion(RowNode):
                 raise InvalidInputError(
                     "INVALID_VALUE", "`rootId` is a node of another version", "rootId"
                 )
-        table = await node_reads.subtree(info.context.db, self.row.id, root_key, max_depth)
+        table = await info.context.loaders.subtree(self.row.id, root_key, max_depth)
         plan = await info.context.loaders.plan_by_id.load(self.row.plan_id)
         assert plan is not None
         return NodeTable.of(table, plan.minor_digits)

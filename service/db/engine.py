@@ -126,6 +126,14 @@ class Database:
 GENERATION_SQL = text("SELECT value FROM data_generation WHERE id = 1")
 
 
+async def driver_connection(target: AsyncConnection | AsyncSession) -> Any:
+    """The asyncpg connection under ``target`` (in its transaction, if any): for COPY
+    and for bulk reads whose rows need no SQLAlchemy processing."""
+    connection = await target.connection() if isinstance(target, AsyncSession) else target
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
 async def read_generation(target: AsyncConnection | AsyncSession) -> int:
     """The data generation: moves with every committed change answers can read."""
     return int((await target.execute(GENERATION_SQL)).scalar_one())

@@ -7,6 +7,7 @@ strings; they are parsed here exactly (``decimal``), never through a float.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from iso4217 import Currency
@@ -141,6 +142,22 @@ def parse_amount(
             details={"field": field, "value": raw},
         )
     return minor
+
+
+def amount_formatter(digits: int) -> Callable[[int], str]:
+    """``format_amount(·, digits)`` as one function, for formatting thousands at once."""
+    if digits == 0:
+        return str
+    scale = 10**digits
+    pattern = f"%d.%0{digits}d"
+
+    def format_minor(minor: int) -> str:
+        if minor < 0:
+            return format_amount(minor, digits)
+        text: str = pattern % divmod(minor, scale)
+        return text
+
+    return format_minor
 
 
 def format_amount(minor: int, digits: int) -> str:

@@ -418,22 +418,6 @@ async def retire_member(uow: UnitOfWork, command: MemberRetire) -> Member:
 # --- reads --------------------------------------------------------------------------
 
 
-async def dimensions_page(db: Database, request: PageRequest) -> Page[Dimension]:
-    async with db.read_session() as session:
-        return await repo.dimensions_page(session, request)
-
-
-async def dimensions_count(db: Database) -> int:
-    async with db.read_session() as session:
-        return await repo.dimensions_count(session)
-
-
-async def members_page(db: Database, dimension_id: int, request: PageRequest) -> Page[Member]:
-    """A dimension's members in tree order."""
-    async with db.read_session() as session:
-        return await repo.members_page(session, dimension_id, request)
-
-
 def _check_depth(max_depth: int | None) -> None:
     if max_depth is not None and not 1 <= max_depth <= MAX_HIERARCHY_DEPTH:
         raise InvalidInputError(

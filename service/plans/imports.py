@@ -27,7 +27,6 @@ from typing import Any
 import orjson
 
 from service.db import imports as store
-from service.db.engine import Database
 from service.db.models import FactBatch
 from service.domain.audit import AuditAction
 from service.domain.calendar import CalendarSpec
@@ -48,7 +47,6 @@ from service.domain.facts import (
     read_header,
 )
 from service.domain.hierarchy import RowError
-from service.domain.paging import Page, PageRequest
 from service.domain.tree import InvalidInputError, clean_code
 from service.plans.uow import UnitOfWork
 from service.plans.usecase import write
@@ -332,22 +330,3 @@ USE_CASES = {
 
 
 # --- reads -----------------------------------------------------------------------------
-
-
-async def batches_page(
-    db: Database, plan_id: int, kind: FactKind | None, request: PageRequest
-) -> Page[FactBatch]:
-    """A plan's import batches, oldest first."""
-    async with db.read_session() as session:
-        return await store.batches_page(session, plan_id, kind, request)
-
-
-async def batches_count(db: Database, plan_id: int, kind: FactKind | None) -> int:
-    async with db.read_session() as session:
-        return await store.count_batches(session, plan_id, kind)
-
-
-async def batch_stored(db: Database, batch: FactBatch) -> int:
-    """Rows ``batch`` stored itself (the others were stored before by other batches)."""
-    async with db.read_session() as session:
-        return await store.stored_count(session, FactKind(batch.kind), batch.id)

@@ -8,13 +8,13 @@ of them every node's children add up exactly to it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from service.db import repositories as repo
-from service.db.engine import Database
+from service.db.engine import Database, Session
 from service.db.models import PlanVersion, TargetNode
 from service.domain.allocation import (
     AllocationRequest,
@@ -339,7 +339,7 @@ def _check_slice(coordinates: list[tuple[int, int]]) -> None:
 @dataclass(frozen=True, slots=True)
 class Subtree:
     version_id: int
-    rows: list[tuple[Any, ...]]
+    rows: Sequence[Sequence[Any]]
     """(key, parent key, depth, target, locked, dimension id, member code, member name)
     in tree order."""
     truncated: bool
@@ -354,18 +354,25 @@ async def subtree(
 ) -> Subtree:
     """A whole subtree (the version's root when ``root_key`` is None) as flat rows, at
     most ``MAX_BULK_NODES``, for clients that build the tree themselves."""
+    async with db.session() as session:
+        return await subtree_on(session, version_id, root_key, max_depth)
+
+
+async def subtree_on(
+    session: Session, version_id: int, root_key: int | None, max_depth: int | None
+) -> Subtree:
+    """:func:`subtree` on ``session`` (the request's read connection)."""
     if max_depth is not None and not 0 <= max_depth <= MAX_TREE_DEPTH:
         raise InvalidInputError(
             "OUT_OF_RANGE", f"`maxDepth` must be between 0 and {MAX_TREE_DEPTH}", "maxDepth"
         )
-    async with db.session() as session:
-        if root_key is None:
-            (root,) = await repo.roots_by_version_ids(session, [version_id])
-        else:
-            root = await repo.node(session, version_id, root_key)
-        if root is None:
-            raise InvalidInputError("NOT_FOUND", "`rootId` is not a node of this version", "rootId")
-        rows = await repo.subtree_rows(session, root, max_depth, MAX_BULK_NODES + 1)
+    if root_key is None:
+        (root,) = await repo.roots_by_version_ids(session, [version_id])
+    else:
+        root = await repo.node(session, version_id, root_key)
+    if root is None:
+        raise InvalidInputError("NOT_FOUND", "`rootId` is not a node of this version", "rootId")
+    rows = await repo.subtree_rows(session, root, max_depth, MAX_BULK_NODES + 1)
     return Subtree(
         version_id=version_id, rows=rows[:MAX_BULK_NODES], truncated=len(rows) > MAX_BULK_NODES
     )

@@ -138,11 +138,6 @@ async def assign_owner(edit: DraftEdit, command: OwnerAssign) -> Assignment:
 # --- reads --------------------------------------------------------------------------
 
 
-async def owner_by_subject(db: Database, subject: str) -> Owner | None:
-    async with db.read_session() as session:
-        return await repo.owner_by_subject(session, subject)
-
-
 @dataclass(frozen=True, slots=True)
 class OwnerQuota:
     plan: Plan

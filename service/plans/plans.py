@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from service.db import repositories as repo
-from service.db.engine import Database, Session
+from service.db.engine import Session
 from service.db.models import Dimension, Plan, PlanVersion, TargetNode
 from service.domain import paths, tree
 from service.domain.allocation.exact import BIGINT_MAX
@@ -16,7 +16,6 @@ from service.domain.calendar import CalendarSpec, TimeLevel, TimeMember, generat
 from service.domain.history import check_years, target_from_history
 from service.domain.measures import plan_units
 from service.domain.money import format_amount, parse_amount
-from service.domain.paging import Page, PageRequest
 from service.domain.tree import InvalidInputError, Measure, VersionState
 from service.plans.history import history_totals
 from service.plans.uow import UnitOfWork
@@ -231,13 +230,3 @@ async def _insert_calendar(session: Session, dimension_id: int, periods: list[Ti
 
 
 # --- reads --------------------------------------------------------------------------
-
-
-async def plans_page(db: Database, request: PageRequest) -> Page[Plan]:
-    async with db.read_session() as session:
-        return await repo.plans_page(session, request)
-
-
-async def plans_count(db: Database) -> int:
-    async with db.read_session() as session:
-        return await repo.plans_count(session)

@@ -14,10 +14,8 @@ from datetime import date
 
 from service.db import repositories as repo
 from service.db import reviews as review_repo
-from service.db.engine import Database
 from service.db.models import Review
 from service.domain.audit import AuditAction
-from service.domain.paging import Page, PageRequest
 from service.domain.tree import InvalidInputError
 from service.domain.values import clean_text
 from service.plans.uow import UnitOfWork
@@ -99,16 +97,3 @@ async def create_review(uow: UnitOfWork, command: ReviewCreate) -> Review:
 
 
 # --- reads --------------------------------------------------------------------------
-
-
-async def reviews_page(
-    db: Database, version_id: int, node_key: int | None, request: PageRequest
-) -> Page[Review]:
-    """A version's reviews (or one node's), in the order they were recorded."""
-    async with db.read_session() as session:
-        return await review_repo.reviews_page(session, version_id, node_key, request)
-
-
-async def reviews_count(db: Database, version_id: int, node_key: int | None) -> int:
-    async with db.read_session() as session:
-        return await review_repo.reviews_count(session, version_id, node_key)

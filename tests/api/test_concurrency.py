@@ -120,3 +120,31 @@ async def test_concurrent_retries_with_one_idempotency_key_apply_once(live: Grap
     )
     assert tree["planVersion"]["revision"] == 2
     assert len(tree["planVersion"]["root"]["children"]) == 2
+
+
+async def test_a_request_holds_one_connection_even_with_two_mutations(
+    pg_server: ServerInfo,
+) -> None:
+    """A pool of one connection serves a document of two mutations whose payloads read:
+    the first payload's read connection is given back before the second change starts
+    (else the second would wait for a connection its own request holds)."""
+    name = await create_database(pg_server, "quotatree_one_connection")
+    engine = make_engine(pg_server.url_for(name), pool_size=1, max_overflow=0, pool_timeout=5)
+    try:
+        await migrate(engine)
+        app = create_app(make_settings(), database=Database(engine))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            data = await GraphQLClient(http)(
+                """mutation {
+                     a: dimensionCreate(input: {name: "A", kind: REGION}) {
+                       dimension { name members(first: 5) { totalCount } } userErrors { code } }
+                     b: dimensionCreate(input: {name: "B", kind: REGION}) {
+                       dimension { name members(first: 5) { totalCount } } userErrors { code } }
+                   }"""
+            )
+        assert data["a"]["dimension"] == {"name": "A", "members": {"totalCount": 0}}
+        assert data["b"]["dimension"] == {"name": "B", "members": {"totalCount": 0}}
+    finally:
+        await engine.dispose()
+        await drop_database(pg_server, name)

@@ -283,3 +283,30 @@ async def test_scoped_planner_cannot_change_plans_or_versions(
     )
     [error] = data["versionSubmit"]["userErrors"]
     assert error["code"] == "FORBIDDEN" and "scoped" in error["message"]
+
+
+async def test_accountable_owner_is_the_nearest_owner_on_the_path(
+    gql: GraphQLClient, org: dict[str, Any]
+) -> None:
+    """East's quarters have no owner of their own: Li, who owns East, answers for them."""
+    read = """query($id: ID!) { planVersion(id: $id) { root {
+        owner { name } accountableOwner { name }
+        children { owner { name } accountableOwner { name }
+                   children { owner { name } accountableOwner { name } } } } } }"""
+    root = (await gql(read, {"id": org["version"]}))["planVersion"]["root"]
+    assert root["owner"] is None and root["accountableOwner"] is None
+    east, west = root["children"]
+    assert east["owner"] == east["accountableOwner"] == {"name": "Li Wei"}
+    assert west["owner"] == west["accountableOwner"] == {"name": "West team"}
+    assert [q["owner"] for q in east["children"]] == [None] * 4
+    assert [q["accountableOwner"] for q in east["children"]] == [{"name": "Li Wei"}] * 4
+    q1 = org["east_quarters"][0]
+    done = (
+        await gql(
+            ASSIGN, {"input": {"nodeId": q1, "revision": org["revision"], "ownerId": org["team"]}}
+        )
+    )["nodeAssignOwner"]
+    assert done["userErrors"] == []
+    root = (await gql(read, {"id": org["version"]}))["planVersion"]["root"]
+    quarters = root["children"][0]["children"]
+    assert [q["accountableOwner"]["name"] for q in quarters] == ["West team"] + ["Li Wei"] * 3

@@ -62,6 +62,7 @@ import orjson
 
 from service.api.ids import encode
 from service.auth import Role, mint_token
+from service.db.repositories import SUBTREE_ROWS_SQL
 from service.domain.paths import subtree_end
 from tests.benchmarks.typed_floor import seconds_per_query
 from tests.benchmarks.versions import (
@@ -87,16 +88,8 @@ SMALL_QUERY = (
     "query($id: ID!) { node(id: $id) { ... on TargetNode { id target children { id target "
     "share slice { dimension { name } member { code name } } } } } }"
 )
-# The same statement as repositories.SUBTREE_ROWS_SQL (asyncpg placeholders).
-FLOOR_SQL = """
-SELECT n.key, n.parent_key, n.depth, n.target, n.locked, n.dimension_id,
-       m.code, m.name
-FROM target_node n LEFT JOIN member m ON m.id = n.member_id
-WHERE n.version_id = $1 AND n.sort_path >= $2 AND n.sort_path < $3
-  AND n.depth <= 32767
-ORDER BY n.sort_path
-LIMIT $4
-"""
+# The very statement the server runs (repositories.subtree_rows, on the driver).
+FLOOR_SQL = SUBTREE_ROWS_SQL
 
 Out = Callable[[str], None]
 T = TypeVar("T")
@@ -556,7 +549,7 @@ async def _bulk(
     high = subtree_end(low)
 
     async def floor() -> bytes:
-        rows = await conn.fetch(FLOOR_SQL, version_id, low, high, MAX_BULK_NODES + 1)
+        rows = await conn.fetch(FLOOR_SQL, version_id, low, high, 32767, MAX_BULK_NODES + 1)
         return orjson.dumps([tuple(r) for r in rows])
 
     async def measured() -> httpx.Response:

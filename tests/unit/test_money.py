@@ -12,6 +12,7 @@ from service.domain.money import (
     BIGINT_MAX,
     InvalidAmountError,
     UnknownCurrencyError,
+    amount_formatter,
     currency_digits,
     format_amount,
     parse_amount,
@@ -95,3 +96,8 @@ def test_format_negative_and_zero_digits() -> None:
     assert format_amount(-5, 2) == "-0.05"
     assert format_amount(1234, 0) == "1234"
     assert format_amount(7, 3) == "0.007"
+
+
+@given(st.integers(min_value=-BIGINT_MAX, max_value=BIGINT_MAX), st.integers(0, 6))
+def test_the_bulk_formatter_formats_as_format_amount(minor: int, digits: int) -> None:
+    assert amount_formatter(digits)(minor) == format_amount(minor, digits)
