@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from cross_web import HTTPException as StrawberryHTTPException
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.requests import HTTPConnection
 from fastapi.responses import JSONResponse, Response
 from graphql import GraphQLError, GraphQLSyntaxError
 from sqlalchemy import text
@@ -26,10 +28,12 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET
 
+from service import graphql_ws
 from service.api.cache import (
     NOT_MODIFIED,
     PERSISTED_QUERIES,
@@ -46,6 +50,7 @@ from service.api.schema import build_schema
 from service.auth import AuthenticationError, Authenticator
 from service.db.engine import Database, make_engine
 from service.db.migrate import pending_migrations
+from service.db.notifications import ChangeFeed, connector
 from service.fence import FENCE_HEADER, read_fence, replica_of, tell_fence
 from service.graphql_http import (
     GRAPHQL_RESPONSE,
@@ -110,6 +115,15 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
     cache: ResponseCache | None = None
     """Answers of queries (``service.api.cache``); None when turned off."""
     persisted: PersistedQueries = PersistedQueries()
+    authenticator: Authenticator | None = None
+    """Signs WebSockets in at ``connection_init`` (``service.graphql_ws``)."""
+    graphql_transport_ws_handler_class = graphql_ws.SubscriptionHandler
+    websocket_adapter_class = graphql_ws.TextWebSocketAdapter
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        assert self.authenticator is not None
+        graphql_ws.authenticate(self.authenticator, context)
+        return UNSET  # a plain connection_ack
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET of a persisted query has no "query" either: it is not GraphiQL's page.
@@ -209,6 +223,13 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
             # graphql-core reads an Int literal with int(), which refuses this many digits.
             message = f"A number in the document has more than {_MAX_DIGITS} digits."
             error = GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+            return PreExecutionError(data=None, errors=[error])
+        if graphql_ws.is_subscription(request_data.query, request_data.operation_name):
+            error = GraphQLError(
+                "Subscriptions run over WebSocket: open /graphql with the "
+                "graphql-transport-ws protocol (see the README).",
+                extensions={"code": "OPERATION_NOT_SUPPORTED"},
+            )
             return PreExecutionError(data=None, errors=[error])
         fence = read_fence(request)
         cache = self.cache
@@ -402,19 +423,39 @@ def create_app(
             db.replica = replica_of(settings)
             state["db"] = db
             state["owned"] = True
+        # The one listening connection of this process (service.db.notifications).
+        feed = state["feed"] = ChangeFeed(connector(state["db"].engine))
+        feed.start()
         try:
             yield
         finally:
+            state["feed"] = None
+            await feed.stop()
             if state.get("owned"):
                 await state["db"].dispose()
                 state["db"] = None
             if embedded is not None:
                 embedded.stop()
 
-    async def get_context(request: Request) -> AsyncIterator[Context]:
+    async def get_context(request: HTTPConnection) -> AsyncIterator[Context]:
+        if request.scope["type"] == "websocket":
+            # Signed in by connection_init (service.graphql_ws), not by this handshake.
+            context = Context(
+                db=state["db"],
+                settings=settings,
+                principal=None,
+                request_id=uuid.uuid4().hex,
+                feed=state.get("feed"),
+                on_overflow=graphql_ws.overflow_closer(request),  # type: ignore[arg-type]
+            )
+            try:
+                yield context
+            finally:
+                await context.close()
+            return
         principal = None
         graphiql_page = (
-            request.method == "GET"
+            request.scope["method"] == "GET"
             and "query" not in request.query_params
             and "extensions" not in request.query_params
             and not settings.production
@@ -457,7 +498,10 @@ def create_app(
         context_getter=get_context,  # type: ignore[arg-type]
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=False,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=graphql_ws.INIT_TIMEOUT,
     )
+    router.authenticator = authenticator
 
     if settings.response_cache_bytes > 0:
         router.cache = ResponseCache(settings.response_cache_bytes)
@@ -470,6 +514,7 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.quotatree = state  # the database and the change feed (tests reach them)
     app.include_router(router, prefix="/graphql")
     if not settings.production:
         _serve_graphiql(app, router, settings, generated_secret)

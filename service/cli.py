@@ -411,6 +411,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # The client address of access lines: X-Forwarded-For from these only.
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
+            # GraphQL subscriptions (service.graphql_ws); on shutdown uvicorn closes
+            # open sockets with 1012 (service restart) and clients reconnect.
+            ws="websockets-sansio",
         )
     except Interrupted:
         pass  # stopped on request: a normal end
@@ -1058,7 +1061,15 @@ def cmd_import_plan(args: argparse.Namespace) -> int:
     return 1 if report.refused else 0
 
 
-BENCHMARKS = ("allocation", "versions", "http", "imports", "attainment", "diagnostics")
+BENCHMARKS = (
+    "allocation",
+    "versions",
+    "http",
+    "imports",
+    "attainment",
+    "diagnostics",
+    "subscriptions",
+)
 
 
 def _checkout() -> Path:

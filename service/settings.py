@@ -22,6 +22,9 @@ MIN_SECRET_BYTES = 32
 """HS256 keys shorter than the hash (256 bits) are refused (RFC 7518, section 3.2)."""
 DEFAULT_METRICS_PORT = 9464
 """Prometheus' registered default port for exporters of this kind (OpenTelemetry's too)."""
+LISTENER_CONNECTIONS = 1
+"""Connections each process holds outside its pool: the one that LISTENs for changes
+(subscriptions, ``service.db.notifications``)."""
 
 
 class Environment(StrEnum):
@@ -65,9 +68,10 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Connections all the service's pods may hold together. With it the pool "
-        "of each pod is derived: budget // DATABASE_MAX_PODS connections, half kept "
-        "(POOL_SIZE), half overflow (MAX_OVERFLOW). A budget is per server: a read "
-        "replica's pool comes from READ_DATABASE_CONNECTION_BUDGET, by default this one.",
+        "of each pod is derived: budget // DATABASE_MAX_PODS connections, one of them "
+        "listening for changes (subscriptions), of the rest half kept (POOL_SIZE), half "
+        "overflow (MAX_OVERFLOW). A budget is per server: a read replica's pool comes from "
+        "READ_DATABASE_CONNECTION_BUDGET, by default this one.",
     )
     database_max_pods: int = Field(
         9,
@@ -270,12 +274,14 @@ class Settings(BaseSettings):
                 + " and ".join(f"QUOTATREE_{name.upper()}" for name in sorted(explicit))
             )
         per_pod = budget // self.database_max_pods
-        if per_pod < 2:
+        if per_pod < 2 + LISTENER_CONNECTIONS:
             raise ValueError(
                 f"a budget of {budget} connections over {self.database_max_pods} pods leaves "
-                f"{per_pod} per pod; each pod needs at least 2 (raise the budget or lower "
+                f"{per_pod} per pod; each pod needs at least {2 + LISTENER_CONNECTIONS} (a pool "
+                "of 2 and its change listener; raise the budget or lower "
                 "QUOTATREE_DATABASE_MAX_PODS with the HPA's maxReplicas)"
             )
+        per_pod -= LISTENER_CONNECTIONS  # the pool gets the rest
         self.pool_size = (per_pod + 1) // 2
         self.max_overflow = per_pod - self.pool_size
         return self

@@ -500,7 +500,7 @@ def test_configured_variables_are_settings() -> None:
 
 
 def test_connection_budget_covers_every_pod_a_rollout_can_run() -> None:
-    from service.settings import Settings
+    from service.settings import LISTENER_CONNECTIONS, Settings
 
     configmap = manifest("configmap.yaml", "ConfigMap")["data"]
     assert "QUOTATREE_POOL_SIZE" not in configmap, "the pool is derived from the budget"
@@ -512,8 +512,8 @@ def test_connection_budget_covers_every_pod_a_rollout_can_run() -> None:
     ]
     assert pods == hpa["maxReplicas"] + int(surge)
     settings = Settings(database_connection_budget=budget, database_max_pods=pods)
-    per_pod = settings.pool_size + settings.max_overflow
-    assert per_pod >= 2
+    per_pod = settings.pool_size + settings.max_overflow + LISTENER_CONNECTIONS
+    assert per_pod >= 3
     assert pods * per_pod <= budget
     # Below PostgreSQL's default max_connections (100) less its 3 superuser slots,
     # with room for admin sessions; the migration runs before the pod's server.

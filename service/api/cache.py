@@ -67,6 +67,11 @@ def _document(query: str) -> DocumentNode | None:
         return None
 
 
+def parsed_document(query: str) -> DocumentNode | None:
+    """The document of ``query`` (parsed once, cached); None when it does not parse."""
+    return _document(query)
+
+
 def is_query(query: str, operation_name: str | None) -> bool:
     """True when the operation to run is a query (False when unknown: not cacheable)."""
     document = _document(query)

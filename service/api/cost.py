@@ -247,6 +247,8 @@ DECLARED: dict[str, Declaration] = {
     ),
     "AttainmentTable.columns": Blob("the rows of a bulk read", sized_by_parent=True),
     "Plan.calendar": Blob("the settings of one calendar"),
+    # Subscriptions (one event at a time; ids are scalars and cost nothing)
+    "VersionChangeEvent.nodeIds": Blob("the ids of the nodes one committed change moved"),
     # Dimensions and members
     "Dimension.tiers": Blob("a customer dimension's tier names"),
     "Member.ancestors": Bounded(MAX_MEMBER_DEPTH - 1, "members nest at most 20 levels"),

@@ -32,6 +32,7 @@ from service.api.replan import ReplanMutations
 from service.api.reviews import Review, ReviewMutations
 from service.api.scalars import SCALARS
 from service.api.splits import SplitMutations
+from service.api.subscriptions import Subscription
 from service.api.versions import PlanVersion, VersionMutations, VersionQueries
 from service.observability import OperationMetrics
 from service.settings import Settings
@@ -108,6 +109,7 @@ def build_schema(settings: Settings, tracing: Sequence[Any] = ()) -> strawberry.
     schema = QuotatreeSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         types=[
             Plan,

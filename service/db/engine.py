@@ -255,6 +255,12 @@ class RequestReads:
         async with self._lock:
             await self._release()
 
+    @property
+    def idle(self) -> bool:
+        """No connection taken since the last ``close`` (nothing read, nothing to give
+        back): a subscription keeps such reads and their empty DataLoaders."""
+        return self._connection is None and self.generation is None
+
 
 class BoundReads(RequestReads):
     """A test's reads: on its one connection, taking turns with its sessions."""
@@ -275,6 +281,10 @@ class BoundReads(RequestReads):
 
     async def close(self) -> None:
         return None
+
+    @property
+    def idle(self) -> bool:
+        return False  # the test's connection is shared: renew to drop cached rows
 
 
 class ConnectionBoundDatabase(Database):

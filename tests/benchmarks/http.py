@@ -513,6 +513,12 @@ async def _with_server(
         code = stop_server(process)
         out(f"server stopped (exit code {code})")
     failures += await _warm(args, out, scratch, secret, small_body, headers, log, workdir)
+    if args.subscribers:  # live updates across two servers (tests.benchmarks.subscriptions)
+        from tests.benchmarks.subscriptions import measure
+
+        failures += await measure(
+            out, scratch, subscribers=args.subscribers, log=log, workdir=workdir
+        )
     return 1 if failures else 0
 
 
@@ -856,6 +862,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="auto",
         help="load generator: wrk when on PATH (auto), or the Python one",
     )
+    parser.add_argument(
+        "--subscribers",
+        type=int,
+        default=1_000,
+        help="WebSocket subscribers of the live-update figure (0 leaves it out)",
+    )
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--server-log", help="keep the server's JSON log in this file")
     parser.add_argument("--start-timeout", type=float, default=90.0, help=argparse.SUPPRESS)
@@ -866,6 +878,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.repeats = min(args.repeats, 2)
         args.duration = min(args.duration, 1.0)
         args.warmup = min(args.warmup, 0.5)
+        args.subscribers = min(args.subscribers, 10)
     if args.nodes < 1_111 or args.repeats < 1 or args.connections < 1 or args.duration <= 0:
         parser.error("--nodes >= 1111, --repeats >= 1, --connections >= 1, --duration > 0")
 

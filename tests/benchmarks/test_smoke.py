@@ -16,6 +16,7 @@ import pytest
 from tests.benchmarks import attainment as bench_attainment
 from tests.benchmarks import diagnostics as bench_diagnostics
 from tests.benchmarks import http as bench_http
+from tests.benchmarks import subscriptions as bench_subscriptions
 from tests.benchmarks import versions as bench_versions
 
 
@@ -60,6 +61,7 @@ def test_http_benchmark_smoke(generator: str, capsys: pytest.CaptureFixture[str]
     assert "non-200 or error responses: 0, transport errors: 0" in out
     assert "goal >= 500 requests/s from one server process: " in out
     assert "server stopped (exit code 0)" in out
+    assert "a change committed through A reached all 10 subscribers on B" in out
 
 
 def test_typed_floor_executes_the_benchmark_document() -> None:
@@ -96,3 +98,10 @@ def test_diagnostics_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None
     assert "Diagnosis of a 2,000-node version with 20,000 sales" in out
     assert "floor (GROUP BY members" in out and "diagnose_version() (every rule" in out
     assert "CHANNEL_CONFLICT" in out and "goal <= 3x floor: " in out
+
+
+def test_subscriptions_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_subscriptions.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "floor: a bare NOTIFY" in out
+    assert "a change committed through A reached all 20 subscribers on B" in out

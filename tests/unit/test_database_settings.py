@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from service.settings import Settings
+from service.settings import LISTENER_CONNECTIONS, Settings
 
 
 def test_database_from_parts_builds_the_url_with_the_password_escaped() -> None:
@@ -52,15 +52,16 @@ def test_database_parts_need_a_name_and_user_and_exclude_a_url() -> None:
 
 def test_pool_is_derived_from_the_connection_budget() -> None:
     settings = Settings(database_connection_budget=80, database_max_pods=9)
-    # 80 // 9 = 8 per pod: 4 kept, 4 overflow; 9 pods never hold more than 72.
-    assert (settings.pool_size, settings.max_overflow) == (4, 4)
-    assert 9 * (settings.pool_size + settings.max_overflow) <= 80
+    # 80 // 9 = 8 per pod: 1 listens for changes, 4 kept, 3 overflow; 9 pods never
+    # hold more than 72.
+    assert (settings.pool_size, settings.max_overflow) == (4, 3)
+    assert 9 * (settings.pool_size + settings.max_overflow + LISTENER_CONNECTIONS) <= 80
     odd = Settings(database_connection_budget=50, database_max_pods=7)
-    assert (odd.pool_size, odd.max_overflow) == (4, 3)
+    assert (odd.pool_size, odd.max_overflow) == (3, 3)
 
 
 def test_budget_refuses_explicit_pool_settings_and_too_little_per_pod() -> None:
     with pytest.raises(ValidationError, match="unset QUOTATREE_POOL_SIZE"):
         Settings(database_connection_budget=80, pool_size=5)
-    with pytest.raises(ValidationError, match="at least 2"):
+    with pytest.raises(ValidationError, match="at least 3"):
         Settings(database_connection_budget=10, database_max_pods=9)
