@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ from service.api.cache import (
     PersistedQueries,
     ResponseCache,
     is_query,
+    operation_name,
     sha256,
 )
 from service.api.context import Context
@@ -49,6 +51,7 @@ from service.api.idempotency import IdempotencyMiddleware
 from service.api.schema import build_schema
 from service.auth import AuthenticationError, Authenticator
 from service.db.engine import Database, make_engine
+from service.db.errors import database_unavailable
 from service.db.migrate import pending_migrations
 from service.db.notifications import ChangeFeed, connector
 from service.fence import FENCE_HEADER, read_fence, replica_of, tell_fence
@@ -72,6 +75,7 @@ from service.graphql_http import (
 )
 from service.observability import (
     GRAPHQL_ERRORS,
+    OPERATION_LATENCY,
     RequestContextMiddleware,
     count_operation_errors,
     current_request,
@@ -96,11 +100,14 @@ class NotModified(Exception):
         self.etag = etag
 
 
-def observe_cached(operation_name: str | None) -> None:
-    """The access line of an answer from the cache names its operation, too."""
+def observe_cached(operation_name: str | None, started: float) -> None:
+    """An answer from the cache counts as its operation, too: on the access line and in
+    the operation latency (from the cache lookup to the answer)."""
+    name = operation_label(operation_name)
     info = current_request()
     if info is not None:
-        info.operation, info.operation_type = operation_label(operation_name), "query"
+        info.operation, info.operation_type = name, "query"
+    OPERATION_LATENCY.labels(name, "query").observe(time.perf_counter() - started)
 
 
 class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
@@ -245,6 +252,7 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
             if replicated:
                 await tell_fence(request, context, result, mutation=not query)
             return result
+        started = time.perf_counter()
         key = CacheKey.of(
             document,
             request_data.operation_name,
@@ -253,25 +261,28 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
         )
         reads = context.reads
         state = request.scope.setdefault("state", {})
-        if cache.known(key) or request.headers.get("if-none-match"):
-            generation = await reads.current_generation()
+        # The generation is read before anything else runs: an answer may be cached under
+        # it only if every row it holds was read after it. (Read lazily, when the
+        # request's connection opened, a use case's own session could read first, and a
+        # change committed between the two was then cached as if the answer held it.)
+        try:
+            generation: int | None = await reads.current_generation()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            generation = None  # the execution meets the outage too and reports it by its code
+        if generation is not None:
             etag = key.etag(generation)
             if request.headers.get("if-none-match") == etag:
                 NOT_MODIFIED.inc()
                 raise NotModified(etag)
-            entry = cache.get(key, generation)
+            entry = cache.get(key, generation) if cache.known(key) else None
             if entry is not None:
                 state["graphql_etag"] = etag
                 if replicated:
                     state["graphql_fence"] = generation
-                observe_cached(entry.operation_name)
+                observe_cached(entry.operation_name, started)
                 return ExecutionResult(data=entry.data, errors=None, extensions=entry.extensions)
-        else:
-            # Read the generation before anything else runs: an answer may be cached under
-            # it only if every row it holds was read after it. (Reading it lazily, when the
-            # request's connection opened, let a use case's own session read first, and a
-            # change committed between the two was then cached as if the answer held it.)
-            await reads.current_generation()
         result = await self._execute(
             request, request_adapter, sub_response, context, root_value, request_data
         )
@@ -281,7 +292,7 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
                 reads.generation,
                 result.data,
                 result.extensions,
-                request_data.operation_name,
+                operation_name(document, request_data.operation_name),
             )
             state["graphql_etag"] = key.etag(reads.generation)
         if replicated:

@@ -77,7 +77,8 @@ IN_FLIGHT = Gauge(
 OPERATION_LATENCY = Histogram(
     "quotatree_graphql_operation_duration_seconds",
     "GraphQL operations by operation name and type (query, mutation): latency from "
-    "parsing to the response. Anonymous operations are `anonymous`; names past the "
+    "parsing to the response (for an answer from the response cache, from the lookup to "
+    "the answer). Anonymous operations are `anonymous`; names past the "
     "first 200 distinct ones are `other`.",
     ["operation", "type"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),

@@ -83,6 +83,20 @@ def is_query(query: str, operation_name: str | None) -> bool:
     return len(operations) == 1 and operations[0].operation is OperationType.QUERY
 
 
+def operation_name(query: str, requested: str | None) -> str | None:
+    """The name of the operation ``query`` runs (``requested``, or the one operation's
+    own name when the client sent none); None for an anonymous one."""
+    if requested is not None:
+        return requested
+    document = _document(query)
+    if document is None:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) == 1 and operations[0].name is not None:
+        return operations[0].name.value
+    return None
+
+
 def caller_scope(principal: Principal | None) -> tuple[Any, ...]:
     if principal is None:
         return ()
