@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -393,3 +394,139 @@ def _describe_key(kind: FactKind, row: Any) -> str:
 def credits_json(credits: dict[str, str] | None) -> str | None:
     """Split credit as the jsonb text COPY sends."""
     return None if credits is None else json.dumps(credits, separators=(",", ":"))
+
+
+# --- sales: COPY straight into sales_fact ----------------------------------------------
+
+SALES_COLUMNS = (
+    "batch_id",
+    "sold_on",
+    "external_id",
+    "currency",
+    "amount",
+    "quantity",
+    "order_ref",
+    "customer_ref",
+    "members",
+    "credits",
+)
+# The batch's rows numbered in the order they were copied (ids come from the sequence,
+# one after the other within a session): ordinal n is the n-th record of the COPYs.
+_ORDINALS = """SELECT s.*, row_number() OVER (ORDER BY s.id) AS o
+FROM sales_fact s WHERE s.batch_id = :batch"""
+
+
+class RowNumbers:
+    """Which row of the batch each copied record came from, in memory that grows with
+    the gaps (blank and rejected rows), not with the rows: a mark where the distance
+    between row number and ordinal changes."""
+
+    def __init__(self) -> None:
+        self.ordinals: list[int] = []
+        self.offsets: list[int] = []
+
+    def mark(self, ordinal: int, row: int) -> None:
+        self.ordinals.append(ordinal)
+        self.offsets.append(row - ordinal)
+
+    def row(self, ordinal: int) -> int:
+        return ordinal + self.offsets[bisect_right(self.ordinals, ordinal) - 1]
+
+
+@dataclass
+class SalesCopy:
+    """A batch of sales streamed with COPY straight into ``sales_fact`` (PostgreSQL
+    routes each row to its partition): one write per row, in the import's
+    transaction. The checks that need the whole batch run on the copied rows
+    afterwards; a bad batch is rolled back whole, so nothing of it stays."""
+
+    session: Session
+    batch_id: int
+    copied: int = 0
+
+    async def copy(self, records: AsyncIterable[tuple[Any, ...]]) -> None:
+        """Stream ``records`` (tuples in ``SALES_COLUMNS`` order) with one COPY."""
+        connection = await raw_connection(self.session)
+        result = await connection.copy_records_to_table(
+            "sales_fact", records=records, columns=SALES_COLUMNS
+        )
+        self.copied += int(result.split()[-1])
+
+    async def problems(self, limit: int, numbers: RowNumbers) -> tuple[list[RowError], int]:
+        """As :meth:`Stage.problems`: a key twice in the batch, a key stored by another
+        batch with other content (up to ``limit`` errors, and how many in all)."""
+        batch = {"batch": self.batch_id, "limit": limit}
+        errors: list[RowError] = []
+        total = int(
+            await self.session.scalar(
+                text(
+                    "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sales_fact "
+                    "WHERE batch_id = :batch GROUP BY external_id HAVING count(*) > 1) AS d"
+                ),
+                batch,
+            )
+            or 0
+        )
+        if total:
+            repeated = await self.session.execute(
+                text(
+                    f"SELECT external_id, array_agg(o ORDER BY o) AS rows FROM ({_ORDINALS}) s "
+                    "GROUP BY external_id HAVING count(*) > 1 ORDER BY min(o) LIMIT :limit"
+                ),
+                batch,
+            )
+            for external_id, ordinals in repeated.all():
+                first, *others = (numbers.row(o) for o in ordinals)
+                for number in others:
+                    errors.append(
+                        RowError(
+                            number,
+                            "externalId",
+                            "DUPLICATE",
+                            f"externalId {external_id!r} is also on row {first} of this batch",
+                        )
+                    )
+        differing = int(
+            await self.session.scalar(
+                text(
+                    "SELECT count(*) FROM sales_fact s JOIN sales_fact f "
+                    "ON f.external_id = s.external_id AND f.batch_id <> :batch "
+                    f"WHERE s.batch_id = :batch AND {_DIFFERS[FactKind.SALES]}"
+                ),
+                batch,
+            )
+            or 0
+        )
+        if differing:
+            total += differing
+            conflicts = await self.session.execute(
+                text(
+                    f"SELECT s.o, f.batch_id, s.external_id FROM ({_ORDINALS}) s "
+                    "JOIN sales_fact f ON f.external_id = s.external_id AND f.batch_id <> :batch "
+                    f"WHERE {_DIFFERS[FactKind.SALES]} ORDER BY s.o LIMIT :limit"
+                ),
+                batch,
+            )
+            for ordinal, stored_in, external_id in conflicts.all():
+                errors.append(
+                    RowError(
+                        numbers.row(ordinal),
+                        "externalId",
+                        "DUPLICATE",
+                        f"externalId {external_id!r} is stored already (batch {stored_in}) "
+                        "with other values; a stored fact is never changed by an import",
+                    )
+                )
+        return errors, total
+
+    async def drop_stored(self) -> int:
+        """Remove the copied rows another batch stored before with identical content
+        (called once :meth:`problems` found none with other content); how many."""
+        result = await self.session.execute(
+            text(
+                "DELETE FROM sales_fact s USING sales_fact f WHERE s.batch_id = :batch "
+                "AND f.external_id = s.external_id AND f.batch_id <> :batch"
+            ),
+            {"batch": self.batch_id},
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

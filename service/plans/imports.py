@@ -142,35 +142,111 @@ async def _run(uow: UnitOfWork, command: FactsImport) -> ImportResult:
     )
     errors = ErrorCollector()
     checker = RowChecker(kind, header, context, errors)
-    days: set[date] = set()
-    stage = store.Stage(session, kind)
-    await stage.create()
-    await stage.copy(_records(command, checker, days))
-    if checker.rows == 0 and not errors:
-        raise InvalidInputError("EMPTY_SET", "the batch has no rows", "rows")
-    problems, total = await stage.problems(MAX_REPORTED_ERRORS)
-    errors.add(problems)
-    errors.total += total - len(problems)
-    if errors:
-        raise RowsRejected(errors.errors, errors.total)
-    if command.progress:
-        command.progress("storing", checker.rows)
-    if kind is FactKind.SALES and days:
-        await _partitions(uow, context.calendar, days)
-    stored = await stage.store(batch.id)
-    await store.finish_batch(session, batch, stage.staged)
+    if kind is FactKind.SALES:
+        staged, stored = await _store_sales(uow, command, checker, batch)
+    else:
+        staged, stored = await _store_staged(uow, command, checker, batch)
+    await store.finish_batch(session, batch, staged)
     uow.record(
         plan_id=plan.id,
         after={
             "batch": batch.id,
             "kind": kind.value,
             "key": key,
-            "rows": stage.staged,
+            "rows": staged,
             "stored": stored,
             "source": command.source,
         },
     )
-    return ImportResult(batch, False, stored, stage.staged - stored)
+    return ImportResult(batch, False, stored, staged - stored)
+
+
+async def _store_staged(
+    uow: UnitOfWork, command: FactsImport, checker: RowChecker, batch: FactBatch
+) -> tuple[int, int]:
+    """Opportunities and market sizes: checked rows COPY into the staging table, the
+    batch checks run there, then ``INSERT ... SELECT`` of the rows not stored yet.
+    (Their tables have unique keys: a repeated key must not reach them.)"""
+    stage = store.Stage(uow.session, command.kind)
+    await stage.create()
+    await stage.copy(_records(command, checker))
+    _raise_if_bad(checker, *await stage.problems(MAX_REPORTED_ERRORS))
+    if command.progress:
+        command.progress("storing", checker.rows)
+    stored = await stage.store(batch.id)
+    return stage.staged, stored
+
+
+async def _store_sales(
+    uow: UnitOfWork, command: FactsImport, checker: RowChecker, batch: FactBatch
+) -> tuple[int, int]:
+    """Sales, the large batches: checked rows COPY straight into ``sales_fact`` (one
+    write per row, checked and written at once); the fiscal-year partitions they need
+    are made between COPYs; the batch checks run on the copied rows and a bad batch
+    rolls back whole. Rows stored before by another batch with identical content are
+    removed again (skipped)."""
+    session = uow.session
+    context = checker.context
+    existing = [(s, e) for _, s, e in await store.partitions(session)]
+    known: set[date] = set()
+    numbers = store.RowNumbers()
+    writer = store.SalesCopy(session, batch.id)
+    rows = _records(command, checker)
+    state: dict[str, Any] = {"waiting": None, "ordinal": 0, "offset": None}
+
+    async def segment() -> AsyncIterator[tuple[Any, ...]]:
+        """Records up to the first whose day has no partition yet (kept waiting)."""
+        ordinal, offset = state["ordinal"], state["offset"]
+        waiting, state["waiting"] = state["waiting"], None
+        batch_id = batch.id
+        try:
+            async for record in _chain(waiting, rows):
+                day = record[1]
+                if day not in known:
+                    if not any(s <= day < e for s, e in existing):
+                        state["waiting"] = record
+                        return
+                    known.add(day)
+                ordinal += 1
+                if record[0] - ordinal != offset:
+                    offset = record[0] - ordinal
+                    numbers.mark(ordinal, record[0])
+                yield (batch_id, *record[1:])
+        finally:
+            state["ordinal"], state["offset"] = ordinal, offset
+
+    while True:
+        await writer.copy(segment())
+        waiting = state["waiting"]
+        if waiting is None:
+            break
+        await _partitions(uow, context.calendar, {waiting[1]})
+        existing = [(s, e) for _, s, e in await store.partitions(session)]
+    _raise_if_bad(checker, *await writer.problems(MAX_REPORTED_ERRORS, numbers))
+    if command.progress:
+        command.progress("storing", checker.rows)
+    skipped = await writer.drop_stored()
+    return writer.copied, writer.copied - skipped
+
+
+async def _chain(
+    first: tuple[Any, ...] | None, rest: AsyncIterator[tuple[Any, ...]]
+) -> AsyncIterator[tuple[Any, ...]]:
+    if first is not None:
+        yield first
+    async for record in rest:
+        yield record
+
+
+def _raise_if_bad(checker: RowChecker, problems: list[RowError], total: int) -> None:
+    """Every row error of the batch at once (nothing is written), or the empty batch."""
+    errors = checker.errors
+    if checker.rows == 0 and not errors:
+        raise InvalidInputError("EMPTY_SET", "the batch has no rows", "rows")
+    errors.add(problems)
+    errors.total += total - len(problems)
+    if errors:
+        raise RowsRejected(errors.errors, errors.total)
 
 
 async def _context(uow: UnitOfWork, plan: Any) -> ImportContext:
@@ -206,9 +282,7 @@ def _header(kind: FactKind, header: Sequence[object] | None, context: ImportCont
     return read_header(kind, header, context)
 
 
-async def _records(
-    command: FactsImport, checker: RowChecker, days: set[date]
-) -> AsyncIterator[tuple[Any, ...]]:
+async def _records(command: FactsImport, checker: RowChecker) -> AsyncIterator[tuple[Any, ...]]:
     """The checked rows as staging records; bad rows only add their errors."""
     header, progress = checker.header, command.progress
     width = max([*header.fixed.values(), *(i for i, _ in header.dimensions)], default=-1) + 1
@@ -232,7 +306,6 @@ async def _records(
         if checked is None:
             continue
         if isinstance(checked, SalesRow):
-            days.add(checked.sold_on)
             yield (
                 checked.row,
                 checked.sold_on,
