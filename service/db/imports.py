@@ -398,10 +398,10 @@ def credits_json(credits: dict[str, str] | None) -> str | None:
 
 # --- sales: COPY straight into sales_fact ----------------------------------------------
 
-SALES_COLUMNS = (
+SALES_COLUMNS = (  # service.domain.facts.SalesRow's order, the batch in the row's place
     "batch_id",
-    "sold_on",
     "external_id",
+    "sold_on",
     "currency",
     "amount",
     "quantity",

@@ -201,7 +201,7 @@ async def _store_sales(
         batch_id = batch.id
         try:
             async for record in _chain(waiting, rows):
-                day = record[1]
+                day = record[2]
                 if day not in known:
                     if not any(s <= day < e for s, e in existing):
                         state["waiting"] = record
@@ -220,7 +220,7 @@ async def _store_sales(
         waiting = state["waiting"]
         if waiting is None:
             break
-        await _partitions(uow, context.calendar, {waiting[1]})
+        await _partitions(uow, context.calendar, {waiting[2]})
         existing = [(s, e) for _, s, e in await store.partitions(session)]
     _raise_if_bad(checker, *await writer.problems(MAX_REPORTED_ERRORS, numbers))
     if command.progress:
@@ -290,7 +290,7 @@ async def _records(command: FactsImport, checker: RowChecker) -> AsyncIterator[t
     values: Sequence[object]
     for number, cells in command.rows:
         extra: list[RowError] = []
-        if isinstance(cells, Mapping):
+        if type(cells) is not list and isinstance(cells, Mapping):
             values, extra = _by_name(number, header, width, cells, checker.context)
         else:
             values = cells
@@ -306,17 +306,11 @@ async def _records(command: FactsImport, checker: RowChecker) -> AsyncIterator[t
         if checked is None:
             continue
         if isinstance(checked, SalesRow):
+            # in SalesRow's order, as store.SALES_COLUMNS (the row number first)
             yield (
-                checked.row,
-                checked.sold_on,
-                checked.external_id,
-                checked.currency,
-                checked.amount,
-                checked.quantity,
-                checked.order_ref,
-                checked.customer_ref,
-                list(checked.members),
-                store.credits_json(checked.credits),
+                checked
+                if checked.credits is None
+                else (*checked[:9], store.credits_json(checked.credits))
             )
         elif isinstance(checked, OpportunityRow):
             yield (
