@@ -1054,7 +1054,15 @@ def cmd_import_plan(args: argparse.Namespace) -> int:
     return 1 if report.refused else 0
 
 
-BENCHMARKS = ("allocation", "versions", "http", "imports", "attainment", "diagnostics")
+BENCHMARKS = (
+    "allocation",
+    "versions",
+    "http",
+    "imports",
+    "attainment",
+    "diagnostics",
+    "history",
+)
 
 
 def _checkout() -> Path:
