@@ -15,6 +15,12 @@ An import is one transaction (``service.plans.imports``):
 5. ``Stage.store``: ``INSERT ... SELECT`` of the rows not stored yet (a row
    stored with identical content is skipped).
 
+Sales, the large batches, skip the staging table (``SalesCopy``): the checked rows
+COPY straight into ``sales_fact``, the same checks run on the batch's copied rows
+afterwards, and rows another batch stored with identical content are deleted again.
+Opportunities and market sizes keep the staging table: their tables have unique
+keys that a repeated key must not reach.
+
 Nothing is written outside the transaction, so a bad row anywhere (found while
 streaming or by the SQL checks) leaves nothing behind.
 """

@@ -6,14 +6,15 @@
 - A batch has a key (the client's, or a digest of the file): the same key with
   the same content (``request_hash``) changes nothing and answers as the first
   import did (``replayed``); the same key with other content is refused.
-- Every row is checked (``service.domain.facts``) while it streams into a
-  staging table with ``COPY``; the checks that need the whole batch (a key twice,
-  a key stored with other content) run in SQL after it. Every bad row is
+- Every row is checked (``service.domain.facts``) while it streams with ``COPY``
+  (sales straight into ``sales_fact``, the other kinds into a staging table); the
+  checks that need the whole batch (a key twice, a key stored with other content)
+  run in SQL after it. Every bad row is
   reported (up to ``MAX_REPORTED_ERRORS``) and nothing is written.
 - A row stored already with identical content (by another batch) is skipped, so
   overlapping exports import cleanly.
-- Sales get the fiscal-year partitions they need (the plan's calendar) before
-  they are inserted.
+- Sales get the fiscal-year partitions they need (the plan's calendar) as the
+  rows reach them (between COPYs).
 """
 
 from __future__ import annotations
