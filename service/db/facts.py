@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, String, bindparam, text
+from sqlalchemy import BigInteger, Boolean, Date, String, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,12 +59,15 @@ WHERE a.id = ANY(:ids)
 UNION ALL
 -- the facts of the date ranges asked about, read once: summed by member combination
 -- and date bucket (k: the bucket of :bounds the date falls in)
-SELECT NULL, NULL, NULL, NULL, f.members, width_bucket(f.sold_on, CAST(:bounds AS date[])),
+-- (by date bucket only when no query has coordinates: the members tell nothing apart)
+SELECT NULL, NULL, NULL, NULL,
+       CASE WHEN CAST(:by_members AS boolean) THEN f.members ELSE '{}' END,
+       width_bucket(f.sold_on, CAST(:bounds AS date[])),
        sum(f.amount), sum(f.quantity), count(*)
 FROM unnest(CAST(:lo AS date[]), CAST(:hi AS date[])) AS u(lo, hi)
 JOIN sales_fact f ON f.sold_on >= u.lo AND f.sold_on < u.hi
 WHERE CAST(:currency AS varchar) IS NULL OR f.currency = :currency
-GROUP BY f.members, width_bucket(f.sold_on, CAST(:bounds AS date[]))
+GROUP BY 5, 6
 """
 
 Spot = tuple[int, int]
@@ -99,6 +102,7 @@ async def slice_totals(
             merged.append([lo, hi])
     stmt = text(SLICE_TOTALS_SQL).bindparams(
         bindparam("ids", type_=ARRAY(BigInteger)),
+        bindparam("by_members", type_=Boolean),
         bindparam("bounds", type_=ARRAY(Date)),
         bindparam("lo", type_=ARRAY(Date)),
         bindparam("hi", type_=ARRAY(Date)),
@@ -109,6 +113,7 @@ async def slice_totals(
             stmt,
             {
                 "ids": sorted({m for q in queries for _, m in q.coordinates}),
+                "by_members": any(q.coordinates for q in queries),
                 "bounds": bounds,
                 "lo": [lo for lo, _ in merged],
                 "hi": [hi for _, hi in merged],
