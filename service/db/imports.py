@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_right
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -298,7 +298,7 @@ class Stage:
             text(f"CREATE TEMP TABLE {STAGE} ({_STAGE_COLUMNS[self.kind]}) ON COMMIT DROP")
         )
 
-    async def copy(self, records: AsyncIterable[tuple[Any, ...]]) -> None:
+    async def copy(self, records: Iterable[tuple[Any, ...]]) -> None:
         """Stream ``records`` (tuples in ``STAGE_FIELDS`` order) with one COPY."""
         connection = await raw_connection(self.session)
         result = await connection.copy_records_to_table(
@@ -450,7 +450,7 @@ class SalesCopy:
     batch_id: int
     copied: int = 0
 
-    async def copy(self, records: AsyncIterable[tuple[Any, ...]]) -> None:
+    async def copy(self, records: Iterable[tuple[Any, ...]]) -> None:
         """Stream ``records`` (tuples in ``SALES_COLUMNS`` order) with one COPY."""
         connection = await raw_connection(self.session)
         result = await connection.copy_records_to_table(

@@ -20,9 +20,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -195,13 +196,13 @@ async def _store_sales(
     rows = _records(command, checker)
     state: dict[str, Any] = {"waiting": None, "ordinal": 0, "offset": None}
 
-    async def segment() -> AsyncIterator[tuple[Any, ...]]:
+    def segment() -> Iterator[tuple[Any, ...]]:
         """Records up to the first whose day has no partition yet (kept waiting)."""
         ordinal, offset = state["ordinal"], state["offset"]
         waiting, state["waiting"] = state["waiting"], None
         batch_id = batch.id
         try:
-            async for record in _chain(waiting, rows):
+            for record in rows if waiting is None else chain([waiting], rows):
                 day = record[2]
                 if day not in known:
                     if not any(s <= day < e for s, e in existing):
@@ -228,15 +229,6 @@ async def _store_sales(
         command.progress("storing", checker.rows)
     skipped = await writer.drop_stored()
     return writer.copied, writer.copied - skipped
-
-
-async def _chain(
-    first: tuple[Any, ...] | None, rest: AsyncIterator[tuple[Any, ...]]
-) -> AsyncIterator[tuple[Any, ...]]:
-    if first is not None:
-        yield first
-    async for record in rest:
-        yield record
 
 
 def _raise_if_bad(checker: RowChecker, problems: list[RowError], total: int) -> None:
@@ -283,8 +275,9 @@ def _header(kind: FactKind, header: Sequence[object] | None, context: ImportCont
     return read_header(kind, header, context)
 
 
-async def _records(command: FactsImport, checker: RowChecker) -> AsyncIterator[tuple[Any, ...]]:
-    """The checked rows as staging records; bad rows only add their errors."""
+def _records(command: FactsImport, checker: RowChecker) -> Iterator[tuple[Any, ...]]:
+    """The checked rows as COPY records; bad rows only add their errors. (A plain
+    generator: asyncpg's COPY walks it without an await per row.)"""
     header, progress = checker.header, command.progress
     width = max([*header.fixed.values(), *(i for i, _ in header.dimensions)], default=-1) + 1
     done = 0
