@@ -1068,6 +1068,7 @@ BENCHMARKS = (
     "imports",
     "attainment",
     "diagnostics",
+    "history",
     "subscriptions",
 )
 

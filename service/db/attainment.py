@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db.engine import driver_connection
+
 
 @dataclass(frozen=True, slots=True)
 class NodeRow:
@@ -30,14 +32,6 @@ class NodeRow:
     ends_on: date | None
     target: int
     owner_id: int | None
-
-
-async def driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under ``session`` (its transaction, if any): big reads
-    skip the per-row work of SQLAlchemy's result rows."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
 
 
 VERSION_HEADER_SQL = """

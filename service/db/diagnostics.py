@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.db.attainment import driver_connection, members_from_text
+from service.db.attainment import members_from_text
+from service.db.engine import driver_connection
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,12 @@ An import is one transaction (``service.plans.imports``):
 5. ``Stage.store``: ``INSERT ... SELECT`` of the rows not stored yet (a row
    stored with identical content is skipped).
 
+Sales, the large batches, skip the staging table (``SalesCopy``): the checked rows
+COPY straight into ``sales_fact``, the same checks run on the batch's copied rows
+afterwards, and rows another batch stored with identical content are deleted again.
+Opportunities and market sizes keep the staging table: their tables have unique
+keys that a repeated key must not reach.
+
 Nothing is written outside the transaction, so a bad row anywhere (found while
 streaming or by the SQL checks) leaves nothing behind.
 """
@@ -23,14 +29,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterable, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select, text, update
 
-from service.db.engine import Session
+from service.db.engine import Session, driver_connection
 from service.db.models import SALES_PARTITION_PREFIX, Dimension, FactBatch, Member, Owner, Plan
 from service.db.paging import keyset_page
 from service.domain.facts import FactKind, NewPartition
@@ -92,13 +99,6 @@ _KEY_COLUMN = {
     FactKind.OPPORTUNITY: "externalId",
     FactKind.MARKET_SIZE: "member",
 }
-
-
-async def raw_connection(session: Session) -> Any:
-    """The asyncpg connection under ``session``'s transaction (for COPY)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
 
 
 # --- reads for the checks ---------------------------------------------------------------
@@ -291,9 +291,9 @@ class Stage:
             text(f"CREATE TEMP TABLE {STAGE} ({_STAGE_COLUMNS[self.kind]}) ON COMMIT DROP")
         )
 
-    async def copy(self, records: AsyncIterable[tuple[Any, ...]]) -> None:
+    async def copy(self, records: Iterable[tuple[Any, ...]]) -> None:
         """Stream ``records`` (tuples in ``STAGE_FIELDS`` order) with one COPY."""
-        connection = await raw_connection(self.session)
+        connection = await driver_connection(self.session)
         result = await connection.copy_records_to_table(
             STAGE, records=records, columns=STAGE_FIELDS[self.kind]
         )
@@ -393,3 +393,139 @@ def _describe_key(kind: FactKind, row: Any) -> str:
 def credits_json(credits: dict[str, str] | None) -> str | None:
     """Split credit as the jsonb text COPY sends."""
     return None if credits is None else json.dumps(credits, separators=(",", ":"))
+
+
+# --- sales: COPY straight into sales_fact ----------------------------------------------
+
+SALES_COLUMNS = (  # service.domain.facts.SalesRow's order, the batch in the row's place
+    "batch_id",
+    "external_id",
+    "sold_on",
+    "currency",
+    "amount",
+    "quantity",
+    "order_ref",
+    "customer_ref",
+    "members",
+    "credits",
+)
+# The batch's rows numbered in the order they were copied (ids come from the sequence,
+# one after the other within a session): ordinal n is the n-th record of the COPYs.
+_ORDINALS = """SELECT s.*, row_number() OVER (ORDER BY s.id) AS o
+FROM sales_fact s WHERE s.batch_id = :batch"""
+
+
+class RowNumbers:
+    """Which row of the batch each copied record came from, in memory that grows with
+    the gaps (blank and rejected rows), not with the rows: a mark where the distance
+    between row number and ordinal changes."""
+
+    def __init__(self) -> None:
+        self.ordinals: list[int] = []
+        self.offsets: list[int] = []
+
+    def mark(self, ordinal: int, row: int) -> None:
+        self.ordinals.append(ordinal)
+        self.offsets.append(row - ordinal)
+
+    def row(self, ordinal: int) -> int:
+        return ordinal + self.offsets[bisect_right(self.ordinals, ordinal) - 1]
+
+
+@dataclass
+class SalesCopy:
+    """A batch of sales streamed with COPY straight into ``sales_fact`` (PostgreSQL
+    routes each row to its partition): one write per row, in the import's
+    transaction. The checks that need the whole batch run on the copied rows
+    afterwards; a bad batch is rolled back whole, so nothing of it stays."""
+
+    session: Session
+    batch_id: int
+    copied: int = 0
+
+    async def copy(self, records: Iterable[tuple[Any, ...]]) -> None:
+        """Stream ``records`` (tuples in ``SALES_COLUMNS`` order) with one COPY."""
+        connection = await driver_connection(self.session)
+        result = await connection.copy_records_to_table(
+            "sales_fact", records=records, columns=SALES_COLUMNS
+        )
+        self.copied += int(result.split()[-1])
+
+    async def problems(self, limit: int, numbers: RowNumbers) -> tuple[list[RowError], int]:
+        """As :meth:`Stage.problems`: a key twice in the batch, a key stored by another
+        batch with other content (up to ``limit`` errors, and how many in all)."""
+        batch = {"batch": self.batch_id, "limit": limit}
+        errors: list[RowError] = []
+        total = int(
+            await self.session.scalar(
+                text(
+                    "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM sales_fact "
+                    "WHERE batch_id = :batch GROUP BY external_id HAVING count(*) > 1) AS d"
+                ),
+                batch,
+            )
+            or 0
+        )
+        if total:
+            repeated = await self.session.execute(
+                text(
+                    f"SELECT external_id, array_agg(o ORDER BY o) AS rows FROM ({_ORDINALS}) s "
+                    "GROUP BY external_id HAVING count(*) > 1 ORDER BY min(o) LIMIT :limit"
+                ),
+                batch,
+            )
+            for external_id, ordinals in repeated.all():
+                first, *others = (numbers.row(o) for o in ordinals)
+                for number in others:
+                    errors.append(
+                        RowError(
+                            number,
+                            "externalId",
+                            "DUPLICATE",
+                            f"externalId {external_id!r} is also on row {first} of this batch",
+                        )
+                    )
+        differing = int(
+            await self.session.scalar(
+                text(
+                    "SELECT count(*) FROM sales_fact s JOIN sales_fact f "
+                    "ON f.external_id = s.external_id AND f.batch_id <> :batch "
+                    f"WHERE s.batch_id = :batch AND {_DIFFERS[FactKind.SALES]}"
+                ),
+                batch,
+            )
+            or 0
+        )
+        if differing:
+            total += differing
+            conflicts = await self.session.execute(
+                text(
+                    f"SELECT s.o, f.batch_id, s.external_id FROM ({_ORDINALS}) s "
+                    "JOIN sales_fact f ON f.external_id = s.external_id AND f.batch_id <> :batch "
+                    f"WHERE {_DIFFERS[FactKind.SALES]} ORDER BY s.o LIMIT :limit"
+                ),
+                batch,
+            )
+            for ordinal, stored_in, external_id in conflicts.all():
+                errors.append(
+                    RowError(
+                        numbers.row(ordinal),
+                        "externalId",
+                        "DUPLICATE",
+                        f"externalId {external_id!r} is stored already (batch {stored_in}) "
+                        "with other values; a stored fact is never changed by an import",
+                    )
+                )
+        return errors, total
+
+    async def drop_stored(self) -> int:
+        """Remove the copied rows another batch stored before with identical content
+        (called once :meth:`problems` found none with other content); how many."""
+        result = await self.session.execute(
+            text(
+                "DELETE FROM sales_fact s USING sales_fact f WHERE s.batch_id = :batch "
+                "AND f.external_id = s.external_id AND f.batch_id <> :batch"
+            ),
+            {"batch": self.batch_id},
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

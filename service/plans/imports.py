@@ -6,22 +6,24 @@
 - A batch has a key (the client's, or a digest of the file): the same key with
   the same content (``request_hash``) changes nothing and answers as the first
   import did (``replayed``); the same key with other content is refused.
-- Every row is checked (``service.domain.facts``) while it streams into a
-  staging table with ``COPY``; the checks that need the whole batch (a key twice,
-  a key stored with other content) run in SQL after it. Every bad row is
+- Every row is checked (``service.domain.facts``) while it streams with ``COPY``
+  (sales straight into ``sales_fact``, the other kinds into a staging table); the
+  checks that need the whole batch (a key twice, a key stored with other content)
+  run in SQL after it. Every bad row is
   reported (up to ``MAX_REPORTED_ERRORS``) and nothing is written.
 - A row stored already with identical content (by another batch) is skipped, so
   overlapping exports import cleanly.
-- Sales get the fiscal-year partitions they need (the plan's calendar) before
-  they are inserted.
+- Sales get the fiscal-year partitions they need (the plan's calendar) as the
+  rows reach them (between COPYs).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -140,35 +142,102 @@ async def _run(uow: UnitOfWork, command: FactsImport) -> ImportResult:
     )
     errors = ErrorCollector()
     checker = RowChecker(kind, header, context, errors)
-    days: set[date] = set()
-    stage = store.Stage(session, kind)
-    await stage.create()
-    await stage.copy(_records(command, checker, days))
-    if checker.rows == 0 and not errors:
-        raise InvalidInputError("EMPTY_SET", "the batch has no rows", "rows")
-    problems, total = await stage.problems(MAX_REPORTED_ERRORS)
-    errors.add(problems)
-    errors.total += total - len(problems)
-    if errors:
-        raise RowsRejected(errors.errors, errors.total)
-    if command.progress:
-        command.progress("storing", checker.rows)
-    if kind is FactKind.SALES and days:
-        await _partitions(uow, context.calendar, days)
-    stored = await stage.store(batch.id)
-    await store.finish_batch(session, batch, stage.staged)
+    if kind is FactKind.SALES:
+        staged, stored = await _store_sales(uow, command, checker, batch)
+    else:
+        staged, stored = await _store_staged(uow, command, checker, batch)
+    await store.finish_batch(session, batch, staged)
     uow.record(
         plan_id=plan.id,
         after={
             "batch": batch.id,
             "kind": kind.value,
             "key": key,
-            "rows": stage.staged,
+            "rows": staged,
             "stored": stored,
             "source": command.source,
         },
     )
-    return ImportResult(batch, False, stored, stage.staged - stored)
+    return ImportResult(batch, False, stored, staged - stored)
+
+
+async def _store_staged(
+    uow: UnitOfWork, command: FactsImport, checker: RowChecker, batch: FactBatch
+) -> tuple[int, int]:
+    """Opportunities and market sizes: checked rows COPY into the staging table, the
+    batch checks run there, then ``INSERT ... SELECT`` of the rows not stored yet.
+    (Their tables have unique keys: a repeated key must not reach them.)"""
+    stage = store.Stage(uow.session, command.kind)
+    await stage.create()
+    await stage.copy(_records(command, checker))
+    _raise_if_bad(checker, *await stage.problems(MAX_REPORTED_ERRORS))
+    if command.progress:
+        command.progress("storing", checker.rows)
+    stored = await stage.store(batch.id)
+    return stage.staged, stored
+
+
+async def _store_sales(
+    uow: UnitOfWork, command: FactsImport, checker: RowChecker, batch: FactBatch
+) -> tuple[int, int]:
+    """Sales, the large batches: checked rows COPY straight into ``sales_fact`` (one
+    write per row, checked and written at once); the fiscal-year partitions they need
+    are made between COPYs; the batch checks run on the copied rows and a bad batch
+    rolls back whole. Rows stored before by another batch with identical content are
+    removed again (skipped)."""
+    session = uow.session
+    context = checker.context
+    existing = [(s, e) for _, s, e in await store.partitions(session)]
+    known: set[date] = set()
+    numbers = store.RowNumbers()
+    writer = store.SalesCopy(session, batch.id)
+    rows = _records(command, checker)
+    state: dict[str, Any] = {"waiting": None, "ordinal": 0, "offset": None}
+
+    def segment() -> Iterator[tuple[Any, ...]]:
+        """Records up to the first whose day has no partition yet (kept waiting)."""
+        ordinal, offset = state["ordinal"], state["offset"]
+        waiting, state["waiting"] = state["waiting"], None
+        batch_id = batch.id
+        try:
+            for record in rows if waiting is None else chain([waiting], rows):
+                day = record[2]
+                if day not in known:
+                    if not any(s <= day < e for s, e in existing):
+                        state["waiting"] = record
+                        return
+                    known.add(day)
+                ordinal += 1
+                if record[0] - ordinal != offset:
+                    offset = record[0] - ordinal
+                    numbers.mark(ordinal, record[0])
+                yield (batch_id, *record[1:])
+        finally:
+            state["ordinal"], state["offset"] = ordinal, offset
+
+    while True:
+        await writer.copy(segment())
+        waiting = state["waiting"]
+        if waiting is None:
+            break
+        await _partitions(uow, context.calendar, {waiting[2]})
+        existing = [(s, e) for _, s, e in await store.partitions(session)]
+    _raise_if_bad(checker, *await writer.problems(MAX_REPORTED_ERRORS, numbers))
+    if command.progress:
+        command.progress("storing", checker.rows)
+    skipped = await writer.drop_stored()
+    return writer.copied, writer.copied - skipped
+
+
+def _raise_if_bad(checker: RowChecker, problems: list[RowError], total: int) -> None:
+    """Every row error of the batch at once (nothing is written), or the empty batch."""
+    errors = checker.errors
+    if checker.rows == 0 and not errors:
+        raise InvalidInputError("EMPTY_SET", "the batch has no rows", "rows")
+    errors.add(problems)
+    errors.total += total - len(problems)
+    if errors:
+        raise RowsRejected(errors.errors, errors.total)
 
 
 async def _context(uow: UnitOfWork, plan: Any) -> ImportContext:
@@ -204,17 +273,16 @@ def _header(kind: FactKind, header: Sequence[object] | None, context: ImportCont
     return read_header(kind, header, context)
 
 
-async def _records(
-    command: FactsImport, checker: RowChecker, days: set[date]
-) -> AsyncIterator[tuple[Any, ...]]:
-    """The checked rows as staging records; bad rows only add their errors."""
+def _records(command: FactsImport, checker: RowChecker) -> Iterator[tuple[Any, ...]]:
+    """The checked rows as COPY records; bad rows only add their errors. (A plain
+    generator: asyncpg's COPY walks it without an await per row.)"""
     header, progress = checker.header, command.progress
     width = max([*header.fixed.values(), *(i for i, _ in header.dimensions)], default=-1) + 1
     done = 0
     values: Sequence[object]
     for number, cells in command.rows:
         extra: list[RowError] = []
-        if isinstance(cells, Mapping):
+        if type(cells) is not list and isinstance(cells, Mapping):
             values, extra = _by_name(number, header, width, cells, checker.context)
         else:
             values = cells
@@ -230,18 +298,11 @@ async def _records(
         if checked is None:
             continue
         if isinstance(checked, SalesRow):
-            days.add(checked.sold_on)
+            # in SalesRow's order, as store.SALES_COLUMNS (the row number first)
             yield (
-                checked.row,
-                checked.sold_on,
-                checked.external_id,
-                checked.currency,
-                checked.amount,
-                checked.quantity,
-                checked.order_ref,
-                checked.customer_ref,
-                list(checked.members),
-                store.credits_json(checked.credits),
+                checked
+                if checked.credits is None
+                else (*checked[:9], store.credits_json(checked.credits))
             )
         elif isinstance(checked, OpportunityRow):
             yield (
