@@ -261,28 +261,30 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
         )
         reads = context.reads
         state = request.scope.setdefault("state", {})
-        # The generation is read before anything else runs: an answer may be cached under
-        # it only if every row it holds was read after it. (Read lazily, when the
-        # request's connection opened, a use case's own session could read first, and a
-        # change committed between the two was then cached as if the answer held it.)
-        try:
-            generation: int | None = await reads.current_generation()
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            generation = None  # the execution meets the outage too and reports it by its code
-        if generation is not None:
-            etag = key.etag(generation)
-            if request.headers.get("if-none-match") == etag:
-                NOT_MODIFIED.inc()
-                raise NotModified(etag)
-            entry = cache.get(key, generation) if cache.known(key) else None
-            if entry is not None:
-                state["graphql_etag"] = etag
-                if replicated:
-                    state["graphql_fence"] = generation
-                observe_cached(entry.operation_name, started)
-                return ExecutionResult(data=entry.data, errors=None, extensions=entry.extensions)
+        if cache.known(key) or request.headers.get("if-none-match"):
+            try:
+                generation: int | None = await reads.current_generation()
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                generation = None  # the execution meets the outage too and reports it
+            if generation is not None:
+                etag = key.etag(generation)
+                if request.headers.get("if-none-match") == etag:
+                    NOT_MODIFIED.inc()
+                    raise NotModified(etag)
+                entry = cache.get(key, generation)
+                if entry is not None:
+                    state["graphql_etag"] = etag
+                    if replicated:
+                        state["graphql_fence"] = generation
+                    observe_cached(entry.operation_name, started)
+                    return ExecutionResult(
+                        data=entry.data, errors=None, extensions=entry.extensions
+                    )
+        # Otherwise the generation is read first thing in the execution, once validation
+        # and the cost check have passed (service.api.cache.ReadGenerationFirst).
+        reads.want_generation = True
         result = await self._execute(
             request, request_adapter, sub_response, context, root_value, request_data
         )

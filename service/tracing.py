@@ -18,7 +18,7 @@ while a span is recorded carry its ``trace_id`` and ``span_id``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -164,10 +164,23 @@ def current_trace_ids() -> tuple[str, str] | None:
 
 
 def graphql_extension(provider: TracerProvider) -> Callable[[], Any]:
-    """strawberry's own extension: spans of the operation, parsing, validation, resolvers."""
+    """strawberry's own extension: spans of the operation, parsing, validation, resolvers;
+    the operation's span is also the current one while it executes, so statements made
+    by the other extensions' execution hooks (the response cache's generation read) are
+    its children like the resolvers' statements."""
+    from strawberry.extensions.base_extension import LifecycleStep
     from strawberry.extensions.tracing import OpenTelemetryExtension
 
-    return lambda: OpenTelemetryExtension(tracer_provider=provider)
+    class OperationSpanExtension(OpenTelemetryExtension):
+        def on_execute(self) -> Iterator[None]:
+            span = self._span_holder.get(LifecycleStep.OPERATION)
+            if span is None:
+                yield
+                return
+            with trace.use_span(span, end_on_exit=False):
+                yield
+
+    return lambda: OperationSpanExtension(tracer_provider=provider)
 
 
 def instrument_app(app: FastAPI, provider: TracerProvider) -> None:

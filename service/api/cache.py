@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -35,6 +36,7 @@ import orjson
 from graphql import DocumentNode, OperationDefinitionNode, OperationType, parse
 from graphql.error import GraphQLError
 from prometheus_client import Counter, Gauge
+from strawberry.extensions import SchemaExtension
 
 from service.auth import Principal
 
@@ -218,3 +220,21 @@ class PersistedQueries:
         self._documents.move_to_end(digest)
         while len(self._documents) > self.max_entries:
             self._documents.popitem(last=False)
+
+
+class ReadGenerationFirst(SchemaExtension):
+    """Reads the data generation before any resolver runs, when the response cache
+    wants it (``RequestReads.want_generation``).
+
+    An answer may be cached under a generation only if every row it holds was read
+    after it. Read lazily, when the request's connection opened, a use case reading
+    through a session of its own could read first, and a change committed between
+    the two was cached as if the answer held it. Here, in ``on_execute`` after the
+    cost check, a refused document still runs no statement at all.
+    """
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        reads = getattr(self.execution_context.context, "reads", None)
+        if reads is not None and reads.want_generation and reads.generation is None:
+            await reads.current_generation()
+        yield

@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext
 
 from service.api.attainment import AttainmentMutations
 from service.api.audit import AuditEntry
+from service.api.cache import ReadGenerationFirst
 from service.api.cost import CostPolicy
 from service.api.dimensions import Dimension, DimensionMutations, DimensionQueries, Member
 from service.api.errors import RequestIdMaskErrors, log_errors
@@ -100,6 +101,7 @@ def build_schema(settings: Settings, tracing: Sequence[Any] = ()) -> strawberry.
         NulInVariables,
         OneOperation,
         cost.extension,
+        ReadGenerationFirst,
         RequestIdMaskErrors,
     ]
     if settings.production:

@@ -204,6 +204,7 @@ class RequestReads:
     async def current_generation(self) -> int:
         """The data generation, read once per request before anything else is."""
         if self.generation is None:
+            self.want_generation = False  # read here, not a second time as the connection opens
             self.generation = await self.run(_generation, None)
         return self.generation
 
