@@ -70,11 +70,7 @@ async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[Any], str]:
 async def explorer_url(demo: Demo) -> AsyncIterator[str]:
     """The service on the demo's database, signing with a one-off development secret
     (so /explorer carries a token, as on a developer's machine)."""
-    # The browser tests check the page, not the time budget (tests/api/test_cost.py
-    # holds that): late in a full run, in a process grown by the whole suite, the demo's
-    # whole-version reads (owner attainment with split credit) passed the default 5 s
-    # and the page rightly showed the refusal.
-    settings = make_settings(env="development", jwt_secret=None, request_timeout_seconds=30)
+    settings = make_settings(env="development", jwt_secret=None)
     app = create_app(settings, database=demo.db, generated_secret=SECRET)
     server, task, url = await serve(app)
     try:
