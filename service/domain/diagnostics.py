@@ -219,13 +219,22 @@ def thresholds_from(settings: Mapping[str, Any]) -> Thresholds:
 
 
 def update_thresholds(current: Thresholds, changes: Mapping[str, Any]) -> Thresholds:
-    """``current`` with ``changes`` (camelCase names; None resets to the default)."""
+    """``current`` with ``changes`` (camelCase names; None resets to the default). An
+    error names its field under ``diagnostics``, where the input holds it."""
     values = {attr: getattr(current, attr) for attr in FIELDS.values()}
     for name, raw in changes.items():
         if name not in FIELDS:
-            raise InvalidInputError("INVALID_VALUE", f"unknown threshold {name!r}", name)
+            raise InvalidInputError(
+                "INVALID_VALUE", f"unknown threshold {name!r}", f"diagnostics.{name}"
+            )
         attr = FIELDS[name]
-        values[attr] = getattr(DEFAULTS, attr) if raw is None else _check(name, raw)
+        if raw is None:
+            values[attr] = getattr(DEFAULTS, attr)
+            continue
+        try:
+            values[attr] = _check(name, raw)
+        except InvalidInputError as exc:
+            raise InvalidInputError(exc.code, exc.message, f"diagnostics.{name}") from None
     return Thresholds(**values)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from service.api import ids
 from service.db.engine import ConnectionBoundDatabase
-from tests.api.helpers import create_dimension
+from tests.api.helpers import create_dimension, create_plan
 from tests.api.test_owners import ASSIGN, person
 from tests.conftest import GraphQLClient
 from tests.fact_scaffold import Sale, insert_sales
@@ -297,3 +297,18 @@ async def test_shared_customers_by_bit_masks_with_or_without_the_known_combinati
     expected = [(sorted([direct, partner]), 2)]
     assert known.combos == read.combos == words.combos == expected
     assert set(known.paths) == {direct, partner}
+
+
+async def test_a_bad_diagnostic_threshold_names_its_path_under_diagnostics(
+    gql: GraphQLClient,
+) -> None:
+    """Found by the fuzzer: the field must be a path of the input."""
+    plan = await create_plan(gql)
+    data = await gql(
+        """mutation($input: PlanSettingsUpdateInput!) { planSettingsUpdate(input: $input) {
+             userErrors { code field } } }""",
+        {"input": {"planId": plan["plan"]["id"], "diagnostics": {"reviewGraceDays": -1}}},
+    )
+    assert data["planSettingsUpdate"]["userErrors"] == [
+        {"code": "OUT_OF_RANGE", "field": ["input", "diagnostics", "reviewGraceDays"]}
+    ]

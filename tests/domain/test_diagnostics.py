@@ -350,7 +350,7 @@ def test_thresholds_round_trip_and_checks() -> None:
     assert d.update_thresholds(t, {"channelMaxShare": None}).channel_max_share == Decimal("0.6")
     with pytest.raises(InvalidInputError) as bad:
         d.update_thresholds(t, {"nope": "1"})
-    assert bad.value.field == "nope"
+    assert bad.value.field == "diagnostics.nope"  # where the input holds it
     with pytest.raises(InvalidInputError):
         d.update_thresholds(t, {"channelMaxShare": "-1"})
     with pytest.raises(InvalidInputError):
