@@ -61,6 +61,10 @@ class OwnerQuota:
         "counted twice)."
     )
     nodes: list[TargetNode] = strawberry.field(description="The topmost held nodes, in tree order.")
+    held_nodes: list[TargetNode] = strawberry.field(
+        description="Every node the owner holds, in tree order: the topmost ones (`nodes`) "
+        "and those inside another node they hold, which the total does not count twice."
+    )
     by_period: list[PeriodAmount] = strawberry.field(
         description="The total by the deepest time member of each node's slice."
     )
@@ -149,6 +153,7 @@ class Owner(RowNode):
             owner_id=self.row.id,
             total=Amount(format_amount(result.quota.total, digits)),
             nodes=await prepare_nodes(info, result.nodes, ("nodes",)),
+            held_nodes=await prepare_nodes(info, result.held, ("heldNodes",)),
             by_period=[
                 PeriodAmount(
                     period=Member(row=members[m]) if m is not None else None,

@@ -144,6 +144,8 @@ class OwnerQuota:
     quota: Quota
     nodes: list[TargetNode]
     """The topmost held nodes, in tree order."""
+    held: list[TargetNode]
+    """Every held node, nested ones (inside another held node) included, in tree order."""
     members: dict[int, Member]
     """The members the breakdowns name, by id."""
 
@@ -185,6 +187,7 @@ async def owner_quota(db: Database, owner_id: int, version_id: int) -> OwnerQuot
         plan=plan,
         quota=result,
         nodes=[by_key[n.key] for n in result.nodes],
+        held=held,
         members=members,
     )
 

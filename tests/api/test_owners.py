@@ -125,6 +125,37 @@ async def test_my_quota_by_period_and_dimension(gql: GraphQLClient, org: dict[st
     }
 
 
+async def test_held_nodes_list_nested_holdings_the_total_counts_once(
+    gql: GraphQLClient, org: dict[str, Any]
+) -> None:
+    # Li holds East; give Li its second quarter too: a node inside a node Li holds.
+    done = (
+        await gql(
+            ASSIGN,
+            {
+                "input": {
+                    "nodeId": org["east_quarters"][1],
+                    "revision": org["revision"],
+                    "ownerId": org["li"],
+                }
+            },
+        )
+    )["nodeAssignOwner"]
+    assert done["userErrors"] == []
+    data = await gql(
+        """query($id: ID!, $v: ID!) { node(id: $id) { ... on Owner { quota(version: $v) {
+             total nodes { id } heldNodes { id target } } } } }""",
+        {"id": org["li"], "v": org["version"]},
+    )
+    quota = data["node"]["quota"]
+    assert quota["total"] == "600.00"  # East alone: its quarter is not counted twice
+    assert [n["id"] for n in quota["nodes"]] == [org["east"]]
+    assert quota["heldNodes"] == [
+        {"id": org["east"], "target": "600.00"},
+        {"id": org["east_quarters"][1], "target": "150.00"},
+    ]
+
+
 async def test_version_owners_and_unowned_leaves(gql: GraphQLClient, org: dict[str, Any]) -> None:
     data = await gql(
         """query($id: ID!) { planVersion(id: $id) { owners {

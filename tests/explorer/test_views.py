@@ -11,7 +11,7 @@ from tests.explorer.conftest import Page
 OWNERS = """query($v: ID!) { planVersion(id: $v) { owners { owners(first: 500) {
   edges { nodeCount node { id name } } } } } }"""
 QUOTA = """query($o: ID!, $v: ID!, $asOf: Date) { node(id: $o) { ... on Owner {
-  quota(version: $v) { total nodes { id target attainment(asOf: $asOf) {
+  quota(version: $v) { total nodes { id } heldNodes { id target attainment(asOf: $asOf) {
     actual attainmentPercent } } } } } }"""
 PROBLEMS = """query($v: ID!, $asOf: Date) { planVersion(id: $v) {
   alerts(asOf: $asOf, first: 500) { node { id } }
@@ -38,14 +38,19 @@ async def test_an_owners_page_lists_exactly_their_nodes(
             f"main h3:text-is('{owner['name']}: {euros(quota['total'])}')"
         )
         rows = await table_rows(page, "main table:first-of-type")
-        assert [r["id"] for r in rows] == [n["id"] for n in quota["nodes"]]
-        assert len(rows) == edge["nodeCount"]
-        for row, node in zip(rows, quota["nodes"], strict=True):
+        # Every node they hold, nested ones included; the total counts the topmost.
+        assert [r["id"] for r in rows] == [n["id"] for n in quota["heldNodes"]]
+        topmost = {n["id"] for n in quota["nodes"]}
+        assert len(topmost) == edge["nodeCount"]
+        for row, node in zip(rows, quota["heldNodes"], strict=True):
             assert row["cells"][1:4] == [
                 euros(node["target"]),
                 euros(node["attainment"]["actual"]),
                 percent(node["attainment"]["attainmentPercent"]),
             ]
+            assert row["cells"][-1] == (
+                "Yes" if node["id"] in topmost else "No: inside a node they hold"
+            )
         if edge is edges[-1]:
             await page.screenshot("owner")
 

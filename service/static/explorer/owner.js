@@ -18,7 +18,8 @@ const QUOTA = `query Quota($owner: ID!, $version: ID!, $asOf: Date) {
         total
         attainment(asOf: $asOf) { actual attainmentPercent pace status }
         byPeriod { period { name } amount }
-        nodes {
+        nodes { id }
+        heldNodes {
           id target
           slice { member { name } }
           attainment(asOf: $asOf) { actual attainmentPercent pace status }
@@ -41,13 +42,16 @@ export async function ownerView(main, state, say) {
   picker.value = owner;
   const data = (await gql(QUOTA, { owner, version: state.version, asOf: state.asOf || null })).node;
   const q = data.quota;
+  const topmost = new Set(q.nodes.map((n) => n.id));
+  const counted = (n) => (topmost.has(n.id) ? "Yes" : "No: inside a node they hold");
   body.replaceChildren(
     el("h3", {}, `${data.name}: ${amount(q.total)}`),
     el("p", {}, `Actual ${amount(q.attainment.actual)}, attainment ${percent(q.attainment.attainmentPercent)}, `
       + `pace ${ratio(q.attainment.pace)}, ${statusOf(q.attainment.status).label}.`),
     table({
-      caption: `Nodes ${data.name} holds (${q.nodes.length})`,
-      rows: q.nodes,
+      caption: `Nodes ${data.name} holds (${q.heldNodes.length}; the total counts the `
+        + `${q.nodes.length} topmost)`,
+      rows: q.heldNodes,
       sortable: true,
       rowAttributes: (n) => ({ dataset: { id: n.id } }),
       columns: [
@@ -57,6 +61,7 @@ export async function ownerView(main, state, say) {
         { label: "Attainment", numeric: true, value: (n) => sortNumber(n.attainment.attainmentPercent), cell: (n) => percent(n.attainment.attainmentPercent) },
         { label: "Pace", numeric: true, value: (n) => sortNumber(n.attainment.pace), cell: (n) => ratio(n.attainment.pace) },
         { label: "Status", value: (n) => n.attainment.status, cell: (n) => statusOf(n.attainment.status).label },
+        { label: "In the total", value: counted, cell: counted },
       ],
     }),
     table({
