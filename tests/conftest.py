@@ -8,7 +8,7 @@ dropped at the end. The schema comes from running the real Alembic migrations.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ async def engine(pg_server: ServerInfo) -> AsyncIterator[AsyncEngine]:
     name = await create_database(pg_server)
     url = pg_server.url_for(name)
     eng = make_engine(url, pool_size=5, max_overflow=5)
+    event.listen(eng.sync_engine.pool, "connect", _log_driver_statements)
     try:
         await migrate(eng)
         yield eng
@@ -53,6 +54,40 @@ async def engine(pg_server: ServerInfo) -> AsyncIterator[AsyncEngine]:
 
 
 _GENERATION_READ = "SELECT value FROM data_generation"
+_COUNTERS: list[StatementCounter] = []
+"""The active ``statements`` fixtures: they also count what runs on the driver."""
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+_DRIVER_INTROSPECTION = ("typeinfo_tree", "set_config('jit'")
+"""asyncpg's own statements: the first time a connection meets a type it reads the
+type's codec (with JIT off meanwhile), once per connection, not per request."""
+
+
+def driver_statements(into: Callable[[str], None]) -> Callable[[Any, Any], None]:
+    """A pool ``connect`` listener: ``into`` gets each statement run on the asyncpg
+    connection itself (the hot and bulk reads, which fire no SQLAlchemy event), from
+    asyncpg's query logger. SQLAlchemy's own statements are prepared ones, which asyncpg
+    does not log: its ``before_cursor_execute`` event tells those, so none is told twice.
+    """
+
+    def logged(query: Any) -> None:
+        text = query.query.lstrip().upper()
+        if not text.startswith(_TRANSACTION_CONTROL) and not any(
+            marker in query.query for marker in _DRIVER_INTROSPECTION
+        ):
+            into(query.query)
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(logged)
+
+    return connected
+
+
+def _to_counters(statement: str) -> None:
+    for counter in _COUNTERS:
+        counter.statements.append(statement)
+
+
+_log_driver_statements = driver_statements(_to_counters)
 
 
 @dataclass
@@ -99,9 +134,11 @@ def statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
             counter.statements.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
+    _COUNTERS.append(counter)
     try:
         yield counter
     finally:
+        _COUNTERS.remove(counter)
         event.remove(engine.sync_engine, "before_cursor_execute", before)
 
 

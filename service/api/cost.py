@@ -256,6 +256,7 @@ DECLARED: dict[str, Declaration] = {
     # Owners and quotas
     "Owner.teams": Measured(5, "the teams of one person"),
     "OwnerQuota.nodes": Measured(20, "the topmost nodes an owner holds", max=MAX_HELD),
+    "OwnerQuota.heldNodes": Measured(20, "every node an owner holds", max=MAX_HELD),
     "OwnerQuota.byPeriod": Measured(12, "one entry per time member of the owner's nodes"),
     "OwnerQuota.byDimension": Measured(20, "one entry per member in the owner's slices"),
     "VersionOwners.unownedLeaves": Measured(

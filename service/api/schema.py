@@ -16,6 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from service.api import plain
 from service.api.attainment import AttainmentMutations
 from service.api.audit import AuditEntry
 from service.api.cache import ReadGenerationFirst
@@ -126,4 +127,5 @@ def build_schema(settings: Settings, tracing: Sequence[Any] = ()) -> strawberry.
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.production, scalar_map=SCALARS),
     )
+    plain.install(schema)  # direct resolvers where strawberry's wrapping does nothing
     return cost.install(schema)  # wraps the measured lists' and the mutations' resolvers

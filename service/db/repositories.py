@@ -19,6 +19,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
@@ -46,7 +47,7 @@ from service.db.models import (
     TeamMember,
 )
 from service.db.paging import keyset_page, lateral_pages
-from service.db.records import record_class, records
+from service.db.records import records
 from service.domain import paths
 from service.domain.paging import Page, PageRequest, cut
 
@@ -1034,14 +1035,46 @@ async def child_counts(session: AsyncSession, member_ids: Sequence[int]) -> list
 # --- hot reads: Core rows as records (service.db.records), for the DataLoaders ---------
 
 
+def _record_sql(model: type, tail: str) -> str:
+    """``SELECT`` of the record columns of ``model`` (aliased ``r``) followed by ``tail``:
+    text for the driver, built once per statement shape."""
+    table: Any = inspect(model).local_table
+    columns = ", ".join(f"r.{name}" for name in _record_columns(model))
+    return f"SELECT {columns} FROM {table.name} r {tail}"
+
+
+def _record_columns(model: type) -> list[str]:
+    attrs: list[Any] = list(inspect(model).column_attrs)
+    return [a.columns[0].name for a in attrs]
+
+
+_NODE_RECORDS_SQL = _record_sql(
+    TargetNode,
+    "JOIN unnest($1::bigint[], $2::bigint[]) AS p(v, k) "
+    "ON r.version_id = p.v AND r.key = p.k",
+)
+_CHILD_RECORDS_SQL = _record_sql(
+    TargetNode,
+    "JOIN unnest($1::bigint[], $2::bigint[]) AS p(v, k) "
+    "ON r.version_id = p.v AND r.parent_key = p.k "
+    "ORDER BY r.version_id, r.parent_key, r.sort_order",
+)
+_ID_RECORDS_SQL = {
+    model: _record_sql(model, "WHERE r.id = ANY($1::bigint[])")
+    for model in (Plan, Dimension, Member)
+}
+
+
 async def node_records_by_ids(conn: Reader, ids: Sequence[tuple[int, int]]) -> list[Any]:
-    """Like ``nodes_by_ids``, as records (see ``service.db.records``)."""
+    """Like ``nodes_by_ids``, as records (see ``service.db.records``).
+
+    The hot reads run on the driver with fixed SQL text: building and caching a Core
+    statement cost more than the statement itself on the small reads of a request."""
     if not ids:
         return []
-    _, base = record_class(TargetNode)
-    pairs = _pairs(ids)
-    stmt = base.join(pairs, (TargetNode.version_id == pairs.c.v) & (TargetNode.key == pairs.c.k))
-    found = {(n.version_id, n.key): n for n in records(TargetNode, await conn.execute(stmt))}
+    driver = await driver_connection(conn)
+    rows = await driver.fetch(_NODE_RECORDS_SQL, [v for v, _ in ids], [k for _, k in ids])
+    found = {(n.version_id, n.key): n for n in records(TargetNode, rows)}
     return [found.get(i) for i in ids]
 
 
@@ -1051,21 +1084,20 @@ async def child_records_by_parent_ids(
     """Like ``children_by_parent_ids``, as records."""
     if not ids:
         return []
-    _, base = record_class(TargetNode)
-    pairs = _pairs(ids)
-    stmt = base.join(
-        pairs, (TargetNode.version_id == pairs.c.v) & (TargetNode.parent_key == pairs.c.k)
-    ).order_by(TargetNode.version_id, TargetNode.parent_key, TargetNode.sort_order)
+    driver = await driver_connection(conn)
+    rows = await driver.fetch(_CHILD_RECORDS_SQL, [v for v, _ in ids], [k for _, k in ids])
     grouped: dict[tuple[int, int], list[Any]] = defaultdict(list)
-    for child in records(TargetNode, await conn.execute(stmt)):
+    for child in records(TargetNode, rows):
         grouped[(child.version_id, child.parent_key)].append(child)
     return [grouped.get(i, []) for i in ids]
 
 
 async def _records_by_ids(conn: Reader, model: Any, ids: Sequence[int]) -> list[Any]:
-    _, base = record_class(model)
-    stmt = base.where(model.id == func.any(_ids(ids)))
-    found = {r.id: r for r in records(model, await conn.execute(stmt))}
+    if not ids:
+        return []
+    driver = await driver_connection(conn)
+    rows = await driver.fetch(_ID_RECORDS_SQL[model], list(ids))
+    found = {r.id: r for r in records(model, rows)}
     return [found.get(i) for i in ids]
 
 

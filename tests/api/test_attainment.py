@@ -369,7 +369,10 @@ async def test_a_page_of_nodes_with_attainment_takes_a_fixed_number_of_statement
         assert len(data["planVersion"]["nodes"]["edges"]) == first
         counts.append(statements.count)
     assert counts[0] == counts[1], statements.statements
-    assert counts[1] <= 8, statements.statements
+    # The generation, the version, the page of nodes, the plan, the attainment header,
+    # the nodes' slices and member paths, then one sales statement per fiscal year of
+    # history (4 in this tree): the driver-level ones are counted too (tests/conftest).
+    assert counts[1] <= 7 + 4, statements.statements
 
 
 SLICE = """query($v: ID!, $slice: [SliceInput!]) { planVersion(id: $v) {

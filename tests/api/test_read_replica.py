@@ -24,7 +24,15 @@ from service.app import create_app
 from service.db.engine import Database, make_engine
 from service.db.replicas import Replica, open_replica
 from tests.api.helpers import create_plan
-from tests.conftest import GraphQLClient, ServerInfo, create_database, make_settings, migrate, token
+from tests.conftest import (
+    GraphQLClient,
+    ServerInfo,
+    create_database,
+    driver_statements,
+    make_settings,
+    migrate,
+    token,
+)
 from tests.streaming import NoReplica, StreamingPair, streaming_replica
 
 READ = "query($id: ID!) { node(id: $id) { ... on TargetNode { target locked } } }"
@@ -72,6 +80,7 @@ def _watch(engine: AsyncEngine, into: list[str]) -> None:
         into.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
+    event.listen(engine.sync_engine.pool, "connect", driver_statements(into.append))
 
 
 @dataclass
