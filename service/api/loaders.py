@@ -77,6 +77,20 @@ def _core(reads: RequestReads, fetch: Callable[[Any, Sequence[K]], Awaitable[lis
     return DataLoader(load_fn=load)
 
 
+def _members(reads: RequestReads, dimensions: DataLoader[int, Any]) -> DataLoader[int, Any]:
+    """Members by id, as records; their dimensions come in the same statement and are
+    primed into ``dimensions`` (a slice's coordinates name both: ask for the members
+    first and the dimensions are there)."""
+
+    async def load(keys: list[int]) -> list[Any]:
+        members, found = await reads.run(repo.member_records_with_dimensions, keys)
+        for dimension in found:
+            dimensions.prime(dimension.id, dimension)
+        return members
+
+    return DataLoader(load_fn=load)
+
+
 PageKey = tuple[int, PageRequest]
 
 
@@ -227,7 +241,7 @@ class Loaders:
         self.dimension_by_id: DataLoader[int, Dimension | None] = _core(
             db, repo.dimension_records_by_ids
         )
-        self.member_by_id: DataLoader[int, Member | None] = _core(db, repo.member_records_by_ids)
+        self.member_by_id: DataLoader[int, Member | None] = _members(db, self.dimension_by_id)
         self.member_by_code: DataLoader[tuple[int, str], Member | None] = _loader(
             db, repo.members_by_dimension_codes
         )

@@ -195,10 +195,10 @@ async def _coordinates_later(
     info: Info[Context, None], pairs: Sequence[Sequence[int]]
 ) -> list[SliceCoordinate]:
     loaders = info.context.loaders
-    dimensions = loaders.dimension_by_id.load_many([d for d, _ in pairs])
-    members = loaders.member_by_id.load_many([m for _, m in pairs])
+    members = await loaders.member_by_id.load_many([m for _, m in pairs])  # their dimensions too
+    dimensions = await loaders.dimension_by_id.load_many([d for d, _ in pairs])
     out: list[SliceCoordinate] = []
-    for dimension, member in zip(await dimensions, await members, strict=True):
+    for dimension, member in zip(dimensions, members, strict=True):
         if dimension is None or member is None:  # foreign keys forbid it
             raise RuntimeError("a node's slice names a dimension or member that is gone")
         out.append(SliceCoordinate(dimension_row=dimension, member_row=member))
@@ -514,11 +514,12 @@ async def prepare_nodes(
             for r in rows
             if r.dimension_id is not None and r.member_id is not None
         }
-    if coordinates:
-        waits.append(loaders.dimension_by_id.load_many({d for d, _ in coordinates}))
+    if coordinates:  # the members first: their dimensions come with them
         waits.append(loaders.member_by_id.load_many({m for _, m in coordinates}))
     for wait in waits:
         await wait
+    if coordinates:
+        await loaders.dimension_by_id.load_many({d for d, _ in coordinates})
     return [TargetNode(row=r) for r in rows]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -157,12 +158,21 @@ class Database:
 GENERATION_SQL = text("SELECT value FROM data_generation WHERE id = 1")
 
 
+_DRIVERS: weakref.WeakKeyDictionary[AsyncConnection, Any] = weakref.WeakKeyDictionary()
+"""The asyncpg connection under each live AsyncConnection: finding it costs a greenlet
+switch, and a request's reads ask for it once per statement."""
+
+
 async def driver_connection(target: AsyncConnection | AsyncSession) -> Any:
-    """The asyncpg connection under ``target`` (in its transaction, if any): for COPY
-    and for bulk reads whose rows need no SQLAlchemy processing."""
-    connection = await target.connection() if isinstance(target, AsyncSession) else target
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    """The asyncpg connection under ``target`` (in its transaction, if any): for COPY,
+    bulk reads and the hot reads, whose rows need no SQLAlchemy processing."""
+    if isinstance(target, AsyncSession):
+        target = await target.connection()
+    found = _DRIVERS.get(target)
+    if found is None or found.is_closed():
+        found = (await target.get_raw_connection()).driver_connection
+        _DRIVERS[target] = found
+    return found
 
 
 async def read_generation(target: AsyncConnection | AsyncSession) -> int:

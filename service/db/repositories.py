@@ -1050,8 +1050,7 @@ def _record_columns(model: type) -> list[str]:
 
 _NODE_RECORDS_SQL = _record_sql(
     TargetNode,
-    "JOIN unnest($1::bigint[], $2::bigint[]) AS p(v, k) "
-    "ON r.version_id = p.v AND r.key = p.k",
+    "JOIN unnest($1::bigint[], $2::bigint[]) AS p(v, k) ON r.version_id = p.v AND r.key = p.k",
 )
 _CHILD_RECORDS_SQL = _record_sql(
     TargetNode,
@@ -1061,7 +1060,7 @@ _CHILD_RECORDS_SQL = _record_sql(
 )
 _ID_RECORDS_SQL = {
     model: _record_sql(model, "WHERE r.id = ANY($1::bigint[])")
-    for model in (Plan, Dimension, Member)
+    for model in (Plan, Dimension)
 }
 
 
@@ -1109,8 +1108,29 @@ async def dimension_records_by_ids(conn: Reader, ids: Sequence[int]) -> list[Any
     return await _records_by_ids(conn, Dimension, ids)
 
 
-async def member_records_by_ids(conn: Reader, ids: Sequence[int]) -> list[Any]:
-    return await _records_by_ids(conn, Member, ids)
+_MEMBER_COLUMNS = len(_record_columns(Member))
+_MEMBERS_WITH_DIMENSIONS_SQL = _record_sql(
+    Member,
+    "JOIN dimension d ON d.id = r.dimension_id WHERE r.id = ANY($1::bigint[])",
+).replace(
+    " FROM member r",
+    ", " + ", ".join(f"d.{name}" for name in _record_columns(Dimension)) + " FROM member r",
+    1,
+)
+
+
+async def member_records_with_dimensions(
+    conn: Reader, ids: Sequence[int]
+) -> tuple[list[Any], list[Any]]:
+    """Members by id (None where unknown), and their dimensions, in one statement: a
+    node's slice names both."""
+    if not ids:
+        return [], []
+    driver = await driver_connection(conn)
+    rows = [tuple(row) for row in await driver.fetch(_MEMBERS_WITH_DIMENSIONS_SQL, list(ids))]
+    found = {m.id: m for m in records(Member, [row[:_MEMBER_COLUMNS] for row in rows])}
+    dimensions = {d.id: d for d in records(Dimension, [row[_MEMBER_COLUMNS:] for row in rows])}
+    return [found.get(i) for i in ids], list(dimensions.values())
 
 
 GENERATION_SQL = text("SELECT value FROM data_generation WHERE id = 1")
