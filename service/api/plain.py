@@ -18,11 +18,14 @@ the measured lists.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLObjectType
+from strawberry import relay
+from strawberry.relay.utils import to_base64
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
@@ -61,6 +64,40 @@ def _with_info(
     return without
 
 
+def _relay_id(
+    origin: type[relay.Node],
+    type_name: str,
+    fallback: Callable[..., Any],
+    info_class: type[strawberry.Info],
+    field: StrawberryField,
+) -> Callable[..., Any]:
+    """``id`` of a relay node: base64 of ``TypeName:resolve_id``, as strawberry's own
+    resolver makes it, for the objects of ``origin`` (others take ``fallback``)."""
+    resolve_id = origin.resolve_id
+
+    def node_id(source: Any, info: Any) -> Any:
+        if type(source) is not origin:
+            return fallback(source, info)
+        return to_base64(
+            type_name, resolve_id(source, info=info_class(_raw_info=info, _field=field))
+        )
+
+    return node_id
+
+
+def _is_relay_id(definition: StrawberryField, origin: Any) -> bool:
+    resolver = definition.base_resolver
+    return (
+        isinstance(origin, type)
+        and issubclass(origin, relay.Node)
+        and definition.python_name == "_id"
+        and resolver is not None
+        and getattr(resolver.wrapped_func, "__func__", None) is relay.Node._id.__func__
+        and origin.resolve_typename.__func__ is relay.Node.resolve_typename.__func__  # type: ignore[attr-defined]
+        and not inspect.iscoroutinefunction(origin.resolve_id)
+    )
+
+
 def install(schema: strawberry.Schema) -> int:
     """Gives the fields that qualify a direct resolver; returns how many."""
     info_class = schema.config.info_class
@@ -70,11 +107,23 @@ def install(schema: strawberry.Schema) -> int:
             continue
         if type_ is schema._schema.subscription_type:
             continue  # subscriptions resolve through their events
+        origin: Any = getattr(
+            (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF), "origin", None
+        )
         for field_ in type_.fields.values():
             definition = (field_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
             if not isinstance(definition, StrawberryField):
                 continue
             resolver = definition.base_resolver
+            origin = getattr(
+                type_.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF), "origin", None
+            )
+            if _is_relay_id(definition, origin):
+                field_.resolve = _relay_id(
+                    origin, type_.name, field_.resolve, info_class, definition
+                )
+                count += 1
+                continue
             if (
                 resolver is None
                 or resolver.is_async
