@@ -152,8 +152,8 @@ def downgrade() -> None:
     op.execute(
         "DO $$DECLARE t regclass; BEGIN "
         f"FOR t IN SELECT 'sales_fact'::regclass UNION ALL {PARTITIONS} LOOP "
-        "EXECUTE format('DROP TRIGGER sales_batch_insert ON %s', t); "
-        "EXECUTE format('DROP TRIGGER sales_batch_update ON %s', t); "
+        "EXECUTE format('DROP TRIGGER IF EXISTS sales_batch_insert ON %s', t); "
+        "EXECUTE format('DROP TRIGGER IF EXISTS sales_batch_update ON %s', t); "
         "END LOOP; END$$"
     )
     op.execute("DROP FUNCTION quotatree_guard_sales_partition(regclass)")
