@@ -54,12 +54,20 @@ async def _batch(session: Any, plan_id: int, kind: str) -> int:
 
 
 async def ensure_partitions(session: Any, years: set[int]) -> None:
+    """The partitions, each with the batch reference check an import gives its own
+    (migration 0010)."""
     for year in sorted(years):
+        name = f"sales_fact_fy{year}"
+        if await session.scalar(text("SELECT to_regclass(:n)"), {"n": name}) is not None:
+            continue
         await session.execute(
             text(
-                f"CREATE TABLE IF NOT EXISTS sales_fact_fy{year} PARTITION OF sales_fact "
+                f"CREATE TABLE {name} PARTITION OF sales_fact "
                 f"FOR VALUES FROM ('{year}-01-01') TO ('{year + 1}-01-01')"
             )
+        )
+        await session.execute(
+            text("SELECT quotatree_guard_sales_partition(CAST(:n AS regclass))"), {"n": name}
         )
 
 

@@ -269,6 +269,11 @@ async def create_partitions(session: Session, wanted: Sequence[NewPartition]) ->
                 f"FOR VALUES FROM ('{part.start.isoformat()}') TO ('{part.end.isoformat()}')"
             )
         )
+        # the batch reference check of writes naming the partition (migration 0010)
+        await session.execute(
+            text("SELECT quotatree_guard_sales_partition(CAST(:name AS regclass))"),
+            {"name": f'"{name}"'},
+        )
         taken.add(name)
         made.append(name)
     return made

@@ -423,7 +423,9 @@ class SalesFact(Base):
         BigInteger, server_default=text("nextval('sales_fact_id_seq'::regclass)"), primary_key=True
     )
     sold_on: Mapped[date] = mapped_column(Date, primary_key=True)
-    batch_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("fact_batch.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    """References ``fact_batch.id``, enforced by the database once per statement (triggers
+    of migration 0010), not by a foreign key, which PostgreSQL checks row by row."""
     external_id: Mapped[str] = mapped_column(String(200), index=True)
     currency: Mapped[str | None] = mapped_column(String(3))
     amount: Mapped[int] = mapped_column(BigInteger)

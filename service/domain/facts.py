@@ -336,6 +336,10 @@ class SalesRow(NamedTuple):
     credits: dict[str, str] | None
 
 
+_new_tuple = tuple.__new__
+"""Makes a named tuple from a tuple of its fields without its Python-level ``__new__``."""
+
+
 @dataclass(frozen=True, slots=True)
 class OpportunityRow:
     row: int
@@ -658,8 +662,9 @@ class RowChecker:
         self._names = {i: n for n, i in header.fixed.items()}
         self._names.update({i: d.name for i, d in header.dimensions})
         self._digits = context.digits
+        # columns the header lacks are None: the fast path skips them
         self._fast_at = tuple(
-            self._at.get(name, self._width - 1)
+            header.fixed.get(name)
             for name in (
                 "externalId",
                 "date",
@@ -671,6 +676,13 @@ class RowChecker:
                 "customerRef",
             )
         )
+        # without a required column every row goes to the full check (which says so)
+        self._fast_ready = kind is FactKind.SALES and None not in self._fast_at[:3]
+        self._fast_width = self._width - 1  # the cells the fast path reads
+        self._fast_decimals = min(self._digits, 4)  # _PLAIN reads at most 4 decimals
+        self._fast_scale = 10**self._digits
+        self._fast_tens = [10 ** (self._digits - n) for n in range(self._fast_decimals + 1)]
+        self._fast_currency = context.currency
         self._fast_members = [(index, d.codes) for index, d in header.dimensions]
 
     def _get(self, values: Sequence[object], column: str) -> object:
@@ -681,11 +693,12 @@ class RowChecker:
 
     def check(self, row: int, values: Sequence[object]) -> CheckedRow | None:
         self.rows += 1
+        if self._fast_ready:
+            fast = self._fast_sales(row, values)
+            if fast is not None:
+                return fast
         bad: list[RowError] = []
         result: CheckedRow | None
-        fast = self._fast_sales(row, values) if self.kind is FactKind.SALES else None
-        if fast is not None:
-            return fast
         if any(isinstance(v, BadCell) for v in values):
             result = None
             for index, value in enumerate(values):
@@ -778,11 +791,13 @@ class RowChecker:
 
     def _fast_sales(self, row: int, values: Sequence[object]) -> SalesRow | None:
         """The common row (text cells, plain numbers, known codes, no split credit) in
-        one pass; None sends the row to the full check, which names every problem."""
+        one pass; None sends the row to the full check, which names every problem.
+        (Run once per row of a large import: columns the header lacks are skipped, not
+        read from padding, and the row is built without the named tuple's ``__new__``.)"""
         try:
             cells: Any = values
-            if len(cells) < self._width:
-                cells = [*cells, *([""] * (self._width - len(cells)))]
+            if len(cells) < self._fast_width:
+                cells = [*cells, *([""] * (self._fast_width - len(cells)))]
             (
                 at_external_id,
                 at_date,
@@ -799,43 +814,56 @@ class RowChecker:
             sold_on = date.fromisoformat(cells[at_date].strip())
             if not _MIN_DAY <= sold_on <= _MAX_DAY:
                 return None
-            match = _PLAIN.fullmatch(cells[at_amount].strip())
-            if match is None:
+            # what _PLAIN matches (\d is isdecimal), with no more decimals than the
+            # currency has, without the regular expression's cost
+            whole, _, frac = cells[at_amount].strip().partition(".")
+            sign = whole[:1] == "-"
+            if sign:
+                whole = whole[1:]
+            if not (whole.isdecimal() and len(whole) <= 18):
                 return None
-            sign, whole, frac = match.groups()
-            digits = self._digits
-            if frac is None:
-                frac = ""
-            if len(frac) > digits:
-                return None
-            amount = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
+            if frac:
+                if len(frac) > self._fast_decimals or not frac.isdecimal():
+                    return None
+                amount = int(whole) * self._fast_scale + int(frac) * self._fast_tens[len(frac)]
+            else:
+                amount = int(whole) * self._fast_scale
             if amount > BIGINT_MAX:
                 return None
             if sign:
                 amount = -amount
-            currency = cells[at_currency].strip()
-            if currency and currency.upper() != self.context.currency:
+            if at_currency is not None:
+                currency = cells[at_currency].strip()
+                if currency and currency.upper() != self._fast_currency:
+                    return None
+            if at_credits is not None and cells[at_credits].strip():
                 return None
-            if cells[at_credits].strip():
-                return None
-            quantity_text = cells[at_quantity].strip()
             quantity = None
-            if quantity_text:
-                if quantity_text.isdigit() and len(quantity_text) <= QUANTITY_INT_DIGITS:
-                    quantity = Decimal(quantity_text)  # a whole number: no other check needed
-                else:
-                    quantity = Decimal(quantity_text)
-                    if not quantity.is_finite() or abs(quantity) >= QUANTITY_MAX:
-                        return None
-                    if quantity.as_tuple().exponent < -QUANTITY_DIGITS:  # type: ignore[operator]
-                        return None
-            order_ref = cells[at_order_ref].strip() or None
-            customer_ref = cells[at_customer_ref].strip() or None
-            if (order_ref and len(order_ref) > MAX_REF_LENGTH) or (
-                customer_ref and len(customer_ref) > MAX_REF_LENGTH
-            ):
-                return None
-            if not (external_id + (order_ref or "") + (customer_ref or "")).isprintable():
+            if at_quantity is not None:
+                quantity_text = cells[at_quantity].strip()
+                if quantity_text:
+                    if quantity_text.isdigit() and len(quantity_text) <= QUANTITY_INT_DIGITS:
+                        quantity = Decimal(quantity_text)  # a whole number: no other check
+                    else:
+                        quantity = Decimal(quantity_text)
+                        if not quantity.is_finite() or abs(quantity) >= QUANTITY_MAX:
+                            return None
+                        if quantity.as_tuple().exponent < -QUANTITY_DIGITS:  # type: ignore[operator]
+                            return None
+            order_ref = customer_ref = None
+            if at_order_ref is not None:
+                order_ref = cells[at_order_ref].strip() or None
+                if order_ref is not None and (
+                    len(order_ref) > MAX_REF_LENGTH or not order_ref.isprintable()
+                ):
+                    return None
+            if at_customer_ref is not None:
+                customer_ref = cells[at_customer_ref].strip() or None
+                if customer_ref is not None and (
+                    len(customer_ref) > MAX_REF_LENGTH or not customer_ref.isprintable()
+                ):
+                    return None
+            if not external_id.isprintable():
                 return None
             members = []
             for index, codes in self._fast_members:
@@ -844,17 +872,20 @@ class RowChecker:
                     members.append(codes[code])
         except (AttributeError, ValueError, KeyError, IndexError, InvalidOperation):
             return None
-        return SalesRow(
-            row,
-            external_id,
-            sold_on,
-            self.context.currency,
-            amount,
-            quantity,
-            order_ref,
-            customer_ref,
-            tuple(members),
-            None,
+        return _new_tuple(
+            SalesRow,
+            (
+                row,
+                external_id,
+                sold_on,
+                self._fast_currency,
+                amount,
+                quantity,
+                order_ref,
+                customer_ref,
+                tuple(members),
+                None,
+            ),
         )
 
     def _sales(self, row: int, values: Sequence[object], bad: list[RowError]) -> SalesRow | None:

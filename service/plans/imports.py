@@ -280,24 +280,24 @@ def _records(command: FactsImport, checker: RowChecker) -> Iterator[tuple[Any, .
     width = max([*header.fixed.values(), *(i for i, _ in header.dimensions)], default=-1) + 1
     done = 0
     values: Sequence[object]
+    check = checker.check
     for number, cells in command.rows:
-        extra: list[RowError] = []
-        if type(cells) is not list and isinstance(cells, Mapping):
-            values, extra = _by_name(number, header, width, cells, checker.context)
+        if type(cells) is list or not isinstance(cells, Mapping):  # a file's row
+            checked = check(number, cells)
         else:
-            values = cells
-        checked = checker.check(number, values)
-        if extra:
-            checker.errors.add(extra)
-            if checked is not None:
-                checker.errors.bad_rows += 1
-            continue
+            values, extra = _by_name(number, header, width, cells, checker.context)
+            checked = check(number, values)
+            if extra:
+                checker.errors.add(extra)
+                if checked is not None:
+                    checker.errors.bad_rows += 1
+                continue
         done += 1
         if progress is not None and done % PROGRESS_EVERY == 0:
             progress("checking", done)
         if checked is None:
             continue
-        if isinstance(checked, SalesRow):
+        if type(checked) is SalesRow:
             # in SalesRow's order, as store.SALES_COLUMNS (the row number first)
             yield (
                 checked

@@ -75,6 +75,65 @@ def test_fast_and_full_paths_agree_on_a_plain_row() -> None:
     assert isinstance(fast, SalesRow) and fast.amount == -1050 and fast.members == (10,)
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        ["externalId", "date", "amount", "Region"],
+        ["externalId", "date", "amount", "currency", "quantity", "orderRef", "customerRef"],
+        ["Region", "amount", "externalId", "Channel", "date", "quantity", "credits"],
+    ],
+)
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1",
+        "12.5",
+        "12.50",
+        "12.505",
+        "-3.1",
+        "-",
+        "--1",
+        "+1",
+        "1.",
+        ".5",
+        "1.2.3",
+        "0.00",
+        "-0",
+        "12",
+        "1e3",
+        " 7.25 ",
+        "999999999999999999",
+        "9999999999999999999",
+        "92233720368547758.07",
+        "92233720368547758.08",
+        "\u0661\u0662.\u0663",
+        "\u00b2",
+    ],
+)
+def test_fast_and_full_paths_agree(header: list[str], amount: str) -> None:
+    """The fast path (text cells) and the full check (here: a typed date sends the row
+    there) give the same row or the same errors, whatever columns the header has and
+    however the amount is written; short rows read blank cells."""
+    for quantity, ref, code in (("2", "SO-1", "EAST"), ("2.5", "", "WEST"), ("1e2", "a\x00", "")):
+        values = {
+            "externalId": "S1",
+            "amount": amount,
+            "currency": "eur",
+            "quantity": quantity,
+            "orderRef": ref,
+            "customerRef": ref,
+            "Region": code,
+            "Channel": "DIRECT",
+            "credits": "",
+        }
+        cells: list[object] = [values.get(name, "2027-01-01") for name in header]
+        typed = [
+            date(2027, 1, 1) if name == "date" else c for name, c in zip(header, cells, strict=True)
+        ]
+        for cut in (len(cells), len(cells) - 1):
+            assert _check(header, cells[:cut]) == _check(header, typed[:cut])
+
+
 def test_unreadable_workbook_cell_is_reported_with_its_column() -> None:
     row, errors = _check(["externalId", "date", "amount"], ["S1", BadCell("#N/A"), "1"])
     assert row is None and errors == [("date", "INVALID_VALUE")]
