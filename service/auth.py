@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -57,8 +58,23 @@ PRODUCTION_NEEDS_A_KEY = (
 )
 
 
+VERIFIED_TOKENS = 4096
+"""Tokens whose verification is remembered (least recently used dropped first)."""
+VERIFIED_FOR_SECONDS = 300.0
+"""How long a verification is remembered at most (a key taken out of a JWKS stops
+counting within this, as PyJWKClient's own key cache does)."""
+LEEWAY_SECONDS = 30
+
+
 class Authenticator:
-    """Verifies bearer tokens against the configured key."""
+    """Verifies bearer tokens against the configured key.
+
+    A front end sends the same token with every request until it expires; checking
+    its signature and claims again each time cost more than the rest of a cached
+    answer. A verified token is remembered with its principal until its ``exp``
+    (with the same leeway) or ``VERIFIED_FOR_SECONDS``, whichever comes first, for
+    at most ``VERIFIED_TOKENS`` tokens. Refused tokens are not remembered.
+    """
 
     def __init__(self, settings: Settings, generated_secret: str | None = None) -> None:
         self.settings = settings
@@ -78,6 +94,7 @@ class Authenticator:
                 raise ValueError("no JWT key configured and no generated secret given")
             self._key = secret
             self.algorithms = ["HS256"]
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
     @property
     def secret(self) -> str | None:
@@ -97,6 +114,25 @@ class Authenticator:
                 "the token alone (after `export QUOTATREE_TOKEN=...`, use "
                 "'Authorization: Bearer $QUOTATREE_TOKEN')"
             )
+        known = self._verified.get(token)
+        if known is not None:
+            until, principal = known
+            if time.time() < until:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]  # verify again: expired, or remembered long enough
+        principal = self._verify(token)
+        exp = principal.claims.get("exp")
+        if isinstance(exp, int | float):
+            self._verified[token] = (
+                min(float(exp) + LEEWAY_SECONDS, time.time() + VERIFIED_FOR_SECONDS),
+                principal,
+            )
+            if len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         try:
             key: Any = self._key
             if self._jwks is not None:
@@ -111,7 +147,7 @@ class Authenticator:
                     "require": ["sub", "exp"],
                     "verify_aud": self.settings.jwt_audience is not None,
                 },
-                leeway=30,
+                leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("the token has expired") from None

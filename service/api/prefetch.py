@@ -13,8 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from typing import TypeAlias, TypeVar
 
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 from strawberry.types import Info
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from service.api.context import Context
 from service.api.loaders import cached
@@ -52,24 +58,38 @@ def optional_money(
     return None if value is None else money(info, plan_id, value)
 
 
-def selected(selections: Sequence[Selection], *path: str) -> set[str]:
-    """Names of the fields selected at ``path`` below ``selections`` (fragments flattened)."""
+def _selected(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    path: Sequence[str],
+) -> set[str]:
+    """Names of the fields selected at ``path`` below ``selection_set`` (fragments
+    flattened; directives ignored, as strawberry's ``selected_fields`` does)."""
     names: set[str] = set()
-    for selection in selections:
-        if isinstance(selection, FragmentSpread | InlineFragment):
-            names |= selected(selection.selections, *path)
-        elif isinstance(selection, SelectedField):
+    if selection_set is None:
+        return names
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
             if not path:
-                names.add(selection.name)
-            elif selection.name == path[0]:
-                names |= selected(selection.selections, *path[1:])
+                names.add(selection.name.value)
+            elif selection.name.value == path[0]:
+                names |= _selected(selection.selection_set, fragments, path[1:])
+        elif isinstance(selection, InlineFragmentNode):
+            names |= _selected(selection.selection_set, fragments, path)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                names |= _selected(fragment.selection_set, fragments, path)
     return names
 
 
 def selected_here(info: Info[Context, None], *path: str) -> set[str]:
-    """Names selected at ``path`` below the current field (all its merged selections)."""
+    """Names selected at ``path`` below the current field (all its merged selections).
+
+    Read from the document itself: strawberry's ``info.selected_fields`` converts the
+    whole selection below the field (arguments, directives) on every call."""
+    raw = info._raw_info
     names: set[str] = set()
-    for field in info.selected_fields:
-        if isinstance(field, SelectedField):
-            names |= selected(field.selections, *path)
+    for node in raw.field_nodes:
+        names |= _selected(node.selection_set, raw.fragments, path)
     return names

@@ -47,7 +47,7 @@ from service.db.models import (
     TeamMember,
 )
 from service.db.paging import keyset_page, lateral_pages
-from service.db.records import records
+from service.db.records import records, select_list
 from service.domain import paths
 from service.domain.paging import Page, PageRequest, cut
 
@@ -1039,8 +1039,7 @@ def _record_sql(model: type, tail: str) -> str:
     """``SELECT`` of the record columns of ``model`` (aliased ``r``) followed by ``tail``:
     text for the driver, built once per statement shape."""
     table: Any = inspect(model).local_table
-    columns = ", ".join(f"r.{name}" for name in _record_columns(model))
-    return f"SELECT {columns} FROM {table.name} r {tail}"
+    return f"SELECT {select_list(model, 'r')} FROM {table.name} r {tail}"
 
 
 def _record_columns(model: type) -> list[str]:
@@ -1059,8 +1058,7 @@ _CHILD_RECORDS_SQL = _record_sql(
     "ORDER BY r.version_id, r.parent_key, r.sort_order",
 )
 _ID_RECORDS_SQL = {
-    model: _record_sql(model, "WHERE r.id = ANY($1::bigint[])")
-    for model in (Plan, Dimension)
+    model: _record_sql(model, "WHERE r.id = ANY($1::bigint[])") for model in (Plan, Dimension)
 }
 
 
@@ -1114,7 +1112,7 @@ _MEMBERS_WITH_DIMENSIONS_SQL = _record_sql(
     "JOIN dimension d ON d.id = r.dimension_id WHERE r.id = ANY($1::bigint[])",
 ).replace(
     " FROM member r",
-    ", " + ", ".join(f"d.{name}" for name in _record_columns(Dimension)) + " FROM member r",
+    f", {select_list(Dimension, 'd')} FROM member r",
     1,
 )
 

@@ -116,3 +116,65 @@ def test_a_token_pasted_with_its_label_is_refused_saying_why() -> None:
         with pytest.raises(AuthenticationError, match="pasted with its label"):
             auth.authenticate(pasted)
     assert auth.authenticate(f"Bearer {good}").subject == "alice"
+
+
+def test_a_verified_token_is_remembered_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same token again is not verified again, yet still expires on time."""
+    import service.auth as auth_module
+
+    auth = Authenticator(Settings(jwt_secret="s" * 40))
+    now = time.time()
+    token = jwt.encode(claims(exp=int(now) + 60), "s" * 40, algorithm="HS256")
+    verified: list[str] = []
+    verify = auth._verify
+
+    def counting(raw: str) -> Any:
+        verified.append(raw)
+        return verify(raw)
+
+    monkeypatch.setattr(auth, "_verify", counting)
+    first = auth.authenticate(f"Bearer {token}")
+    assert auth.authenticate(f"Bearer {token}") is first
+    assert verified == [token]
+    other = jwt.encode(claims(sub="bob", exp=int(now) + 60), "s" * 40, algorithm="HS256")
+    assert auth.authenticate(f"Bearer {other}").subject == "bob"
+    assert verified == [token, other]
+    # Past exp (and the 30 s leeway) the token is verified again, not taken from memory
+    # (PyJWT's clock, which this does not move, then decides).
+    monkeypatch.setattr(auth_module.time, "time", lambda: now + 60 + 31)
+    auth.authenticate(f"Bearer {token}")
+    assert verified == [token, other, token]
+    expired = jwt.encode(claims(exp=int(now) - 31), "s" * 40, algorithm="HS256")
+    with pytest.raises(AuthenticationError, match="expired"):
+        auth.authenticate(f"Bearer {expired}")
+    # A refused token is not remembered: a forged one fails every time.
+    forged = jwt.encode(claims(), "x" * 40, algorithm="HS256")
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            auth.authenticate(f"Bearer {forged}")
+
+
+def test_a_verification_is_remembered_for_five_minutes_at_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import service.auth as auth_module
+
+    auth = Authenticator(Settings(jwt_secret="s" * 40))
+    now = time.time()
+    token = jwt.encode(claims(exp=int(now) + 3600), "s" * 40, algorithm="HS256")
+    auth.authenticate(f"Bearer {token}")
+    verified: list[str] = []
+    verify = auth._verify
+
+    def counting(raw: str) -> Any:
+        verified.append(raw)
+        return verify(raw)
+
+    monkeypatch.setattr(auth, "_verify", counting)
+    auth.authenticate(f"Bearer {token}")
+    assert verified == []
+    monkeypatch.setattr(auth_module.time, "time", lambda: now + 301)
+    auth.authenticate(f"Bearer {token}")
+    assert verified == [token]
