@@ -118,6 +118,19 @@ def test_a_token_pasted_with_its_label_is_refused_saying_why() -> None:
     assert auth.authenticate(f"Bearer {good}").subject == "alice"
 
 
+def count_verifications(auth: Authenticator, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens ``auth`` verifies from now on (signature and claims checked)."""
+    verified: list[str] = []
+    verify = auth._verify
+
+    def counting(raw: str) -> Any:
+        verified.append(raw)
+        return verify(raw)
+
+    monkeypatch.setattr(auth, "_verify", counting)
+    return verified
+
+
 def test_a_verified_token_is_remembered_until_it_expires(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -127,14 +140,7 @@ def test_a_verified_token_is_remembered_until_it_expires(
     auth = Authenticator(Settings(jwt_secret="s" * 40))
     now = time.time()
     token = jwt.encode(claims(exp=int(now) + 60), "s" * 40, algorithm="HS256")
-    verified: list[str] = []
-    verify = auth._verify
-
-    def counting(raw: str) -> Any:
-        verified.append(raw)
-        return verify(raw)
-
-    monkeypatch.setattr(auth, "_verify", counting)
+    verified = count_verifications(auth, monkeypatch)
     first = auth.authenticate(f"Bearer {token}")
     assert auth.authenticate(f"Bearer {token}") is first
     assert verified == [token]
@@ -165,14 +171,7 @@ def test_a_verification_is_remembered_for_five_minutes_at_most(
     now = time.time()
     token = jwt.encode(claims(exp=int(now) + 3600), "s" * 40, algorithm="HS256")
     auth.authenticate(f"Bearer {token}")
-    verified: list[str] = []
-    verify = auth._verify
-
-    def counting(raw: str) -> Any:
-        verified.append(raw)
-        return verify(raw)
-
-    monkeypatch.setattr(auth, "_verify", counting)
+    verified = count_verifications(auth, monkeypatch)
     auth.authenticate(f"Bearer {token}")
     assert verified == []
     monkeypatch.setattr(auth_module.time, "time", lambda: now + 301)
