@@ -34,7 +34,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
@@ -255,10 +255,11 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class UtcJsonFormatter(JsonFormatter):
-    """One JSON object a line: ISO 8601 UTC time, no colour codes (uvicorn's
-    ``color_message``), the request id, and the trace and span ids while a
-    span is being recorded."""
+class UtcJsonFormatter(OrjsonFormatter):
+    """One JSON object a line (encoded by orjson: a line per request, so the encoder
+    shows in the CPU a request costs): ISO 8601 UTC time, no colour codes (uvicorn's
+    ``color_message``), the request id, and the trace and span ids while a span is
+    being recorded."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         moment = datetime.fromtimestamp(record.created, UTC)
