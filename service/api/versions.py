@@ -93,6 +93,20 @@ describe_enum(
 )
 
 
+SubtreeRoot = Annotated[
+    strawberry.ID | None,
+    strawberry.argument(description="The subtree's root; the version's root when null."),
+]
+SubtreeDepth = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Levels below the subtree's root "
+        f"(0 to {node_reads.MAX_TREE_DEPTH}); null: all."
+    ),
+]
+"""The arguments that choose a subtree (``subtree`` and ``attainmentTable`` alike)."""
+
+
 @wraps(VersionRow)
 @strawberry.type(description="A numbered version of a plan. Only drafts change.")
 class PlanVersion(RowNode):
@@ -187,17 +201,8 @@ class PlanVersion(RowNode):
     async def subtree(
         self,
         info: Info[Context, None],
-        root_id: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(description="The subtree's root; the version's root when null."),
-        ] = None,
-        max_depth: Annotated[
-            int | None,
-            strawberry.argument(
-                description="Levels below the subtree's root (0 to "
-                f"{node_reads.MAX_TREE_DEPTH}); null: all."
-            ),
-        ] = None,
+        root_id: SubtreeRoot = None,
+        max_depth: SubtreeDepth = None,
     ) -> NodeTable:
         root_key = self._root_key(root_id)
         table = await info.context.loaders.subtree(self.row.id, root_key, max_depth)
@@ -215,17 +220,8 @@ class PlanVersion(RowNode):
         self,
         info: Info[Context, None],
         as_of: AsOf = None,
-        root_id: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(description="The subtree's root; the version's root when null."),
-        ] = None,
-        max_depth: Annotated[
-            int | None,
-            strawberry.argument(
-                description="Levels below the subtree's root (0 to "
-                f"{node_reads.MAX_TREE_DEPTH}); null: all."
-            ),
-        ] = None,
+        root_id: SubtreeRoot = None,
+        max_depth: SubtreeDepth = None,
     ) -> AttainmentTable:
         return await attainment_table(info, self.row.id, self._root_key(root_id), max_depth, as_of)
 
