@@ -3,7 +3,7 @@ number of statements whatever the size of the version (never one per node)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -13,23 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.attainment import members_from_text
 from service.db.engine import driver_connection
-
-
-@dataclass(frozen=True, slots=True)
-class DiagNodeRow:
-    key: int
-    kind: str | None
-    dimension_id: int | None
-    member_id: int | None
-    code: str | None
-    attributes: str | None
-    """The member's attributes as JSON text (decoded once per member by the caller)."""
-    member_leaf: bool
-    split_kind: str | None
-    split_spec: str | None
-    """As JSON text."""
-    strategy: str | None
-
 
 NODES_SQL = """
 SELECT n.key, d.kind, n.dimension_id, n.member_id, m.code, CAST(m.attributes AS text),
@@ -43,13 +26,15 @@ WHERE n.version_id = :v
 """
 
 
-async def node_rows(session: AsyncSession, version_id: int) -> dict[int, DiagNodeRow]:
-    """Per node key: its coordinate's dimension kind and member, split, strategy. The
-    JSON columns come as text (a member's attributes repeat on many nodes: decoded
-    once per member by the caller), over the bare driver connection (10,000 rows)."""
+async def node_rows(session: AsyncSession, version_id: int) -> dict[int, Sequence[Any]]:
+    """Per node key, its row of :data:`NODES_SQL`: (key, its coordinate's dimension kind,
+    dimension id, member id, member code, member attributes, member is a leaf, split
+    dimension kind, split spec, strategy). The JSON columns come as text (a member's
+    attributes repeat on many nodes: decoded once per member by the caller), over the
+    bare driver connection as the driver's rows (10,000 of them: no object per row)."""
     conn = await driver_connection(session)
     rows = await conn.fetch(NODES_SQL.replace(":v", "$1"), version_id)
-    return {int(r[0]): DiagNodeRow(*r) for r in rows}
+    return {r[0]: r for r in rows}
 
 
 async def dimension_tiers(session: AsyncSession) -> dict[int, list[str]]:
@@ -114,16 +99,20 @@ class SharedCustomers:
 
 
 async def shared_customers(
-    session: AsyncSession, low: date, high: date, combos: Sequence[str] | None = None
+    session: AsyncSession,
+    low: date,
+    high: date,
+    combos: Mapping[str, Sequence[int]] | None = None,
 ) -> SharedCustomers:
     """Customers with sales in ``[low, high)`` in more than one channel member, counted by
     the set of channel members they bought in. ``combos``: every distinct ``members``
-    (as array text) of the sales in that range, when the caller has them (the
+    of the sales in that range (array text: the ids), when the caller has them (the
     attainment read); read here otherwise. Three statements at most."""
     if combos is None:
         result = await session.execute(text(COMBOS_SQL), {"low": low, "high": high})
-        combos = [r[0] for r in result.all()]
-    parsed = {c: members_from_text(c) for c in combos}
+        parsed: Mapping[str, Sequence[int]] = {r[0]: members_from_text(r[0]) for r in result.all()}
+    else:
+        parsed = combos
     named = sorted({m for members in parsed.values() for m in members})
     result = await session.execute(text(CHANNEL_MEMBERS_SQL), {"ids": named})
     paths = {int(i): p for i, p in result.all()}

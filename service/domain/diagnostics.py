@@ -333,9 +333,12 @@ class _Tree:
         self.nodes = nodes
         self.by_key = {n.key: n for n in nodes}
         self.children: dict[int, list[Node]] = defaultdict(list)
+        self.by_kind: dict[int, dict[DimensionKind | None, list[Node]]] = {}
+        """Per node key, its children by the kind of their coordinate (tree order)."""
         for n in nodes:
             if n.parent_key is not None:
                 self.children[n.parent_key].append(n)
+                self.by_kind.setdefault(n.parent_key, {}).setdefault(n.kind, []).append(n)
 
     def ancestors(self, n: Node) -> Iterable[Node]:
         p = n.parent_key
@@ -371,9 +374,11 @@ def _finding(
     )
 
 
+_NO_KIDS: dict[DimensionKind | None, list[Node]] = {}
+
+
 def _split_children(tree: _Tree, n: Node, kind: DimensionKind) -> list[Node]:
-    kids = tree.children.get(n.key, [])
-    return [c for c in kids if c.kind is kind] if kids else []
+    return tree.by_kind.get(n.key, _NO_KIDS).get(kind, [])
 
 
 def _shares(kids: Sequence[Node]) -> list[Fraction] | None:

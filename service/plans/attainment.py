@@ -122,7 +122,7 @@ class VersionAttainment:
     def all_nodes(self) -> dict[int, Attainment]:
         self._whole()
         if len(self._nodes) < len(self.nodes):
-            with _no_gc():
+            with paused_gc():
                 self._nodes = every_node(self.nodes, self.rolled, self.as_of, self.thresholds)
         return self._nodes
 
@@ -267,13 +267,14 @@ def _groups(
     combos: list[list[int]] = []
     per_chunk: list[tuple[Ints, Ints, sql.Chunk]] = []
     last: list[date | None] = []
+    parsed = found.parsed
     for chunk, rows in zip(found.chunks, found.rows, strict=True):
         which = np.empty(len(rows), dtype=np.int64)
         for r, row in enumerate(rows):
             i = index.get(row[0])
             if i is None:
                 i = index[row[0]] = len(combos)
-                combos.append(sql.members_from_text(row[0]))
+                combos.append(parsed[row[0]])
             which[r] = i
         values = np.array([row[2:] for row in rows], dtype=np.int64)
         last.append(max((row[1] for row in rows), default=None))
@@ -313,7 +314,7 @@ async def read_credits(session: Session, numbers: VersionAttainment) -> None:
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
+def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector over a synchronous burst of allocations (tens
     of thousands of rows, sets and numbers, none of them in a cycle): its collections,
     triggered by the allocation count, would scan every live object of the process
@@ -408,7 +409,7 @@ async def _attainment_on(
     if wanted is not None:
         where = await _slices_where(session, nodes, wanted)
     found = await sql.fact_groups(session, bounds, cuts, measure, where)
-    with _no_gc():
+    with paused_gc():
         groups, combos, combo_index, last = _groups(found, bounds)
         rolled = roll_up(nodes, groups)
     return VersionAttainment(

@@ -12,8 +12,8 @@ the attainment read found, when it covered that year).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -30,7 +30,12 @@ from service.domain.diagnostics import Code, Finding, Node, Readiness, Severity,
 from service.domain.members import MemberAttributes
 from service.domain.paths import path_ids
 from service.domain.tree import DimensionKind
-from service.plans.attainment import VersionAttainment, not_found, version_attainment_on
+from service.plans.attainment import (
+    VersionAttainment,
+    not_found,
+    paused_gc,
+    version_attainment_on,
+)
 
 DEFAULT_FINDINGS = 100
 """Findings one read returns unless it asks for another number."""
@@ -52,14 +57,14 @@ class VersionDiagnostics:
     findings: list[Finding]
     attainment: VersionAttainment
     _readiness: Readiness | None = None
-    _children: dict[int, list[int]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for n in self.nodes:
-            if n.parent_key is not None:
-                self._children.setdefault(n.parent_key, []).append(n.key)
+    _children: dict[int, list[int]] | None = None
 
     def subtree(self, key: int) -> set[int]:
+        if self._children is None:  # only node-level reads need it: built on first use
+            self._children = {}
+            for n in self.nodes:
+                if n.parent_key is not None:
+                    self._children.setdefault(n.parent_key, []).append(n.key)
         out: set[int] = set()
         stack = [key]
         while stack:
@@ -115,8 +120,8 @@ def split_method(spec: Mapping[str, Any] | None) -> str | None:
     return method if isinstance(method, str) else None
 
 
-def _kind(raw: str | None) -> DimensionKind | None:
-    return DimensionKind(raw) if raw else None
+_KINDS: dict[str | None, DimensionKind | None] = {k.value: k for k in DimensionKind}
+_KINDS[None] = None
 
 
 def _potential(
@@ -163,7 +168,11 @@ async def _shared(
 ) -> sql.SharedCustomers:
     """Customers bought in several channel members; the combinations of members from
     the attainment read when it read every sale of ``[low, high)``."""
-    combos = list(numbers.combo_index) if _covers(numbers, low, high) else None
+    combos = (
+        {text: numbers.combos[i] for text, i in numbers.combo_index.items()}
+        if _covers(numbers, low, high)
+        else None
+    )
     return await sql.shared_customers(session, low, high, combos)
 
 
@@ -192,33 +201,74 @@ async def diagnose_version_on(
     reviews = await sql.reviews(session, version_id)
     history_low = years_back(year.start, 1)
     through = await _actuals_through(session, numbers, history_low, day_after(as_of))
-    regions = sorted({r.member_id for r in rows.values() if r.kind == "REGION" and r.member_id})
+    regions = sorted({r[3] for r in rows.values() if r[1] == "REGION" and r[3]})
     markets = await att_sql.market_sizes(session, regions, year.start, year.end)
     shared = (
         await _shared(session, numbers, years_back(day_after(as_of), 1), day_after(as_of))
-        if any(r.split_kind == "CHANNEL" for r in rows.values())
+        if any(r[7] == "CHANNEL" for r in rows.values())
         else sql.SharedCustomers(combos=[], paths={})
     )
     thresholds = rules.thresholds_from(settings)
-    rolled = numbers.rolled
+    with paused_gc():  # tens of thousands of objects, none in a cycle; no await inside
+        nodes = _nodes(numbers, rows, markets, year, as_of)
+        facts = rules.Facts(
+            as_of=as_of,
+            thresholds=thresholds,
+            reviews=[rules.ReviewFact(k, p, h) for k, p, h in reviews],
+            shared_customers=[
+                (frozenset(i for m in mids for i in path_ids(shared.paths[m])), count)
+                for mids, count in shared.combos
+            ],
+            tiers=tiers,
+            actuals_through=through,
+        )
+        findings = rules.diagnose(nodes, facts)
+    return VersionDiagnostics(
+        version_id=version_id,
+        as_of=as_of,
+        thresholds=thresholds,
+        nodes=nodes,
+        facts=facts,
+        findings=findings,
+        attainment=numbers,
+    )
+
+
+def _nodes(
+    numbers: VersionAttainment,
+    rows: Mapping[int, Sequence[Any]],
+    markets: list[tuple[int, date, date, int]],
+    year: Period,
+    as_of: date,
+) -> list[Node]:
+    """The rules' view of every node: the attainment read's target, period, owner,
+    actual and history beside the node row's coordinate, split and strategy."""
     actual: dict[int, int] = {}
     history: dict[int, int] = {}
     by_period: dict[Period, list[int]] = {}
     for rn in numbers.nodes:
         by_period.setdefault(rn.period, []).append(rn.key)
     for period, keys in by_period.items():
-        actuals, _, totals = rolled.pooled(keys, period, as_of)
+        actuals, _, totals = numbers.rolled.pooled(keys, period, as_of)
         actual.update(zip(keys, actuals, strict=True))
         history.update(zip(keys, totals, strict=True))
-    nodes: list[Node] = []
     attributes: dict[int | None, MemberAttributes] = {None: MemberAttributes()}
+    methods: dict[str | None, str | None] = {None: None}
+    kinds = _KINDS
+    nodes: list[Node] = []
     for rn in numbers.nodes:
-        r = rows[rn.key]
-        attrs = attributes.get(r.member_id)
+        _, kind, dimension_id, member_id, code, raw_attrs, leaf, split_kind, spec, strategy = rows[
+            rn.key
+        ]
+        attrs = attributes.get(member_id)
         if attrs is None:
-            attrs = attributes[r.member_id] = MemberAttributes.from_json(
-                orjson.loads(r.attributes) if r.attributes else {}
+            attrs = attributes[member_id] = MemberAttributes.from_json(
+                orjson.loads(raw_attrs) if raw_attrs else {}
             )
+        method = methods.get(spec, methods)
+        if method is methods:  # split specs repeat (a matrix, a method per level)
+            method = methods[spec] = split_method(orjson.loads(spec))
+        region = kind == "REGION"
         nodes.append(
             Node(
                 key=rn.key,
@@ -226,40 +276,21 @@ async def diagnose_version_on(
                 target=rn.target,
                 start=rn.period.start,
                 end=rn.period.end,
-                kind=_kind(r.kind),
-                dimension_id=r.dimension_id,
-                member_id=r.member_id,
-                label=r.code or "the plan",
+                kind=kinds[kind],
+                dimension_id=dimension_id,
+                member_id=member_id,
+                label=code or "the plan",
                 attributes=attrs,
-                member_leaf=r.member_leaf,
-                split_kind=_kind(r.split_kind),
-                split_method=split_method(orjson.loads(r.split_spec) if r.split_spec else None),
+                member_leaf=leaf,
+                split_kind=kinds[split_kind],
+                split_method=method,  # type: ignore[arg-type]
                 owner_id=rn.owner_id,
-                strategy=r.strategy,
+                strategy=strategy,
                 history=history[rn.key],
                 actual=actual[rn.key],
-                potential=_potential(attrs, r.member_id, markets, year.start, year.end)
-                if r.kind == "REGION"
+                potential=_potential(attrs, member_id, markets, year.start, year.end)
+                if region
                 else None,
             )
         )
-    facts = rules.Facts(
-        as_of=as_of,
-        thresholds=thresholds,
-        reviews=[rules.ReviewFact(k, p, h) for k, p, h in reviews],
-        shared_customers=[
-            (frozenset(i for m in mids for i in path_ids(shared.paths[m])), count)
-            for mids, count in shared.combos
-        ],
-        tiers=tiers,
-        actuals_through=through,
-    )
-    return VersionDiagnostics(
-        version_id=version_id,
-        as_of=as_of,
-        thresholds=thresholds,
-        nodes=nodes,
-        facts=facts,
-        findings=rules.diagnose(nodes, facts),
-        attainment=numbers,
-    )
+    return nodes

@@ -290,7 +290,8 @@ async def test_shared_customers_by_bit_masks_with_or_without_the_known_combinati
     low, high = date(2027, 1, 1), date(2028, 1, 1)
     async with db.read_session() as session:
         numbers = await version_attainment_on(session, version_id, date(2027, 12, 31))
-        known = await diag_sql.shared_customers(session, low, high, list(numbers.combo_index))
+        parsed = {t: numbers.combos[i] for t, i in numbers.combo_index.items()}
+        known = await diag_sql.shared_customers(session, low, high, parsed)
         read = await diag_sql.shared_customers(session, low, high)
         monkeypatch.setattr(diag_sql, "BITS", 1)
         words = await diag_sql.shared_customers(session, low, high)
