@@ -21,10 +21,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.engine import driver_connection
+from service.domain.gcpause import paused_gc
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeRow:
+    """A node as the attainment read needs it (not frozen: one per node per read, see
+    ``service.domain.diagnostics.Node``)."""
+
     key: int
     parent_key: int | None
     member_id: int | None
@@ -64,9 +68,9 @@ async def version_nodes(session: AsyncSession, version_id: int) -> list[NodeRow]
     """Every node of a version in tree order (parents first), over the bare driver
     connection (10,000 rows: SQLAlchemy's result rows cost more than the read)."""
     conn = await driver_connection(session)
-    return [
-        NodeRow(*r) for r in await conn.fetch(VERSION_NODES_SQL.replace(":v", "$1"), version_id)
-    ]
+    rows = await conn.fetch(VERSION_NODES_SQL.replace(":v", "$1"), version_id)
+    with paused_gc():
+        return [NodeRow(*r) for r in rows]
 
 
 SOME_NODES_SQL = """
@@ -237,7 +241,12 @@ async def fact_groups(
         return FactGroups(chunks=[], rows=[], paths={})
     conn = await driver_connection(session)
     rows = [await conn.fetch(statement) for _, statement in plan]
-    parsed = {r[0]: members_from_text(r[0]) for chunk in rows for r in chunk}
+    parsed: dict[str, list[int]] = {}
+    with paused_gc():
+        for chunk in rows:  # a combination sold in several chunks is parsed once
+            for r in chunk:
+                if r[0] not in parsed:
+                    parsed[r[0]] = members_from_text(r[0])
     named = {m for members in parsed.values() for m in members}
     paths = await member_paths(session, sorted(named))
     return FactGroups(chunks=[chunk for chunk, _ in plan], rows=rows, paths=paths, parsed=parsed)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.attainment import members_from_text
 from service.db.engine import driver_connection
+from service.domain.gcpause import paused_gc
 
 NODES_SQL = """
 SELECT n.key, d.kind, n.dimension_id, n.member_id, m.code, CAST(m.attributes AS text),
@@ -98,6 +99,25 @@ class SharedCustomers:
     """The id paths of those channel members."""
 
 
+def _masks(
+    parsed: Mapping[str, Sequence[int]], place: Mapping[int, tuple[int, int]], words: int
+) -> tuple[list[str], list[list[int]]]:
+    """The combinations naming a channel member, and per word their channel bits."""
+    texts: list[str] = []
+    masks: list[list[int]] = [[] for _ in range(words)]
+    for combo, members in parsed.items():
+        mine = [0] * words
+        for m in members:
+            found = place.get(m)
+            if found is not None:
+                mine[found[0]] |= found[1]
+        if any(mine):
+            texts.append(combo)
+            for k in range(words):
+                masks[k].append(mine[k])
+    return texts, masks
+
+
 async def shared_customers(
     session: AsyncSession,
     low: date,
@@ -119,17 +139,11 @@ async def shared_customers(
     if not paths:
         return SharedCustomers(combos=[], paths={})
     channels = sorted(paths)
-    bit = {m: i for i, m in enumerate(channels)}
+    # channel member -> (its word, its bit in the word)
+    place = {m: (i // BITS, 1 << (i % BITS)) for i, m in enumerate(channels)}
     words = (len(channels) + BITS - 1) // BITS
-    texts: list[str] = []
-    masks: list[list[int]] = [[] for _ in range(words)]
-    for combo, members in parsed.items():
-        mine = [bit[m] for m in members if m in bit]
-        if not mine:
-            continue
-        texts.append(combo)
-        for k in range(words):
-            masks[k].append(sum(1 << (i % BITS) for i in mine if i // BITS == k))
+    with paused_gc():
+        texts, masks = _masks(parsed, place, words)
     names = [f"m{k}" for k in range(words)]
     statement = SHARED_SQL.format(
         unnested=", ".join(f"bit_or({n}) AS {n}" for n in names),

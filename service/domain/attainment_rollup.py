@@ -41,9 +41,11 @@ from service.domain.attainment import (
 Ints = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RollNode:
-    """A node as the roll-up sees it (parents before children)."""
+    """A node as the roll-up sees it (parents before children). Not frozen, for the cost
+    of building one per node of a version on every read (see
+    ``service.domain.diagnostics.Node``); only ``link`` fills ``time_children``."""
 
     key: int
     parent_key: int | None

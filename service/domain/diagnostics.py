@@ -241,9 +241,14 @@ def update_thresholds(current: Thresholds, changes: Mapping[str, Any]) -> Thresh
 # --- inputs -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Node:
-    """One node as the rules see it (parents before children in ``diagnose``'s input)."""
+    """One node as the rules see it (parents before children in ``diagnose``'s input).
+
+    Not frozen, though nothing changes a node once built: a diagnosis builds one per
+    node of the version (10,000 and more per read), and a frozen dataclass's
+    ``__init__`` (a guarded ``object.__setattr__`` per field) costs about seven times
+    a plain one's."""
 
     key: int
     parent_key: int | None

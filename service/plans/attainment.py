@@ -12,9 +12,7 @@ only the sales of their slices, with the same numbers.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -49,6 +47,7 @@ from service.domain.attainment_rollup import (
     scan_end,
 )
 from service.domain.audit import AuditAction
+from service.domain.gcpause import paused_gc
 from service.domain.paths import path_ids
 from service.domain.tree import InvalidInputError
 from service.plans.uow import UnitOfWork
@@ -313,23 +312,6 @@ async def read_credits(session: Session, numbers: VersionAttainment) -> None:
     numbers.groups.add_credits(rows)
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector over a synchronous burst of allocations (tens
-    of thousands of rows, sets and numbers, none of them in a cycle): its collections,
-    triggered by the allocation count, would scan every live object of the process
-    again and again (measured: a third of the roll-up's CPU time). Nothing else runs
-    meanwhile (no await inside)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def not_found(field_name: str = "version") -> InvalidInputError:
     return InvalidInputError("NOT_FOUND", f"`{field_name}` is not a known version", field_name)
 
@@ -378,29 +360,8 @@ async def _attainment_on(
     else:
         rows = await sql.some_nodes(session, version_id, sorted(wanted))
     year = Period(year_start, year_end)
-    periods: dict[int, Period] = {}
-    nodes: list[RollNode] = []
-    for r in rows:
-        time = r.starts_on is not None
-        if time:
-            period = Period(r.starts_on, r.ends_on)  # type: ignore[arg-type]
-        elif r.parent_key is None:
-            period = year
-        else:
-            period = periods[r.parent_key]
-        periods[r.key] = period
-        nodes.append(
-            RollNode(
-                key=r.key,
-                parent_key=r.parent_key,
-                member_id=None if time else r.member_id,
-                time=time,
-                period=period,
-                target=r.target,
-                owner_id=r.owner_id,
-            )
-        )
-    link(nodes)
+    with paused_gc():
+        nodes, periods = _roll_nodes(rows, year)
     every_period = set(periods.values())
     bounds = bounds_for(every_period, as_of)
     high = scan_end(every_period, as_of)
@@ -428,6 +389,36 @@ async def _attainment_on(
         last_sales=last,
         wanted=wanted,
     )
+
+
+def _roll_nodes(
+    rows: Sequence[sql.NodeRow], year: Period
+) -> tuple[list[RollNode], dict[int, Period]]:
+    """The roll-up's nodes from the node rows (parents first), and each one's period."""
+    periods: dict[int, Period] = {}
+    nodes: list[RollNode] = []
+    for r in rows:
+        time = r.starts_on is not None
+        if time:
+            period = Period(r.starts_on, r.ends_on)  # type: ignore[arg-type]
+        elif r.parent_key is None:
+            period = year
+        else:
+            period = periods[r.parent_key]
+        periods[r.key] = period
+        nodes.append(
+            RollNode(
+                key=r.key,
+                parent_key=r.parent_key,
+                member_id=None if time else r.member_id,
+                time=time,
+                period=period,
+                target=r.target,
+                owner_id=r.owner_id,
+            )
+        )
+    link(nodes)
+    return nodes, periods
 
 
 async def _slices_where(session: Session, nodes: Sequence[RollNode], wanted: frozenset[int]) -> str:

@@ -27,13 +27,13 @@ from service.db.engine import Database, Session
 from service.domain import diagnostics as rules
 from service.domain.attainment import Period, Status, day_after, years_back
 from service.domain.diagnostics import Code, Finding, Node, Readiness, Severity, Thresholds
+from service.domain.gcpause import paused_gc
 from service.domain.members import MemberAttributes
 from service.domain.paths import path_ids
 from service.domain.tree import DimensionKind
 from service.plans.attainment import (
     VersionAttainment,
     not_found,
-    paused_gc,
     version_attainment_on,
 )
 
