@@ -323,11 +323,15 @@ async def version_attainment(db: Database, version_id: int, as_of: date) -> Vers
 
 
 async def version_attainment_on(
-    session: Session, version_id: int, as_of: date
+    session: Session,
+    version_id: int,
+    as_of: date,
+    rows: Sequence[sql.NodeRow] | None = None,
 ) -> VersionAttainment:
     """Every node of a version as of ``as_of`` (a fixed number of statements on
-    ``session``: the header, the nodes, the sales a statement per chunk, the paths)."""
-    return await _attainment_on(session, version_id, as_of, None)
+    ``session``: the header, the nodes unless given as ``rows`` (all of them, in tree
+    order), the sales a statement per chunk, the paths)."""
+    return await _attainment_on(session, version_id, as_of, None, rows)
 
 
 MAX_NODES_APART = 50
@@ -347,7 +351,11 @@ async def nodes_attainment_on(
 
 
 async def _attainment_on(
-    session: Session, version_id: int, as_of: date, wanted: frozenset[int] | None
+    session: Session,
+    version_id: int,
+    as_of: date,
+    wanted: frozenset[int] | None,
+    rows: Sequence[sql.NodeRow] | None = None,
 ) -> VersionAttainment:
     header = await sql.version_header(session, version_id)
     if header is None:
@@ -355,10 +363,10 @@ async def _attainment_on(
     plan_id, measure, settings, digits, year_start, year_end = header
     if year_start is None:
         raise InvalidInputError("NOT_FOUND", "the plan has no calendar", "version")
-    if wanted is None:
+    if rows is None and wanted is None:
         rows = await sql.version_nodes(session, version_id)
-    else:
-        rows = await sql.some_nodes(session, version_id, sorted(wanted))
+    elif rows is None:
+        rows = await sql.some_nodes(session, version_id, sorted(wanted or ()))
     year = Period(year_start, year_end)
     with paused_gc():
         nodes, periods = _roll_nodes(rows, year)

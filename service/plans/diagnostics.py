@@ -189,14 +189,20 @@ async def diagnose_version_on(
 ) -> VersionDiagnostics:
     """Every finding of a version as of ``as_of`` (a fixed number of statements on
     ``session``; the version's attainment read too unless given)."""
-    numbers = attainment or await version_attainment_on(session, version_id, as_of)
+    if attainment is None:  # the nodes in one statement for both reads
+        node_rows, rows = await sql.version_nodes(session, version_id)
+        if not node_rows:
+            raise not_found()
+        numbers = await version_attainment_on(session, version_id, as_of, node_rows)
+    else:
+        numbers = attainment
+        rows = await sql.node_rows(session, version_id)
     root = numbers.nodes[0]
     year = root.period
     header = await att_sql.version_header(session, version_id)
     if header is None:
         raise not_found()
     settings = header[2] or {}
-    rows = await sql.node_rows(session, version_id)
     tiers = await sql.dimension_tiers(session)
     reviews = await sql.reviews(session, version_id)
     history_low = years_back(year.start, 1)
@@ -257,9 +263,9 @@ def _nodes(
     kinds = _KINDS
     nodes: list[Node] = []
     for rn in numbers.nodes:
-        _, kind, dimension_id, member_id, code, raw_attrs, leaf, split_kind, spec, strategy = rows[
-            rn.key
-        ]
+        r = rows[rn.key]  # the columns of sql.NODES_SQL (and maybe more after)
+        kind, dimension_id, member_id, code, raw_attrs = r[1], r[2], r[3], r[4], r[5]
+        leaf, split_kind, spec, strategy = r[6], r[7], r[8], r[9]
         attrs = attributes.get(member_id)
         if attrs is None:
             attrs = attributes[member_id] = MemberAttributes.from_json(
