@@ -15,10 +15,10 @@ from service.db.attainment import NodeRow, members_from_text
 from service.db.engine import driver_connection
 from service.domain.gcpause import paused_gc
 
-NODES_SQL = """
+_NODE_COLUMNS = """
 SELECT n.key, d.kind, n.dimension_id, n.member_id, m.code, CAST(m.attributes AS text),
        (m.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM member c WHERE c.parent_id = m.id)),
-       sd.kind, CAST(n.split_spec AS text), n.strategy
+       sd.kind, CAST(n.split_spec AS text), n.strategy{more}
 FROM target_node n
 LEFT JOIN member m ON m.id = n.member_id
 LEFT JOIN dimension d ON d.id = n.dimension_id
@@ -26,14 +26,12 @@ LEFT JOIN dimension sd ON sd.id = n.split_dimension_id
 WHERE n.version_id = :v
 """
 
+NODES_SQL = _NODE_COLUMNS.format(more="")
 
-VERSION_NODES_SQL = f"""
-SELECT q.*, n.parent_key, m.starts_on, m.ends_on, n.target, n.owner_id
-FROM ({NODES_SQL}) q
-JOIN target_node n ON n.version_id = :v AND n.key = q.key
-LEFT JOIN member m ON m.id = n.member_id
-ORDER BY n.sort_path
-"""
+VERSION_NODES_SQL = (
+    _NODE_COLUMNS.format(more=", n.parent_key, m.starts_on, m.ends_on, n.target, n.owner_id")
+    + "ORDER BY n.sort_path"
+)
 """The rows of :data:`NODES_SQL` followed by those of ``attainment.VERSION_NODES_SQL``
 (parent key, the time member's range, target, owner), in tree order: what the
 diagnosis and its attainment read need of the nodes, in one statement."""
