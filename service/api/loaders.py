@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from functools import cached_property
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -68,7 +69,9 @@ def _loader(
     return DataLoader(load_fn=load)
 
 
-def _core(reads: RequestReads, fetch: Callable[[Any, Sequence[K]], Awaitable[list[Any]]]) -> Any:
+def _core(
+    reads: RequestReads, fetch: Callable[[Any, Sequence[K]], Awaitable[list[Any]]]
+) -> DataLoader[K, Any]:
     """A loader whose batch reads records (Core rows) on the request's connection."""
 
     async def load(keys: list[K]) -> list[Any]:
@@ -221,57 +224,119 @@ async def _call(
 
 
 class Loaders:
+    """The request's DataLoaders, each built on first use: a request reads a few kinds
+    of object, and building all 27 up front cost more than a small query's reads."""
+
     def __init__(self, db: RequestReads) -> None:
         self._reads = db
-        self.plan_by_id: DataLoader[int, Plan | None] = _core(db, repo.plan_records_by_ids)
-        self.version_by_id: DataLoader[int, PlanVersion | None] = _loader(db, repo.versions_by_ids)
-        self.versions_by_plan_id: DataLoader[PageKey, Page[PlanVersion]] = _loader(
-            db, repo.versions_pages
-        )
-        self.version_count_by_plan_id: DataLoader[int, int] = _loader(db, repo.versions_count)
-        self.node_by_id: DataLoader[tuple[int, int], TargetNode | None] = _core(
-            db, repo.node_records_by_ids
-        )
-        self.children_by_node_id: DataLoader[tuple[int, int], list[TargetNode]] = _core(
-            db, repo.child_records_by_parent_ids
-        )
-        self.root_by_version_id: DataLoader[int, TargetNode | None] = _loader(
-            db, repo.roots_by_version_ids
-        )
-        self.dimension_by_id: DataLoader[int, Dimension | None] = _core(
-            db, repo.dimension_records_by_ids
-        )
-        self.member_by_id: DataLoader[int, Member | None] = _members(db, self.dimension_by_id)
-        self.member_by_code: DataLoader[tuple[int, str], Member | None] = _loader(
-            db, repo.members_by_dimension_codes
-        )
-        self.children_by_member_id: DataLoader[PageKey, Page[Member]] = _loader(
-            db, repo.member_children
-        )
-        self.roots_by_dimension_id: DataLoader[PageKey, Page[Member]] = _loader(
-            db, repo.dimension_roots
-        )
-        self.member_count_by_dimension_id: DataLoader[int, int] = _loader(db, repo.members_count)
-        self.root_count_by_dimension_id: DataLoader[int, int] = _loader(db, repo.root_counts)
-        self.child_count_by_member_id: DataLoader[int, int] = _loader(db, repo.child_counts)
-        self.owner_by_id: DataLoader[int, Owner | None] = _loader(db, repo.owners_by_ids)
-        self.members_by_team_id: DataLoader[PageKey, Page[Owner]] = _loader(
-            db, repo.team_members_pages
-        )
-        self.member_count_by_team_id: DataLoader[int, int] = _loader(db, repo.team_members_count)
-        self.teams_by_person_id: DataLoader[int, list[Owner]] = _loader(db, repo.teams_of)
-        self.audit_entry_by_id: DataLoader[int, AuditEntry | None] = _loader(
-            db, repo.audit_entries_by_ids
-        )
-        self.review_by_id: DataLoader[int, Review | None] = _loader(db, review_repo.reviews_by_ids)
-        self.fact_batch_by_id: DataLoader[int, FactBatch | None] = _loader(
-            db, fact_imports.batches_by_ids
-        )
-        self.attainment_by_version = _attainment_loader(db)
-        self.owner_attainment_by_version = _credits_loader(db, self.attainment_by_version)
-        self.attainment_by_node = _node_attainment_loader(db, self.attainment_by_version)
-        self.kpis_by_node = _kpi_loader(db, self.attainment_by_node)
-        self.diagnostics_by_version = _diagnostics_loader(db, self.attainment_by_version)
+
+    @cached_property
+    def plan_by_id(self) -> DataLoader[int, Plan | None]:
+        return _core(self._reads, repo.plan_records_by_ids)
+
+    @cached_property
+    def version_by_id(self) -> DataLoader[int, PlanVersion | None]:
+        return _loader(self._reads, repo.versions_by_ids)
+
+    @cached_property
+    def versions_by_plan_id(self) -> DataLoader[PageKey, Page[PlanVersion]]:
+        return _loader(self._reads, repo.versions_pages)
+
+    @cached_property
+    def version_count_by_plan_id(self) -> DataLoader[int, int]:
+        return _loader(self._reads, repo.versions_count)
+
+    @cached_property
+    def node_by_id(self) -> DataLoader[tuple[int, int], TargetNode | None]:
+        return _core(self._reads, repo.node_records_by_ids)
+
+    @cached_property
+    def children_by_node_id(self) -> DataLoader[tuple[int, int], list[TargetNode]]:
+        return _core(self._reads, repo.child_records_by_parent_ids)
+
+    @cached_property
+    def root_by_version_id(self) -> DataLoader[int, TargetNode | None]:
+        return _loader(self._reads, repo.roots_by_version_ids)
+
+    @cached_property
+    def dimension_by_id(self) -> DataLoader[int, Dimension | None]:
+        return _core(self._reads, repo.dimension_records_by_ids)
+
+    @cached_property
+    def member_by_id(self) -> DataLoader[int, Member | None]:
+        return _members(self._reads, self.dimension_by_id)
+
+    @cached_property
+    def member_by_code(self) -> DataLoader[tuple[int, str], Member | None]:
+        return _loader(self._reads, repo.members_by_dimension_codes)
+
+    @cached_property
+    def children_by_member_id(self) -> DataLoader[PageKey, Page[Member]]:
+        return _loader(self._reads, repo.member_children)
+
+    @cached_property
+    def roots_by_dimension_id(self) -> DataLoader[PageKey, Page[Member]]:
+        return _loader(self._reads, repo.dimension_roots)
+
+    @cached_property
+    def member_count_by_dimension_id(self) -> DataLoader[int, int]:
+        return _loader(self._reads, repo.members_count)
+
+    @cached_property
+    def root_count_by_dimension_id(self) -> DataLoader[int, int]:
+        return _loader(self._reads, repo.root_counts)
+
+    @cached_property
+    def child_count_by_member_id(self) -> DataLoader[int, int]:
+        return _loader(self._reads, repo.child_counts)
+
+    @cached_property
+    def owner_by_id(self) -> DataLoader[int, Owner | None]:
+        return _loader(self._reads, repo.owners_by_ids)
+
+    @cached_property
+    def members_by_team_id(self) -> DataLoader[PageKey, Page[Owner]]:
+        return _loader(self._reads, repo.team_members_pages)
+
+    @cached_property
+    def member_count_by_team_id(self) -> DataLoader[int, int]:
+        return _loader(self._reads, repo.team_members_count)
+
+    @cached_property
+    def teams_by_person_id(self) -> DataLoader[int, list[Owner]]:
+        return _loader(self._reads, repo.teams_of)
+
+    @cached_property
+    def audit_entry_by_id(self) -> DataLoader[int, AuditEntry | None]:
+        return _loader(self._reads, repo.audit_entries_by_ids)
+
+    @cached_property
+    def review_by_id(self) -> DataLoader[int, Review | None]:
+        return _loader(self._reads, review_repo.reviews_by_ids)
+
+    @cached_property
+    def fact_batch_by_id(self) -> DataLoader[int, FactBatch | None]:
+        return _loader(self._reads, fact_imports.batches_by_ids)
+
+    @cached_property
+    def attainment_by_version(self) -> DataLoader[tuple[int, date], VersionAttainment]:
+        return _attainment_loader(self._reads)
+
+    @cached_property
+    def owner_attainment_by_version(self) -> DataLoader[tuple[int, date], VersionAttainment]:
+        return _credits_loader(self._reads, self.attainment_by_version)
+
+    @cached_property
+    def attainment_by_node(self) -> DataLoader[tuple[int, date, int], VersionAttainment]:
+        return _node_attainment_loader(self._reads, self.attainment_by_version)
+
+    @cached_property
+    def kpis_by_node(self) -> DataLoader[tuple[int, int, date], NodeKpiActuals]:
+        return _kpi_loader(self._reads, self.attainment_by_node)
+
+    @cached_property
+    def diagnostics_by_version(self) -> DataLoader[tuple[int, date], VersionDiagnostics]:
+        return _diagnostics_loader(self._reads, self.attainment_by_version)
 
     # --- pages and counts: one statement each, not batched, on the request's connection
     # (so they share its one checkout and read after its data generation, which lets
