@@ -94,6 +94,19 @@ def _members(reads: RequestReads, dimensions: DataLoader[int, Any]) -> DataLoade
     return DataLoader(load_fn=load)
 
 
+def _nodes(reads: RequestReads, plans: DataLoader[int, Any]) -> DataLoader[tuple[int, int], Any]:
+    """Nodes by (version, key), as records; their plans come in the same statement and
+    are primed into ``plans`` (a node's amounts need its plan's digits)."""
+
+    async def load(keys: list[tuple[int, int]]) -> list[Any]:
+        nodes, found = await reads.run(repo.node_records_with_plans, keys)
+        for plan in found:
+            plans.prime(plan.id, plan)
+        return nodes
+
+    return DataLoader(load_fn=load)
+
+
 PageKey = tuple[int, PageRequest]
 
 
@@ -248,7 +261,7 @@ class Loaders:
 
     @cached_property
     def node_by_id(self) -> DataLoader[tuple[int, int], TargetNode | None]:
-        return _core(self._reads, repo.node_records_by_ids)
+        return _nodes(self._reads, self.plan_by_id)
 
     @cached_property
     def children_by_node_id(self) -> DataLoader[tuple[int, int], list[TargetNode]]:
