@@ -499,7 +499,10 @@ async def prepare_nodes(
     Those fields then resolve without a task each (see ``service.api.prefetch``).
     """
     loaders = info.context.loaders
-    waits: list[Awaitable[Any]] = [loaders.plan_by_id.load_many({r.plan_id for r in rows})]
+    waits: list[Awaitable[Any]] = []
+    plans = [p for p in {r.plan_id for r in rows} if cached(loaders.plan_by_id, p) is None]
+    if plans:  # usually read with the parent already (see ``node_records_with_plans``)
+        waits.append(loaders.plan_by_id.load_many(plans))
     for row in rows:
         loaders.node_by_id.prime((row.version_id, row.key), row)
     wanted: set[str] = set()
@@ -514,12 +517,16 @@ async def prepare_nodes(
             for r in rows
             if r.dimension_id is not None and r.member_id is not None
         }
-    if coordinates:  # the members first: their dimensions come with them
-        waits.append(loaders.member_by_id.load_many({m for _, m in coordinates}))
+    members = [m for m in {m for _, m in coordinates} if cached(loaders.member_by_id, m) is None]
+    if members:  # the members first: their dimensions come with them
+        waits.append(loaders.member_by_id.load_many(members))
     for wait in waits:
         await wait
-    if coordinates:
-        await loaders.dimension_by_id.load_many({d for d, _ in coordinates})
+    dimensions = [
+        d for d in {d for d, _ in coordinates} if cached(loaders.dimension_by_id, d) is None
+    ]
+    if dimensions:
+        await loaders.dimension_by_id.load_many(dimensions)
     return [TargetNode(row=r) for r in rows]
 
 
