@@ -359,8 +359,15 @@ class GraphQLHTTPRouter(GraphQLRouter[Context, None]):
         return response
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        if self.is_websocket_request(request):
-            return await super().run(request, context=context, root_value=root_value)
+        try:
+            if self.is_websocket_request(request):
+                return await super().run(request, context=context, root_value=root_value)
+            return await self._run_http(request, context, root_value)
+        finally:
+            if isinstance(context, Context):
+                await context.close()  # the request's read connection back to the pool
+
+    async def _run_http(self, request: Any, context: Any, root_value: Any) -> Any:
         accept = request.headers.get("accept")
         media = negotiate(accept)
         try:
@@ -450,10 +457,13 @@ def create_app(
             if embedded is not None:
                 embedded.stop()
 
-    async def get_context(request: HTTPConnection) -> AsyncIterator[Context]:
+    async def get_context(request: HTTPConnection) -> Context:
+        """The request's context; ``GraphQLHTTPRouter.run`` closes it when the request
+        (or the WebSocket) ends. A plain function, not a generator: FastAPI's cleanup
+        machinery for generator dependencies cost more than the rest of this."""
         if request.scope["type"] == "websocket":
             # Signed in by connection_init (service.graphql_ws), not by this handshake.
-            context = Context(
+            return Context(
                 db=state["db"],
                 settings=settings,
                 principal=None,
@@ -461,11 +471,6 @@ def create_app(
                 feed=state.get("feed"),
                 on_overflow=graphql_ws.overflow_closer(request),  # type: ignore[arg-type]
             )
-            try:
-                yield context
-            finally:
-                await context.close()
-            return
         principal = None
         graphiql_page = (
             request.scope["method"] == "GET"
@@ -486,7 +491,7 @@ def create_app(
         info = current_request()
         if info is not None and principal is not None:
             info.subject = principal.subject
-        context = Context(
+        return Context(
             db=state["db"],
             settings=settings,
             principal=principal,
@@ -494,10 +499,6 @@ def create_app(
             idempotency=getattr(request.state, "idempotency", None),
             idempotency_attempt=getattr(request.state, "idempotency_attempt", None),
         )
-        try:
-            yield context
-        finally:
-            await context.close()  # the request's read connection back to the pool
 
     tracing: list[Any] = []
     if provider is not None:
@@ -507,8 +508,7 @@ def create_app(
     schema = build_schema(settings, tracing)
     router = GraphQLHTTPRouter(
         schema,
-        # A generator: FastAPI runs its cleanup (the connection back) after the request.
-        context_getter=get_context,  # type: ignore[arg-type]
+        context_getter=get_context,
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=False,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
