@@ -27,6 +27,9 @@ WHERE n.version_id = :v
 """
 
 NODES_SQL = _NODE_COLUMNS.format(more="")
+KIND, MEMBER_ID, SPLIT_KIND = 1, 3, 7
+"""Positions in a row of :data:`NODES_SQL`: its coordinate's dimension kind, its member,
+the kind of the dimension its children split along."""
 
 VERSION_NODES_SQL = (
     _NODE_COLUMNS.format(more=", n.parent_key, m.starts_on, m.ends_on, n.target, n.owner_id")

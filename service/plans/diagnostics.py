@@ -31,11 +31,7 @@ from service.domain.gcpause import paused_gc
 from service.domain.members import MemberAttributes
 from service.domain.paths import path_ids
 from service.domain.tree import DimensionKind
-from service.plans.attainment import (
-    VersionAttainment,
-    not_found,
-    version_attainment_on,
-)
+from service.plans.attainment import VersionAttainment, not_found, version_attainment_on
 
 DEFAULT_FINDINGS = 100
 """Findings one read returns unless it asks for another number."""
@@ -207,11 +203,13 @@ async def diagnose_version_on(
     reviews = await sql.reviews(session, version_id)
     history_low = years_back(year.start, 1)
     through = await _actuals_through(session, numbers, history_low, day_after(as_of))
-    regions = sorted({r[3] for r in rows.values() if r[1] == "REGION" and r[3]})
+    regions = sorted(
+        {r[sql.MEMBER_ID] for r in rows.values() if r[sql.KIND] == "REGION" and r[sql.MEMBER_ID]}
+    )
     markets = await att_sql.market_sizes(session, regions, year.start, year.end)
     shared = (
         await _shared(session, numbers, years_back(day_after(as_of), 1), day_after(as_of))
-        if any(r[7] == "CHANNEL" for r in rows.values())
+        if any(r[sql.SPLIT_KIND] == "CHANNEL" for r in rows.values())
         else sql.SharedCustomers(combos=[], paths={})
     )
     thresholds = rules.thresholds_from(settings)
