@@ -351,6 +351,31 @@ class Loaders:
     def diagnostics_by_version(self) -> DataLoader[tuple[int, date], VersionDiagnostics]:
         return _diagnostics_loader(self._reads, self.attainment_by_version)
 
+    async def node_families(
+        self, keys: Sequence[tuple[int, int]], with_members: bool
+    ) -> list[TargetNode | None]:
+        """Nodes by (version, key), read in one statement with their plans, their
+        children and, with ``with_members``, the members and dimensions of all their
+        slices (``repositories.node_families``), all of it primed into the loaders: a
+        node's ``children`` and their cheap fields then read nothing more. For a query
+        that selects a node's children; one statement for the ids of one field, not
+        batched with other fields' like ``node_by_id``."""
+        family = await self._reads.run(repo.node_families, (keys, with_members))
+        for plan in family.plans:
+            self.plan_by_id.prime(plan.id, plan)
+        for dimension in family.dimensions:
+            self.dimension_by_id.prime(dimension.id, dimension)
+        for member in family.members:
+            self.member_by_id.prime(member.id, member)
+        for key, children in family.children.items():
+            self.children_by_node_id.prime(key, children)
+            for child in children:
+                self.node_by_id.prime((child.version_id, child.key), child)
+        for key, node in zip(keys, family.nodes, strict=True):
+            if node is not None:
+                self.node_by_id.prime(key, node)
+        return family.nodes
+
     # --- pages and counts: one statement each, not batched, on the request's connection
     # (so they share its one checkout and read after its data generation, which lets
     # their answers be cached like every other read's).

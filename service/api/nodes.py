@@ -235,7 +235,14 @@ class TargetNode(relay.Node):
         for raw in node_ids:
             version, _, key = raw.partition(":")
             keys.append((int(version), int(key)))
-        rows = await info.context.loaders.node_by_id.load_many(keys)
+        loaders = info.context.loaders
+        here = selected_here(info)
+        if "children" in here:  # the nodes, their children and what those show: one read
+            below = selected_here(info, "children")
+            slices = bool({"slice", "coordinate"} & (here | below))
+            rows = await loaders.node_families(keys, slices)
+        else:
+            rows = await loaders.node_by_id.load_many(keys)
         return [cls(row=r) if r else None for r in rows]
 
     @strawberry.field(

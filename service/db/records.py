@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import orjson
 from sqlalchemy import inspect
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
 
 class Record:
@@ -49,6 +50,19 @@ def select_list(model: type, alias: str) -> str:
     attrs: list[Any] = list(inspect(model).column_attrs)
     return ", ".join(
         f"{alias}.{a.columns[0].name}::text" if _lazy_json(a) else f"{alias}.{a.columns[0].name}"
+        for a in attrs
+    )
+
+
+def null_list(model: type) -> str:
+    """Typed NULLs in the place of ``select_list(model, ...)``: the padding of a UNION
+    whose rows are of several models, each in its own columns."""
+    dialect = PGDialect()  # type: ignore[no-untyped-call]
+    attrs: list[Any] = list(inspect(model).column_attrs)
+    return ", ".join(
+        "NULL::text"
+        if _lazy_json(a)
+        else f"NULL::{a.columns[0].type.compile(dialect=dialect).split(' COLLATE ')[0]}"
         for a in attrs
     )
 

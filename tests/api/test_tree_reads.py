@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from service.api.ids import encode
 from service.auth import Role
 from tests.api.helpers import create_dimension, create_plan, split
 from tests.conftest import GraphQLClient, StatementCounter
@@ -111,6 +112,47 @@ async def test_slice_lookup_without_knowing_the_id(
         },
     )
     assert len(everything_in_r2["planVersion"]["nodes"]["edges"]) == 1 + 10 + 100
+
+
+NODE_FAMILY = """query($id: ID!) { node(id: $id) { ... on TargetNode {
+  id target slice { member { code } }
+  children { id target share locked coordinate { dimension { kind } member { code } }
+    slice { dimension { name } member { code name } } } } } }"""
+
+CHILD_IDS = "query($id: ID!) { node(id: $id) { ... on TargetNode { children { id } } } }"
+
+FAMILY_FROM_ROOT = """query($id: ID!) { planVersion(id: $id) { root { children {
+  id target slice { member { code } }
+  children { id target share locked coordinate { dimension { kind } member { code } }
+    slice { dimension { name } member { code name } } } } } } }"""
+
+
+async def test_a_node_with_its_children_and_their_slices_is_one_statement(
+    gql: GraphQLClient, big_tree: dict[str, Any], statements: StatementCounter
+) -> None:
+    """The CRM's everyday read: a rep's node, its children, their numbers and slices.
+    The node, its plan, the children and the members and dimensions of their slices
+    come in one statement, and the answer is the one the general path gives."""
+    statements.reset()
+    data = await gql(NODE_FAMILY, {"id": big_tree["first_region"]}, role=Role.VIEWER)
+    assert statements.data_count == 1, statements.statements
+    node = data["node"]
+    assert [s["member"]["code"] for s in node["slice"]] == ["R0"]
+    assert [c["coordinate"]["member"]["code"] for c in node["children"]] == [
+        f"C{i}" for i in range(10)
+    ]
+    assert all(c["slice"][0]["dimension"]["name"] == "Regions" for c in node["children"])
+    general = await gql(FAMILY_FROM_ROOT, {"id": big_tree["version"]}, role=Role.VIEWER)
+    assert general["planVersion"]["root"]["children"][0] == node
+
+    # A node split once more: its children; a leaf: none; an unknown node: null.
+    channel = general["planVersion"]["root"]["children"][0]["children"][0]["id"]
+    products = await gql(CHILD_IDS, {"id": channel}, role=Role.VIEWER)
+    assert len(products["node"]["children"]) == 10
+    leaf = products["node"]["children"][0]["id"]
+    assert (await gql(CHILD_IDS, {"id": leaf}, role=Role.VIEWER))["node"]["children"] == []
+    unknown = encode("TargetNode", 10**9, 1)
+    assert (await gql(CHILD_IDS, {"id": unknown}, role=Role.VIEWER))["node"] is None
 
 
 async def test_bulk_subtree_read_is_one_compact_field(
