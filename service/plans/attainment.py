@@ -12,6 +12,7 @@ only the sales of their slices, with the same numbers.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -63,6 +64,36 @@ class RankBy(StrEnum):
     PACE = "PACE"
     GAP = "GAP"
     GAP_TO_DATE = "GAP_TO_DATE"
+
+
+def scan_of(cuts: Sequence[date]) -> tuple[date, date] | None:
+    """The date range of a read of the sales cut at ``cuts``: ``[first cut, last cut)``."""
+    return (cuts[0], cuts[-1]) if len(cuts) >= 2 else None
+
+
+def last_sale(
+    cuts: Sequence[date], last_sales: Sequence[date | None], low: date, high: date
+) -> tuple[date | None, list[tuple[date, date]]]:
+    """The last day with a sale among the chunks (``[cuts[i], cuts[i+1])``, their last
+    days with a sale ``last_sales``) inside ``[low, high)``, and the parts of ``[low,
+    high)`` no such chunk covers (to be read apart)."""
+    found: date | None = None
+    covered: list[tuple[date, date]] = []
+    spans = [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+    for (start, end), day in zip(spans, last_sales, strict=True):
+        if low <= start and end <= high:
+            covered.append((start, end))
+            if day is not None and (found is None or day > found):
+                found = day
+    rest: list[tuple[date, date]] = []
+    cursor = low
+    for start, end in sorted(covered):
+        if start > cursor:
+            rest.append((cursor, start))
+        cursor = max(cursor, end)
+    if cursor < high:
+        rest.append((cursor, high))
+    return found, rest
 
 
 @dataclass(slots=True)
@@ -140,28 +171,12 @@ class VersionAttainment:
     def last_sale(self, low: date, high: date) -> tuple[date | None, list[tuple[date, date]]]:
         """The last day with a sale among the chunks inside ``[low, high)``, and the
         parts of ``[low, high)`` no such chunk covers (to be read apart)."""
-        found: date | None = None
-        covered: list[tuple[date, date]] = []
-        spans = [(a, b) for a, b in zip(self.cuts, self.cuts[1:], strict=False) if b > a]
-        for (start, end), day in zip(spans, self.last_sales, strict=True):
-            if low <= start and end <= high:
-                covered.append((start, end))
-                if day is not None and (found is None or day > found):
-                    found = day
-        rest: list[tuple[date, date]] = []
-        cursor = low
-        for start, end in sorted(covered):
-            if start > cursor:
-                rest.append((cursor, start))
-            cursor = max(cursor, end)
-        if cursor < high:
-            rest.append((cursor, high))
-        return found, rest
+        return last_sale(self.cuts, self.last_sales, low, high)
 
     @property
     def scan(self) -> tuple[date, date] | None:
         """The date range of the sales read: ``[first cut, last cut)``."""
-        return (self.cuts[0], self.cuts[-1]) if len(self.cuts) >= 2 else None
+        return scan_of(self.cuts)
 
     def owners(self) -> dict[int, Attainment]:
         """Per owner, their credited numbers; needs :func:`read_credits` first."""
@@ -256,16 +271,14 @@ class VersionAttainment:
 
 def _groups(
     found: sql.FactGroups, bounds: list[date]
-) -> tuple[Groups, list[list[int]], dict[str, int], list[date | None]]:
+) -> tuple[Groups, list[list[int]], dict[str, int]]:
     """The combinations (distinct ``members``) and their totals per bucket: each chunk's
     rows added into a combinations x buckets matrix. Also the combinations' index by
-    their members' text (for the credited sales read later) and each chunk's last day
-    with a sale."""
+    their members' text (for the credited sales read later)."""
     ancestry_paths = {m: path_ids(p) for m, p in found.paths.items()}
     index: dict[str, int] = {}
     combos: list[list[int]] = []
     per_chunk: list[tuple[Ints, Ints, sql.Chunk]] = []
-    last: list[date | None] = []
     parsed = found.parsed
     for chunk, rows in zip(found.chunks, found.rows, strict=True):
         which = np.empty(len(rows), dtype=np.int64)
@@ -276,7 +289,6 @@ def _groups(
                 combos.append(parsed[row[0]])
             which[r] = i
         values = np.array([row[2:] for row in rows], dtype=np.int64)
-        last.append(max((row[1] for row in rows), default=None))
         per_chunk.append((which, values.reshape(len(rows), chunk.count), chunk))
     amounts = np.zeros((len(combos), len(bounds) + 1), dtype=np.int64)
     for which, values, chunk in per_chunk:
@@ -287,7 +299,7 @@ def _groups(
     else:  # no member has an ancestor: a combination's ancestry is its members
         ancestry = [frozenset(members) for members in combos]
     groups = Groups(bounds=bounds, ancestry=ancestry, amounts=amounts)
-    return groups, combos, index, last
+    return groups, combos, index
 
 
 async def read_credits(session: Session, numbers: VersionAttainment) -> None:
@@ -357,6 +369,75 @@ async def _attainment_on(
     wanted: frozenset[int] | None,
     rows: Sequence[sql.NodeRow] | None = None,
 ) -> VersionAttainment:
+    return (await _read(session, version_id, as_of, wanted, rows)).computed()
+
+
+@dataclass(frozen=True, slots=True)
+class AttainmentRead:
+    """What a version's attainment reads from the database, before the Python work on
+    the sales (:meth:`computed`): the header, the nodes and the sales by chunk. A caller
+    with more to read can start its next statement in between and let the database
+    run it while this computes (the diagnosis does)."""
+
+    version_id: int
+    plan_id: int
+    measure: str
+    digits: int
+    as_of: date
+    settings: Mapping[str, Any]
+    nodes: list[RollNode]
+    bounds: list[date]
+    cuts: list[date]
+    found: sql.FactGroups
+    last_sales: list[date | None]
+    wanted: frozenset[int] | None
+
+    @property
+    def scan(self) -> tuple[date, date] | None:
+        return scan_of(self.cuts)
+
+    def last_sale(self, low: date, high: date) -> tuple[date | None, list[tuple[date, date]]]:
+        return last_sale(self.cuts, self.last_sales, low, high)
+
+    def computed(self) -> VersionAttainment:
+        """The attainment: the sales into a combinations x buckets matrix, rolled up to
+        the nodes (CPU only, no statement)."""
+        with paused_gc():
+            groups, combos, combo_index = _groups(self.found, self.bounds)
+            rolled = roll_up(self.nodes, groups)
+        return VersionAttainment(
+            version_id=self.version_id,
+            plan_id=self.plan_id,
+            measure=self.measure,
+            digits=self.digits,
+            as_of=self.as_of,
+            thresholds=rules.thresholds_from(self.settings),
+            nodes=self.nodes,
+            groups=groups,
+            combos=combos,
+            rolled=rolled,
+            cuts=self.cuts,
+            combo_index=combo_index,
+            last_sales=self.last_sales,
+            wanted=self.wanted,
+        )
+
+
+async def read_version_attainment_on(
+    session: Session, version_id: int, as_of: date, rows: Sequence[sql.NodeRow]
+) -> AttainmentRead:
+    """The statements of :func:`version_attainment_on` (``rows``: every node of the
+    version, in tree order), without its computation."""
+    return await _read(session, version_id, as_of, None, rows)
+
+
+async def _read(
+    session: Session,
+    version_id: int,
+    as_of: date,
+    wanted: frozenset[int] | None,
+    rows: Sequence[sql.NodeRow] | None = None,
+) -> AttainmentRead:
     header = await sql.version_header(session, version_id)
     if header is None:
         raise not_found()
@@ -378,23 +459,18 @@ async def _attainment_on(
     if wanted is not None:
         where = await _slices_where(session, nodes, wanted)
     found = await sql.fact_groups(session, bounds, cuts, measure, where)
-    with paused_gc():
-        groups, combos, combo_index, last = _groups(found, bounds)
-        rolled = roll_up(nodes, groups)
-    return VersionAttainment(
+    return AttainmentRead(
         version_id=version_id,
         plan_id=plan_id,
         measure=measure,
         digits=digits,
         as_of=as_of,
-        thresholds=rules.thresholds_from(settings),
+        settings=settings or {},
         nodes=nodes,
-        groups=groups,
-        combos=combos,
-        rolled=rolled,
+        bounds=bounds,
         cuts=cuts,
-        combo_index=combo_index,
-        last_sales=last,
+        found=found,
+        last_sales=[max((row[1] for row in chunk), default=None) for chunk in found.rows],
         wanted=wanted,
     )
 
