@@ -340,6 +340,8 @@ class _Tree:
         self.children: dict[int, list[Node]] = defaultdict(list)
         self.by_kind: dict[int, dict[DimensionKind | None, list[Node]]] = {}
         """Per node key, its children by the kind of their coordinate (tree order)."""
+        self.conflicts: list[_Conflict] = []
+        """The channel conflict checks, found while the rules run (:func:`_conflict`)."""
         for n in nodes:
             if n.parent_key is not None:
                 self.children[n.parent_key].append(n)
@@ -658,12 +660,18 @@ def _channel(tree: _Tree, n: Node, facts: Facts, out: list[Finding]) -> None:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class _Conflict:
+    """A channel split's conflict check, waiting for the customers shared between
+    channels: where its finding goes among the others, and what the tree alone says."""
+
+    at: int
+    node: Node
+    members: tuple[int, ...]
+    targeted: int
+
+
 def _conflict(tree: _Tree, n: Node, kids: Sequence[Node], facts: Facts, out: list[Finding]) -> None:
-    members = [c.member_id for c in kids if c.member_id is not None]
-    shared = 0
-    for seen, customers in facts.shared_customers:
-        if sum(1 for m in members if m in seen) >= 2:
-            shared += customers
     # targets: the same single customer with a target under two sibling channels
     holders: dict[int, set[int]] = defaultdict(set)
     for i, c in enumerate(kids):
@@ -672,20 +680,33 @@ def _conflict(tree: _Tree, n: Node, kids: Sequence[Node], facts: Facts, out: lis
                 assert x.member_id is not None
                 holders[x.member_id].add(i)
     targeted = sum(1 for held in holders.values() if len(held) >= 2)
+    members = tuple(c.member_id for c in kids if c.member_id is not None)
+    tree.conflicts.append(_Conflict(len(out), n, members, targeted))
+
+
+def _conflict_finding(
+    conflict: _Conflict,
+    shared_customers: Sequence[tuple[frozenset[int], int]],
+    thresholds: Thresholds,
+) -> Finding | None:
+    n, members, targeted = conflict.node, conflict.members, conflict.targeted
+    shared = 0
+    for seen, customers in shared_customers:
+        if sum(1 for m in members if m in seen) >= 2:
+            shared += customers
     count = max(shared, targeted)
-    if count > facts.thresholds.channel_conflict_customers:
-        out.append(
-            _finding(
-                Code.CHANNEL_CONFLICT,
-                n,
-                count,
-                facts.thresholds.channel_conflict_customers,
-                f"{count} customer(s) of {n.label} are served by more than one channel "
-                f"({shared} with sales in several, {targeted} with targets in several).",
-                "Give each customer one channel of record (accounts rules), or credit "
-                "shared sales explicitly, so channels do not chase the same customers.",
-            )
-        )
+    if count <= thresholds.channel_conflict_customers:
+        return None
+    return _finding(
+        Code.CHANNEL_CONFLICT,
+        n,
+        count,
+        thresholds.channel_conflict_customers,
+        f"{count} customer(s) of {n.label} are served by more than one channel "
+        f"({shared} with sales in several, {targeted} with targets in several).",
+        "Give each customer one channel of record (accounts rules), or credit "
+        "shared sales explicitly, so channels do not chase the same customers.",
+    )
 
 
 # --- customer -----------------------------------------------------------------------------
@@ -874,12 +895,43 @@ RULES = (_time, _region, _channel, _customer, _product)
 
 def diagnose(nodes: Sequence[Node], facts: Facts) -> list[Finding]:
     """Every finding on the tree, in tree order of the nodes they were found at."""
+    return diagnose_pending(nodes, facts).complete(facts.shared_customers)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDiagnosis:
+    """Every finding but the channel conflicts, which wait for the customers shared
+    between channels (the largest read of the sales): the rules run while the database
+    still reads them, and :meth:`complete` adds the conflicts in their places."""
+
+    findings: list[Finding]
+    conflicts: list[_Conflict]
+    thresholds: Thresholds
+
+    def complete(self, shared_customers: Sequence[tuple[frozenset[int], int]]) -> list[Finding]:
+        """The findings, in the order :func:`diagnose` gives them, given the customers
+        who bought in more than one channel member (as ``Facts.shared_customers``)."""
+        out: list[Finding] = []
+        done = 0
+        for c in self.conflicts:
+            out.extend(self.findings[done : c.at])
+            done = c.at
+            found = _conflict_finding(c, shared_customers, self.thresholds)
+            if found is not None:
+                out.append(found)
+        out.extend(self.findings[done:])
+        return out
+
+
+def diagnose_pending(nodes: Sequence[Node], facts: Facts) -> PendingDiagnosis:
+    """Every rule on the tree; ``facts.shared_customers`` is not read (see
+    :class:`PendingDiagnosis`)."""
     tree = _Tree(nodes)
     out: list[Finding] = []
     for n in nodes:
         for rule in RULES:
             rule(tree, n, facts, out)
-    return out
+    return PendingDiagnosis(findings=out, conflicts=tree.conflicts, thresholds=facts.thresholds)
 
 
 # --- readiness ----------------------------------------------------------------------------

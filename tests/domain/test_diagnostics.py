@@ -216,6 +216,35 @@ def test_channel_conflict_by_actuals_and_by_targets() -> None:
     assert codes([base, direct, partner, s1, s2]) == []
 
 
+def test_the_rules_run_before_the_shared_customers_and_conflicts_keep_their_place() -> None:
+    """``diagnose_pending`` runs every rule without the customers shared between channels
+    (the diagnosis computes while the database still reads them); ``complete`` adds the
+    channel conflicts where one pass would have put them: after the split's
+    concentration findings on its children, before the findings of those children."""
+    base = root(split_kind=K.CHANNEL)
+    partner = MemberAttributes(channel_type=ChannelType.PARTNER)
+    direct, resellers = kids(K.CHANNEL, [800, 200], attrs=[MemberAttributes(), partner])
+    nodes = [base, direct, resellers]
+    shared = [(frozenset({direct.member_id or 0, resellers.member_id or 0}), 3)]
+    pending = d.diagnose_pending(nodes, replace(EARLY, shared_customers=[]))
+    assert [f.code for f in pending.findings] == [
+        Code.CHANNEL_CONCENTRATION,
+        Code.CHANNEL_PARTNER_UNSUPPORTED,
+    ]
+    found = pending.complete(shared)
+    assert [(f.code, f.node_key) for f in found] == [
+        (Code.CHANNEL_CONCENTRATION, direct.key),
+        (Code.CHANNEL_CONFLICT, base.key),
+        (Code.CHANNEL_PARTNER_UNSUPPORTED, resellers.key),
+    ]
+    assert found == d.diagnose(nodes, replace(EARLY, shared_customers=shared))
+    assert found[1].measured == 3 and "3 with sales in several" in found[1].message
+    # the same pending diagnosis, other shared customers: no conflict
+    assert [f.code for f in pending.complete([])] == [f.code for f in pending.findings]
+    apart = [(frozenset({direct.member_id or 0}), 9)]
+    assert pending.complete(apart) == pending.findings
+
+
 def test_partner_channel_without_owner_or_incentive() -> None:
     base = root(split_kind=K.CHANNEL)
     partner = MemberAttributes(channel_type=ChannelType.PARTNER)
