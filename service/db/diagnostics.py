@@ -3,7 +3,9 @@ number of statements whatever the size of the version (never one per node)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -93,12 +95,12 @@ WHERE customer_ref IS NOT NULL AND sold_on >= :low AND sold_on < :high
 SHARED_SQL = """
 WITH ch AS (
     SELECT CAST(c AS bigint[]) AS members, {unnested}
-    FROM unnest(CAST(:combos AS text[]), {masks}) AS u(c, {names})
+    FROM unnest(CAST($1 AS text[]), {masks}) AS u(c, {names})
     GROUP BY 1
 ), per AS (
     SELECT {aggregates}
     FROM sales_fact f JOIN ch ON ch.members = f.members
-    WHERE f.customer_ref IS NOT NULL AND f.sold_on >= :low AND f.sold_on < :high
+    WHERE f.customer_ref IS NOT NULL AND f.sold_on >= $2 AND f.sold_on < $3
     GROUP BY f.customer_ref
 )
 SELECT {names}, count(*) FROM per GROUP BY {names}
@@ -153,6 +155,63 @@ async def shared_customers(
     the set of channel members they bought in. ``combos``: every distinct ``members``
     of the sales in that range (array text: the ids), when the caller has them (the
     attainment read); read here otherwise. Three statements at most."""
+    async with started_shared_customers(session, low, high, combos) as running:
+        return await running.result()
+
+
+@dataclass(slots=True)
+class RunningSharedCustomers:
+    """The shared-customers statement, sent and running on the database while the
+    caller goes on with CPU work; :meth:`result` waits for its rows."""
+
+    channels: list[int]
+    """The channel members, by their bit (bit ``i`` of word ``k``: ``channels[63 k + i]``)."""
+    paths: dict[int, str]
+    running: asyncio.Task[list[Any]] | None
+    """None: no sale names a channel member (nothing was sent)."""
+
+    async def result(self) -> SharedCustomers:
+        if self.running is None:
+            return SharedCustomers(combos=[], paths={})
+        rows = await self.running
+        channels = self.channels
+        out: list[tuple[list[int], int]] = []
+        for row in rows:
+            *words_of, count = row
+            mids = [
+                channels[k * BITS + i]
+                for k, word in enumerate(words_of)
+                for i in range(BITS)
+                if word >> i & 1
+            ]
+            if len(mids) > 1:
+                out.append((mids, int(count)))
+        out.sort()
+        return SharedCustomers(
+            combos=out, paths={m: self.paths[m] for mids, _ in out for m in mids}
+        )
+
+
+@asynccontextmanager
+async def started_shared_customers(
+    session: AsyncSession,
+    low: date,
+    high: date,
+    combos: Mapping[str, Sequence[int]] | None = None,
+    *,
+    skip: bool = False,
+) -> AsyncIterator[RunningSharedCustomers]:
+    """:func:`shared_customers` in two halves: the small statements (the combinations
+    unless given, the channel members) on entry, then the large one sent, so that the
+    database aggregates a year of sales while the caller computes (PostgreSQL works on
+    a statement without the client waiting on it). Inside the block the session must
+    run no other statement until :meth:`RunningSharedCustomers.result` has returned; on
+    leaving the block a statement still running is cancelled and waited for, so the
+    connection is free again whatever happened. ``skip``: nothing to read (no split
+    by channel), an empty result without a statement."""
+    if skip:
+        yield RunningSharedCustomers(channels=[], paths={}, running=None)
+        return
     if combos is None:
         result = await session.execute(text(COMBOS_SQL), {"low": low, "high": high})
         parsed: Mapping[str, Sequence[int]] = {r[0]: members_from_text(r[0]) for r in result.all()}
@@ -161,9 +220,10 @@ async def shared_customers(
     named = sorted({m for members in parsed.values() for m in members})
     result = await session.execute(text(CHANNEL_MEMBERS_SQL), {"ids": named})
     paths = {int(i): p for i, p in result.all()}
-    if not paths:
-        return SharedCustomers(combos=[], paths={})
     channels = sorted(paths)
+    if not channels:
+        yield RunningSharedCustomers(channels=[], paths={}, running=None)
+        return
     # channel member -> (its word, its bit in the word)
     place = {m: (i // BITS, 1 << (i % BITS)) for i, m in enumerate(channels)}
     words = (len(channels) + BITS - 1) // BITS
@@ -172,26 +232,23 @@ async def shared_customers(
     names = [f"m{k}" for k in range(words)]
     statement = SHARED_SQL.format(
         unnested=", ".join(f"bit_or({n}) AS {n}" for n in names),
-        masks=", ".join(f"CAST(:{n} AS bigint[])" for n in names),
+        masks=", ".join(f"CAST(${k + 4} AS bigint[])" for k in range(words)),
         names=", ".join(names),
         aggregates=", ".join(f"bit_or(ch.{n}) AS {n}" for n in names),
     )
-    params: dict[str, Any] = {"combos": texts, "low": low, "high": high}
-    params.update({n: masks[k] for k, n in enumerate(names)})
-    result = await session.execute(text(statement), params)
-    out: list[tuple[list[int], int]] = []
-    for row in result.all():
-        *words_of, count = row
-        mids = [
-            channels[k * BITS + i]
-            for k, word in enumerate(words_of)
-            for i in range(BITS)
-            if word >> i & 1
-        ]
-        if len(mids) > 1:
-            out.append((mids, int(count)))
-    out.sort()
-    return SharedCustomers(combos=out, paths={m: paths[m] for mids, _ in out for m in mids})
+    conn = await driver_connection(session)
+    # prepared first (a round trip), so that the task's first step sends the execution
+    prepared = await conn.prepare(statement)
+    running = asyncio.ensure_future(prepared.fetch(texts, low, high, *masks))
+    await asyncio.sleep(0)  # the task's first step: Bind and Execute go out
+    try:
+        yield RunningSharedCustomers(channels=channels, paths=paths, running=running)
+    finally:
+        if not running.done():
+            running.cancel()
+            await asyncio.wait([running])  # the connection is free once it has ended
+        if not running.cancelled():
+            running.exception()  # retrieved: the caller's error is the one to report
 
 
 async def actuals_through(session: AsyncSession, low: date, high: date) -> date | None:

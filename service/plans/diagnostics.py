@@ -13,7 +13,7 @@ the attainment read found, when it covered that year).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -31,7 +31,12 @@ from service.domain.gcpause import paused_gc
 from service.domain.members import MemberAttributes
 from service.domain.paths import path_ids
 from service.domain.tree import DimensionKind
-from service.plans.attainment import VersionAttainment, not_found, version_attainment_on
+from service.plans.attainment import (
+    AttainmentRead,
+    VersionAttainment,
+    not_found,
+    read_version_attainment_on,
+)
 
 DEFAULT_FINDINGS = 100
 """Findings one read returns unless it asks for another number."""
@@ -141,13 +146,12 @@ def _potential(
     return total if seen else None
 
 
-def _covers(numbers: VersionAttainment, low: date, high: date) -> bool:
-    scan = numbers.scan
+def _covers(scan: tuple[date, date] | None, low: date, high: date) -> bool:
     return scan is not None and scan[0] <= low and high <= scan[1]
 
 
 async def _actuals_through(
-    session: Session, numbers: VersionAttainment, low: date, high: date
+    session: Session, numbers: AttainmentRead | VersionAttainment, low: date, high: date
 ) -> date | None:
     """The last day in ``[low, high)`` with a sale: from the attainment read where its
     chunks cover the range, read for the rest."""
@@ -159,17 +163,16 @@ async def _actuals_through(
     return found
 
 
-async def _shared(
-    session: Session, numbers: VersionAttainment, low: date, high: date
-) -> sql.SharedCustomers:
-    """Customers bought in several channel members; the combinations of members from
-    the attainment read when it read every sale of ``[low, high)``."""
-    combos = (
-        {text: numbers.combos[i] for text, i in numbers.combo_index.items()}
-        if _covers(numbers, low, high)
-        else None
-    )
-    return await sql.shared_customers(session, low, high, combos)
+def _combos(
+    numbers: AttainmentRead | VersionAttainment, low: date, high: date
+) -> Mapping[str, Sequence[int]] | None:
+    """The combinations of members of the sales in ``[low, high)`` (array text: ids) when
+    the attainment read read every sale of that range; None otherwise."""
+    if not _covers(numbers.scan, low, high):
+        return None
+    if isinstance(numbers, AttainmentRead):
+        return numbers.found.parsed
+    return {text: numbers.combos[i] for text, i in numbers.combo_index.items()}
 
 
 async def diagnose_version(
@@ -184,21 +187,29 @@ async def diagnose_version_on(
     session: Session, version_id: int, as_of: date, attainment: VersionAttainment | None = None
 ) -> VersionDiagnostics:
     """Every finding of a version as of ``as_of`` (a fixed number of statements on
-    ``session``; the version's attainment read too unless given)."""
+    ``session``; the version's attainment read too unless given).
+
+    The statements run first, the largest last: the customers shared between channels,
+    a year of sales grouped by customer. The database aggregates them while Python
+    computes the attainment, the rules' view of the nodes and every rule but the channel
+    conflicts' (``rules.diagnose_pending``), which need none of it."""
+    read: AttainmentRead | None = None
+    numbers: AttainmentRead | VersionAttainment
     if attainment is None:  # the nodes in one statement for both reads
         node_rows, rows = await sql.version_nodes(session, version_id)
         if not node_rows:
             raise not_found()
-        numbers = await version_attainment_on(session, version_id, as_of, node_rows)
+        numbers = read = await read_version_attainment_on(session, version_id, as_of, node_rows)
+        year = read.nodes[0].period
+        settings = read.settings
     else:
         numbers = attainment
         rows = await sql.node_rows(session, version_id)
-    root = numbers.nodes[0]
-    year = root.period
-    header = await att_sql.version_header(session, version_id)
-    if header is None:
-        raise not_found()
-    settings = header[2] or {}
+        year = attainment.nodes[0].period
+        header = await att_sql.version_header(session, version_id)
+        if header is None:
+            raise not_found()
+        settings = header[2] or {}
     tiers = await sql.dimension_tiers(session)
     reviews = await sql.reviews(session, version_id)
     history_low = years_back(year.start, 1)
@@ -207,26 +218,35 @@ async def diagnose_version_on(
         {r[sql.MEMBER_ID] for r in rows.values() if r[sql.KIND] == "REGION" and r[sql.MEMBER_ID]}
     )
     markets = await att_sql.market_sizes(session, regions, year.start, year.end)
-    shared = (
-        await _shared(session, numbers, years_back(day_after(as_of), 1), day_after(as_of))
-        if any(r[sql.SPLIT_KIND] == "CHANNEL" for r in rows.values())
-        else sql.SharedCustomers(combos=[], paths={})
-    )
     thresholds = rules.thresholds_from(settings)
-    with paused_gc():  # tens of thousands of objects, none in a cycle; no await inside
-        nodes = _nodes(numbers, rows, markets, year, as_of)
-        facts = rules.Facts(
-            as_of=as_of,
-            thresholds=thresholds,
-            reviews=[rules.ReviewFact(k, p, h) for k, p, h in reviews],
+    low, high = years_back(day_after(as_of), 1), day_after(as_of)
+    by_channel = any(r[sql.SPLIT_KIND] == "CHANNEL" for r in rows.values())
+    async with sql.started_shared_customers(
+        session, low, high, _combos(numbers, low, high), skip=not by_channel
+    ) as running:
+        # no statement from here until the shared customers are in
+        finished = read.computed() if read is not None else numbers
+        assert isinstance(finished, VersionAttainment)
+        with paused_gc():  # tens of thousands of objects, none in a cycle; no await inside
+            nodes = _nodes(finished, rows, markets, year, as_of)
+            facts = rules.Facts(
+                as_of=as_of,
+                thresholds=thresholds,
+                reviews=[rules.ReviewFact(k, p, h) for k, p, h in reviews],
+                tiers=tiers,
+                actuals_through=through,
+            )
+            pending = rules.diagnose_pending(nodes, facts)
+        shared = await running.result()
+    with paused_gc():
+        facts = replace(
+            facts,
             shared_customers=[
                 (frozenset(i for m in mids for i in path_ids(shared.paths[m])), count)
                 for mids, count in shared.combos
             ],
-            tiers=tiers,
-            actuals_through=through,
         )
-        findings = rules.diagnose(nodes, facts)
+        findings = pending.complete(facts.shared_customers)
     return VersionDiagnostics(
         version_id=version_id,
         as_of=as_of,
@@ -234,7 +254,7 @@ async def diagnose_version_on(
         nodes=nodes,
         facts=facts,
         findings=findings,
-        attainment=numbers,
+        attainment=finished,
     )
 
 

@@ -4,6 +4,8 @@ edit payloads, and a fixed number of statements whatever the tree."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import date
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from service.api import ids
-from service.db.engine import ConnectionBoundDatabase
+from service.db.engine import ConnectionBoundDatabase, driver_connection
 from tests.api.helpers import create_dimension, create_plan
 from tests.api.test_owners import ASSIGN, person
 from tests.conftest import GraphQLClient
@@ -298,6 +300,74 @@ async def test_shared_customers_by_bit_masks_with_or_without_the_known_combinati
     expected = [(sorted([direct, partner]), 2)]
     assert known.combos == read.combos == words.combos == expected
     assert set(known.paths) == {direct, partner}
+
+
+async def test_the_shared_customers_statement_runs_while_the_caller_computes(
+    db: ConnectionBoundDatabase, plan: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statement is sent on entering the block and its rows wait for ``result``;
+    a block left by an error gives the connection back free (the statement cancelled
+    if it still runs); no split by channel sends nothing."""
+    from service.db import diagnostics as diag_sql
+
+    direct, partner = (ids.decode(m, "Member", "m") for m in plan["members"])
+    plan_id = ids.decode(plan["plan"], "Plan", "p")
+    await insert_sales(
+        db,
+        plan_id,
+        [
+            Sale(date(2027, 2, 1), 100, [direct], customer_ref="A"),
+            Sale(date(2027, 2, 2), 100, [partner], customer_ref="A"),
+        ],
+    )
+    low, high = date(2027, 1, 1), date(2028, 1, 1)
+    async with db.read_session() as session:
+        async with diag_sql.started_shared_customers(session, low, high) as running:
+            assert running.running is not None  # sent, not awaited by anyone yet
+            found = await running.result()
+        assert found.combos == [(sorted([direct, partner]), 1)]
+
+        conn = await driver_connection(session)
+        # in a savepoint: a statement cancelled in this test's one transaction aborts it
+        with pytest.raises(RuntimeError, match="the caller failed"):
+            async with (
+                conn.transaction(),
+                diag_sql.started_shared_customers(session, low, high) as running,
+            ):
+                raise RuntimeError("the caller failed")
+        assert running.running is not None and running.running.done()
+        assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+
+        # still running when the block is left: cancelled, not waited out
+        slow = diag_sql.SHARED_SQL.replace("FROM per GROUP BY", "FROM per, pg_sleep(30) GROUP BY")
+        assert slow != diag_sql.SHARED_SQL
+        monkeypatch.setattr(diag_sql, "SHARED_SQL", slow)
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="the caller failed"):
+            async with (
+                conn.transaction(),
+                diag_sql.started_shared_customers(session, low, high) as running,
+            ):
+                await asyncio.sleep(0.2)  # the server is in pg_sleep by now
+                raise RuntimeError("the caller failed")
+        assert running.running is not None and running.running.cancelled()
+        assert time.monotonic() - started < 20
+        assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+
+        statements: list[str] = []
+
+        def log(record: Any) -> None:
+            statements.append(record.query)
+
+        conn.add_query_logger(log)
+        try:
+            async with diag_sql.started_shared_customers(session, low, high, skip=True) as running:
+                assert running.running is None
+                assert (await running.result()).combos == []
+            await asyncio.sleep(0)
+        finally:
+            conn.remove_query_logger(log)
+        assert statements == []
 
 
 async def test_a_bad_diagnostic_threshold_names_its_path_under_diagnostics(
