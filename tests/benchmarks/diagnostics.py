@@ -20,20 +20,26 @@ within 3x of the time to read the same rows.
   printed apart, with the version's readiness (whose open-alert count needs every
   node's pace).
 
-Each figure is the best of ``--repeats`` alternating runs.
+Each figure is the best of ``--repeats`` alternating runs. ``--cores-apart`` measures
+with the database server on one core and this process on the others, as with
+PostgreSQL on a machine of its own (the diagnosis computes while the database reads the
+shared customers: where both share the cores, they compete for them).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 
 import asyncpg
+import psutil
 
 from tests.benchmarks.attainment import _floor, seed_facts
 from tests.benchmarks.versions import FIXED_NODES, scratch_database, seed_tree, settle
@@ -54,6 +60,39 @@ async def _measured(db: object, version_id: int) -> tuple[float, float, object, 
     diagnosed = time.perf_counter() - started
     ready = found.readiness()
     return diagnosed, time.perf_counter() - started, found, ready
+
+
+@contextlib.contextmanager
+def cores_apart(backend_pid: int) -> Iterator[str]:
+    """The database server's processes (its postmaster, found as the parent of the
+    backend ``backend_pid``, and all it has started or starts: backends and parallel
+    workers inherit the postmaster's affinity) on the last core, this process on the
+    others: as with PostgreSQL on a machine of its own, the service's Python and the
+    database's work do not compete for cores. Restored afterwards."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("--cores-apart needs at least 2 cores")
+    try:
+        postmaster = psutil.Process(backend_pid).parent()
+        if postmaster is None:
+            raise psutil.NoSuchProcess(backend_pid)
+        before = {p.pid: p.cpu_affinity() for p in [postmaster, *postmaster.children()]}
+    except (psutil.NoSuchProcess, psutil.AccessDenied) as e:
+        raise SystemExit(
+            "--cores-apart sets the database server's CPU affinity: it needs a server on "
+            f"this machine that this user may change (the embedded one always): {e}"
+        ) from e
+    try:
+        for pid in before:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).cpu_affinity([cores[-1]])
+        os.sched_setaffinity(0, cores[:-1])
+        yield f"cores apart: PostgreSQL on core {cores[-1]}, this process on {cores[:-1]}"
+    finally:
+        os.sched_setaffinity(0, cores)
+        for p in [postmaster, *postmaster.children()]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.cpu_affinity(before.get(p.pid, before[postmaster.pid]))
 
 
 async def run(args: argparse.Namespace, out: Out) -> int:
@@ -82,12 +121,20 @@ async def run(args: argparse.Namespace, out: Out) -> int:
             measured: list[float] = []
             with_readiness: list[float] = []
             groups = 0
-            for _ in range(args.repeats):
-                seconds, groups = await _floor(conn, low, high)
-                floors.append(seconds)
-                seconds, both, found, ready = await _measured(db, seeded.version_id)
-                measured.append(seconds)
-                with_readiness.append(both)
+            pinned = (
+                cores_apart(int(await conn.fetchval("SELECT pg_backend_pid()")))
+                if args.cores_apart
+                else contextlib.nullcontext("")
+            )
+            with pinned as where:
+                if where:
+                    out(where)
+                for _ in range(args.repeats):
+                    seconds, groups = await _floor(conn, low, high)
+                    floors.append(seconds)
+                    seconds, both, found, ready = await _measured(db, seeded.version_id)
+                    measured.append(seconds)
+                    with_readiness.append(both)
         finally:
             await db.dispose()
             await conn.close()
@@ -137,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--facts", type=int, default=1_000_000, help="sales rows (2 years)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each; the best counts")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    parser.add_argument(
+        "--cores-apart",
+        action="store_true",
+        help="measure with the database server on the last core and this process on the "
+        "others (as with PostgreSQL on a machine of its own); the server must be local",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.quick:
         args.nodes = min(args.nodes, 2_000)

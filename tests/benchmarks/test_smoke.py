@@ -8,16 +8,22 @@ on it), else an embedded PostgreSQL in a temporary folder, as in the benchmarks.
 
 from __future__ import annotations
 
+import os
 import shutil
 from typing import Any
 
+import asyncpg
+import psutil
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.benchmarks import attainment as bench_attainment
 from tests.benchmarks import diagnostics as bench_diagnostics
 from tests.benchmarks import http as bench_http
 from tests.benchmarks import subscriptions as bench_subscriptions
 from tests.benchmarks import versions as bench_versions
+from tests.benchmarks.versions import asyncpg_dsn
 
 
 def test_versions_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,6 +104,36 @@ def test_diagnostics_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None
     assert "Diagnosis of a 2,000-node version with 20,000 sales" in out
     assert "floor (GROUP BY members" in out and "diagnose_version() (every rule" in out
     assert "CHANNEL_CONFLICT" in out and "goal <= 3x floor: " in out
+
+
+async def test_cores_apart_pins_the_server_and_restores_it(engine: AsyncEngine) -> None:
+    """``--cores-apart``: the server's processes, and those it starts meanwhile, on the
+    last core and this process on the others; everything as it was afterwards."""
+    mine = os.sched_getaffinity(0)
+    if len(mine) < 2:
+        pytest.skip("one core: nothing to keep apart")
+    last = max(mine)
+    async with engine.connect() as conn:
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        postmaster = psutil.Process(pid).parent()
+        assert postmaster is not None
+        before = postmaster.cpu_affinity()
+        with bench_diagnostics.cores_apart(pid) as where:
+            assert where.startswith(f"cores apart: PostgreSQL on core {last}")
+            assert postmaster.cpu_affinity() == [last]
+            assert psutil.Process(pid).cpu_affinity() == [last]
+            assert os.sched_getaffinity(0) == mine - {last}
+            started = await asyncpg.connect(
+                asyncpg_dsn(engine.url.render_as_string(hide_password=False))
+            )
+            try:
+                new_pid = await started.fetchval("SELECT pg_backend_pid()")
+                assert psutil.Process(new_pid).cpu_affinity() == [last]
+            finally:
+                await started.close()
+        assert postmaster.cpu_affinity() == before
+        assert psutil.Process(pid).cpu_affinity() == before
+        assert os.sched_getaffinity(0) == mine
 
 
 def test_subscriptions_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
